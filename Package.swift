@@ -1,0 +1,117 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+/// Settings every target shares: Swift 6 language mode, strict memory safety off
+/// (we deal in raw buffers on purpose), upcoming features that catch mistakes early.
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "ferry",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "ferry", targets: ["ferry"]),
+        .executable(name: "ferry-bench", targets: ["ferry-bench"]),
+        .library(name: "FerryCopy", targets: ["FerryCopy"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+    ],
+    targets: [
+        // C shims: ioctls, fallocate, zero detection, dlopen'd codecs.
+        .target(name: "CFerryShims", linkerSettings: [.linkedLibrary("dl")]),
+
+        // Byte-level parsing helpers, errors, endianness. No dependencies.
+        .target(name: "FerryBinary", swiftSettings: swiftSettings),
+
+        // The BlockDevice protocol and the local endpoints (files, block devices, pipes, null).
+        .target(
+            name: "FerryDisk",
+            dependencies: [
+                "FerryBinary", "CFerryShims",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: swiftSettings),
+
+        // Image formats (VMDK, qcow2, VHD/VHDX, OVA) as BlockDevices.
+        .target(name: "FerryFormats", dependencies: ["FerryBinary", "FerryDisk"], swiftSettings: swiftSettings),
+
+        // The copy engine: extents, zero detection, parallel positional I/O, the disk digest, progress.
+        .target(
+            name: "FerryCopy",
+            dependencies: [
+                "FerryDisk", "FerryFormats", "CFerryShims",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings),
+
+        // Guest inspection: partition tables, file systems, NTFS, registry, Windows facts.
+        .target(name: "FerryPartitions", dependencies: ["FerryBinary", "FerryDisk"], swiftSettings: swiftSettings),
+        .target(name: "FerryNTFS", dependencies: ["FerryBinary", "FerryDisk"], swiftSettings: swiftSettings),
+        .target(name: "FerryRegistry", dependencies: ["FerryBinary"], swiftSettings: swiftSettings),
+        .target(
+            name: "FerryGuest",
+            dependencies: ["FerryBinary", "FerryDisk", "FerryFormats", "FerryPartitions", "FerryNTFS", "FerryRegistry"],
+            swiftSettings: swiftSettings),
+
+        // Network transfer: wire messages and state machines (NIOCore only), then the NIO/TLS edge.
+        .target(
+            name: "FerryProtocol",
+            dependencies: ["FerryBinary", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings),
+        .target(
+            name: "FerryTransfer",
+            dependencies: [
+                "FerryProtocol", "FerryDisk", "FerryCopy", "CFerryShims",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+            ],
+            swiftSettings: swiftSettings),
+
+        // Commands: ArgumentParser glue over the library modules.
+        .target(
+            name: "FerryCommands",
+            dependencies: [
+                "FerryDisk", "FerryFormats", "FerryCopy", "FerryGuest", "FerryTransfer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings),
+        .executableTarget(name: "ferry", dependencies: ["FerryCommands"], swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "ferry-bench",
+            dependencies: ["FerryCopy", "FerryDisk", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Benchmarks/ferry-bench",
+            swiftSettings: swiftSettings),
+
+        // Test support: builders for fixtures, temp dirs, running external tools.
+        .target(name: "FerryTestSupport", dependencies: ["FerryDisk"], path: "Tests/FerryTestSupport", swiftSettings: swiftSettings),
+
+        .testTarget(name: "FerryBinaryTests", dependencies: ["FerryBinary"], swiftSettings: swiftSettings),
+        .testTarget(name: "FerryDiskTests", dependencies: ["FerryDisk", "FerryTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "FerryCopyTests", dependencies: ["FerryCopy", "FerryDisk", "FerryTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "FerryFormatsTests", dependencies: ["FerryFormats", "FerryCopy", "FerryTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "FerryGuestTests",
+            dependencies: ["FerryGuest", "FerryPartitions", "FerryNTFS", "FerryRegistry", "FerryTestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "FerryTransferTests",
+            dependencies: ["FerryProtocol", "FerryTransfer", "FerryTestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "FerryCommandsTests",
+            dependencies: ["FerryCommands", "FerryTestSupport"],
+            swiftSettings: swiftSettings),
+    ]
+)

@@ -1,0 +1,56 @@
+// Thin C shims for what Swift cannot reach directly: Linux block-device ioctls,
+// fallocate modes, a fast zero test, and dlopen'd compression codecs.
+#ifndef CFERRY_SHIMS_H
+#define CFERRY_SHIMS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/// BLKGETSIZE64: size of a block device in bytes. Returns 0 or -errno.
+int ferry_blk_getsize64(int fd, uint64_t *size);
+/// BLKSSZGET: logical sector size. Returns 0 or -errno.
+int ferry_blk_logical_sector_size(int fd, int *size);
+/// BLKZEROOUT over [offset, offset+length). Returns 0 or -errno.
+int ferry_blk_zeroout(int fd, uint64_t offset, uint64_t length);
+/// BLKDISCARD over [offset, offset+length). Returns 0 or -errno.
+int ferry_blk_discard(int fd, uint64_t offset, uint64_t length);
+/// BLKFLSBUF: flush the buffer cache of a block device. Returns 0 or -errno.
+int ferry_blk_flsbuf(int fd);
+
+/// fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE). Returns 0 or -errno.
+int ferry_punch_hole(int fd, off_t offset, off_t length);
+/// fallocate(FALLOC_FL_ZERO_RANGE). Returns 0 or -errno.
+int ferry_zero_range(int fd, off_t offset, off_t length);
+
+/// lseek SEEK_DATA / SEEK_HOLE. Returns the offset, or -errno (ENXIO past the last data).
+int64_t ferry_seek_data(int fd, int64_t offset);
+int64_t ferry_seek_hole(int fd, int64_t offset);
+
+/// 1 when all `length` bytes are zero. Vectorised through libc's memcmp.
+int ferry_is_zero(const void *buffer, size_t length);
+
+/// posix_fadvise(POSIX_FADV_DONTNEED) to drop pages we will not read again.
+void ferry_fadvise_dontneed(int fd, off_t offset, off_t length);
+/// posix_fadvise(POSIX_FADV_SEQUENTIAL).
+void ferry_fadvise_sequential(int fd);
+
+/// open(2) with flags; returns fd or -errno. (Swift's Glibc open is variadic.)
+int ferry_open(const char *path, int flags, int mode);
+
+/// The O_* constants Swift sees awkwardly on Linux.
+int ferry_o_excl(void);
+int ferry_o_direct(void);
+int ferry_o_cloexec(void);
+
+/// Major/minor of a dev_t, so we can match /proc/self/mountinfo and /sys/dev/block.
+unsigned ferry_major(uint64_t dev);
+unsigned ferry_minor(uint64_t dev);
+
+/// dlopen a library by soname and look up a symbol. Returns NULL on failure;
+/// `ferry_dlerror` then gives the loader's message.
+void *ferry_dlopen(const char *soname);
+void *ferry_dlsym(void *handle, const char *name);
+const char *ferry_dlerror(void);
+
+#endif

@@ -1,0 +1,2 @@
+/// Namespace for the FerryGuest module. See STYLE.md for what lives here.
+public enum FerryGuest {}

@@ -1,0 +1,2 @@
+/// Namespace for the FerryPartitions module. See STYLE.md for what lives here.
+public enum FerryPartitions {}

@@ -1,0 +1,2 @@
+/// Namespace for the FerryProtocol module. See STYLE.md for what lives here.
+public enum FerryProtocol {}
