@@ -1,0 +1,50 @@
+public import FerryDisk
+
+/// The disk image formats ferry knows.
+public enum ImageFormat: String, CaseIterable, Sendable, Codable {
+    case raw, qcow2, vmdk, vhd, vhdx, ova
+}
+
+/// The entry point the copy engine and the commands use to turn a path into a disk:
+/// detect the format by content, open it read-only, expose its allocation as extents.
+public enum DiskImage {
+    /// Opens `path` read-only as a virtual disk, detecting the format from its content
+    /// unless `format` says otherwise. "-" is standard input (raw, needs `streamSize`).
+    public static func openSource(_ path: String, format: ImageFormat? = nil, streamSize: UInt64? = nil) throws -> any BlockDevice {
+        if path == "-" { return try LocalDisk.openSource(path, streamSize: streamSize) }
+        let chosen = try format ?? detect(path)
+        switch chosen {
+        case .raw:
+            return try LocalDisk.openSource(path)
+        default:
+            throw DiskError(.unsupported, path, operation: "open", "the \(chosen.rawValue) format is not supported yet")
+        }
+    }
+
+    /// Detects the format of the file or device at `path` from its first bytes.
+    public static func detect(_ path: String) throws -> ImageFormat {
+        let device = try FileDevice.openForReading(path)
+        return try detect(device)
+    }
+
+    /// Detects the format of an open device from its content. Anything unrecognised is raw.
+    public static func detect(_ device: any BlockDevice) throws -> ImageFormat {
+        .raw
+    }
+
+    /// The format a target path asks for by its extension (".qcow2" → qcow2), raw otherwise.
+    public static func format(forTargetPath path: String) -> ImageFormat {
+        .raw
+    }
+
+    /// Wraps a freshly created, empty target (a `LocalTarget.device`) as a writer of `format`
+    /// holding a virtual disk of `virtualSize` bytes. The writer's `flush()` completes
+    /// its metadata. Raw returns the target itself.
+    public static func writer(_ format: ImageFormat, over target: any BlockDevice, virtualSize: UInt64) throws -> any BlockDevice {
+        switch format {
+        case .raw: return target
+        default:
+            throw DiskError(.unsupported, target.name, operation: "create", "writing \(format.rawValue) is not supported yet")
+        }
+    }
+}
