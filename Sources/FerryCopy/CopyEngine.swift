@@ -1,0 +1,218 @@
+import CFerryShims
+public import FerryDisk
+import Foundation
+import Synchronization
+
+/// How the copy engine runs.
+public struct CopyOptions: Sendable {
+    /// Bytes per read request; a multiple of the 64 KiB digest block.
+    public var requestSize = 2 << 20
+    /// Requests in flight (worker threads), when both ends allow random access.
+    public var workers = 4
+    /// The target already reads as zeros: zero runs need no writing at all.
+    public var targetIsZero = false
+    /// Compute the disk digest on the fly.
+    public var computeDigest = true
+    /// Write the target's first block only after everything else is durable, and zero
+    /// it first: an in-place target (a block device) that a failed copy leaves behind
+    /// then has no boot sector or partition table and cannot pass for a good copy.
+    public var holdFirstBlock = false
+    /// Consult the source's extents to skip holes without reading them.
+    public var useExtents = true
+
+    public init() {}
+}
+
+/// What a copy did.
+public struct CopyResult: Sendable {
+    public var size: UInt64
+    /// Bytes that held data (read, and written unless checksumming).
+    public var dataBytes: UInt64
+    /// Bytes that read as zeros: skipped holes and zero blocks found in read data.
+    public var zeroBytes: UInt64
+    public var digest: DiskDigest?
+    public var seconds: Double
+}
+
+/// The copy engine every ferry operation runs on: local copies, checksums,
+/// conversions, and (through endpoints) network transfers.
+///
+/// Several worker threads take requests from a `CopyPlanner` in disk order and finish
+/// them out of order: read, find zero blocks (64 KiB, vectorised compare), hash
+/// each block for the digest, write data runs with positional writes and turn zero
+/// runs into efficient zeroing — or nothing, when the target is known to be zero.
+/// Memory is bounded by `workers × requestSize`, whatever the disk size.
+public enum CopyEngine {
+    /// Copies `source` to `target` (or only reads and hashes it when `target` is nil),
+    /// then flushes the target. Throws the first error any worker met.
+    public static func run(
+        source: any BlockDevice, target: (any BlockDevice)?, options: CopyOptions = CopyOptions(),
+        counters: CopyCounters = CopyCounters(), cancellation: Cancellation = Cancellation()
+    ) throws -> CopyResult {
+        let started = Date()
+        if let target, target.size < source.size {
+            throw DiskError(
+                .tooSmall, target.name, operation: "copy",
+                "the target holds \(target.size) bytes but the source has \(source.size)")
+        }
+        let sequential = !source.isRandomAccess || !(target?.isRandomAccess ?? true)
+        let planner = CopyPlanner(source: source, requestSize: options.requestSize, useExtents: options.useExtents)
+        let digest = options.computeDigest ? DigestBuilder(size: source.size) : nil
+        let hold = options.holdFirstBlock && target != nil && !sequential && source.size > 0
+        let job = CopyJob(
+            source: source, target: target, planner: planner, digest: digest, counters: counters,
+            cancellation: cancellation, targetIsZero: options.targetIsZero, holdFirstBlock: hold,
+            requestSize: Int(planner.requestSize))
+
+        if hold, let target, !options.targetIsZero {
+            try target.writeZeros(at: 0, length: min(UInt64(DiskDigest.blockSize), source.size), mayDiscard: false)
+            try target.flush()
+        }
+
+        let workerCount = sequential ? 1 : max(1, options.workers)
+        let group = DispatchGroup()
+        for _ in 0..<workerCount {
+            group.enter()
+            let thread = Thread {
+                job.work()
+                group.leave()
+            }
+            thread.stackSize = 1 << 20
+            thread.start()
+        }
+        group.wait()
+
+        if let error = job.firstError { throw error }
+        if cancellation.isCancelled {
+            throw DiskError(.cancelled, target?.name ?? source.name, operation: "copy", "interrupted")
+        }
+        if let target {
+            try target.flush()
+            if let held = job.heldFirstBlock {
+                try held.withUnsafeBytes { try target.write($0, at: 0) }
+                try target.flush()
+            }
+        }
+        let result = CopyResult(
+            size: source.size, dataBytes: counters.data.load(ordering: .relaxed),
+            zeroBytes: counters.zero.load(ordering: .relaxed), digest: try digest?.finalize(),
+            seconds: Date().timeIntervalSince(started))
+        return result
+    }
+}
+
+/// The state the workers of one copy share.
+private final class CopyJob: Sendable {
+    let source: any BlockDevice
+    let target: (any BlockDevice)?
+    let planner: CopyPlanner
+    let digest: DigestBuilder?
+    let counters: CopyCounters
+    let cancellation: Cancellation
+    let targetIsZero: Bool
+    let holdFirstBlock: Bool
+    let requestSize: Int
+    private let failure = Mutex<(any Error)?>(nil)
+    private let held = Mutex<[UInt8]?>(nil)
+
+    init(
+        source: any BlockDevice, target: (any BlockDevice)?, planner: CopyPlanner, digest: DigestBuilder?,
+        counters: CopyCounters, cancellation: Cancellation, targetIsZero: Bool, holdFirstBlock: Bool,
+        requestSize: Int
+    ) {
+        self.source = source
+        self.target = target
+        self.planner = planner
+        self.digest = digest
+        self.counters = counters
+        self.cancellation = cancellation
+        self.targetIsZero = targetIsZero
+        self.holdFirstBlock = holdFirstBlock
+        self.requestSize = requestSize
+    }
+
+    var firstError: (any Error)? { failure.withLock { $0 } }
+    var heldFirstBlock: [UInt8]? { held.withLock { $0 } }
+
+    private func fail(_ error: any Error) {
+        failure.withLock { if $0 == nil { $0 = error } }
+    }
+
+    func work() {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: requestSize, alignment: 4096)
+        defer { buffer.deallocate() }
+        do {
+            while firstError == nil, !cancellation.isCancelled, let request = try planner.next() {
+                switch request.kind {
+                case .zero: try zero(request)
+                case .data: try copy(request, buffer: buffer)
+                }
+            }
+        } catch {
+            fail(error)
+        }
+    }
+
+    private func zero(_ request: CopyRequest) throws {
+        if let target, !targetIsZero {
+            try target.writeZeros(at: request.offset, length: request.length, mayDiscard: true)
+        }
+        digest?.addZeros(offset: request.offset, length: request.length)
+        counters.add(zero: request.length)
+    }
+
+    private func copy(_ request: CopyRequest, buffer: UnsafeMutableRawBufferPointer) throws {
+        let length = Int(request.length)
+        let data = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<length])
+        try source.read(into: data, at: request.offset)
+
+        let block = DiskDigest.blockSize
+        let blockCount = (length + block - 1) / block
+        var hashes: [BlockHash] = []
+        if digest != nil { hashes.reserveCapacity(blockCount) }
+        var dataBytes: UInt64 = 0
+        // Runs of same-kind blocks, written as one call each.
+        var runStart = 0
+        var runIsZero: Bool? = nil
+        for i in 0..<blockCount {
+            let start = i * block
+            let end = min(start + block, length)
+            let bytes = UnsafeRawBufferPointer(rebasing: data[start..<end])
+            let isZero = ferry_is_zero(bytes.baseAddress, bytes.count) == 1
+            if digest != nil {
+                hashes.append(isZero ? BlockHash.zeros(count: bytes.count) : BlockHash(of: bytes))
+            }
+            if !isZero { dataBytes += UInt64(bytes.count) }
+            if runIsZero != isZero {
+                if let runIsZero { try flushRun(data, runStart, start, zero: runIsZero, at: request.offset) }
+                runIsZero = isZero
+                runStart = start
+            }
+        }
+        if let runIsZero { try flushRun(data, runStart, length, zero: runIsZero, at: request.offset) }
+        digest?.add(.hashes(hashes), at: request.offset / UInt64(block))
+        counters.add(data: dataBytes, zero: UInt64(length) - dataBytes)
+    }
+
+    /// Writes bytes `[start, end)` of the request buffer, or zeroes them on the target.
+    private func flushRun(
+        _ data: UnsafeMutableRawBufferPointer, _ start: Int, _ end: Int, zero: Bool, at base: UInt64
+    ) throws {
+        guard let target, end > start else { return }
+        var start = start
+        if holdFirstBlock, base == 0, start == 0 {
+            // Keep block 0 aside (it was zeroed before the copy began) and write it last.
+            let firstEnd = min(end, DiskDigest.blockSize)
+            let kept = Array(UnsafeRawBufferPointer(rebasing: data[0..<firstEnd]))
+            held.withLock { $0 = kept }
+            start = firstEnd
+            guard end > start else { return }
+        }
+        let offset = base + UInt64(start)
+        if zero {
+            if !targetIsZero { try target.writeZeros(at: offset, length: UInt64(end - start), mayDiscard: true) }
+        } else {
+            try target.write(UnsafeRawBufferPointer(rebasing: data[start..<end]), at: offset)
+        }
+    }
+}

@@ -1,0 +1,162 @@
+import Foundation
+public import Synchronization
+
+/// Counters the copy engine bumps as work completes; read by progress reporters.
+public final class CopyCounters: Sendable {
+    /// Bytes of the disk finished (written, zeroed, or skipped as known zero).
+    public let done = Atomic<UInt64>(0)
+    /// Of those, bytes that held data.
+    public let data = Atomic<UInt64>(0)
+    /// Of those, bytes that read as zeros (holes skipped or zero blocks detected).
+    public let zero = Atomic<UInt64>(0)
+
+    public init() {}
+
+    public func add(data: UInt64 = 0, zero: UInt64 = 0) {
+        if data > 0 { self.data.add(data, ordering: .relaxed) }
+        if zero > 0 { self.zero.add(zero, ordering: .relaxed) }
+        done.add(data + zero, ordering: .relaxed)
+    }
+}
+
+/// How progress is shown.
+public enum ProgressMode: String, Sendable, CaseIterable {
+    /// Nothing.
+    case none
+    /// A live line on a terminal, redrawn in place.
+    case tty
+    /// JSON lines for orchestration: `{"phase":…,"bytes":…,"total":…,"rate":…,"elapsed":…}`.
+    case json
+    /// `tty` when standard error is a terminal, otherwise nothing.
+    case auto
+
+    /// Resolves `auto` against the terminal.
+    public var resolved: ProgressMode {
+        guard self == .auto else { return self }
+        return isatty(2) == 1 ? .tty : .none
+    }
+}
+
+/// One sample of progress, as printed in JSON mode.
+public struct ProgressSample: Sendable, Codable, Equatable {
+    public var phase: String
+    public var bytes: UInt64
+    public var total: UInt64
+    public var dataBytes: UInt64
+    public var zeroBytes: UInt64
+    /// Bytes per second over the last few seconds.
+    public var rate: Double
+    public var elapsed: Double
+    public var eta: Double?
+}
+
+/// Prints progress on a background thread until stopped. Writes to standard error
+/// so that standard output stays free for data (`ferry copy disk -`).
+public final class ProgressReporter: Sendable {
+    public let mode: ProgressMode
+    public let phase: String
+    public let total: UInt64
+    public let counters: CopyCounters
+    private let interval: Double
+    private let stopped = Atomic<Bool>(false)
+    private let finished = DispatchSemaphore(value: 0)
+    private let startDate = Date()
+
+    public init(mode: ProgressMode, phase: String, total: UInt64, counters: CopyCounters, interval: Double? = nil) {
+        self.mode = mode.resolved
+        self.phase = phase
+        self.total = total
+        self.counters = counters
+        self.interval = interval ?? (mode.resolved == .json ? 1.0 : 0.25)
+    }
+
+    public func start() {
+        guard mode != .none else { return }
+        let thread = Thread { [self] in
+            var history: [(Double, UInt64)] = []
+            while !self.stopped.load(ordering: .relaxed) {
+                self.emit(&history, final: false)
+                Thread.sleep(forTimeInterval: self.interval)
+            }
+            self.emit(&history, final: true)
+            self.finished.signal()
+        }
+        thread.start()
+    }
+
+    /// Stops the reporter and prints a final sample.
+    public func stop() {
+        guard mode != .none else { return }
+        stopped.store(true, ordering: .relaxed)
+        finished.wait()
+    }
+
+    /// A sample now, with the rate over the window kept in `history`.
+    func sample(_ history: inout [(Double, UInt64)]) -> ProgressSample {
+        let now = Date().timeIntervalSince(startDate)
+        let done = counters.done.load(ordering: .relaxed)
+        history.append((now, done))
+        while let first = history.first, now - first.0 > 5, history.count > 2 { history.removeFirst() }
+        var rate = 0.0
+        if let first = history.first, now - first.0 > 0.05 {
+            rate = Double(done - first.1) / (now - first.0)
+        } else if now > 0 {
+            rate = Double(done) / now
+        }
+        let eta: Double? = rate > 0 && total >= done ? Double(total - done) / rate : nil
+        return ProgressSample(
+            phase: phase, bytes: done, total: total, dataBytes: counters.data.load(ordering: .relaxed),
+            zeroBytes: counters.zero.load(ordering: .relaxed), rate: rate, elapsed: now, eta: eta)
+    }
+
+    private func emit(_ history: inout [(Double, UInt64)], final: Bool) {
+        let s = sample(&history)
+        switch mode {
+        case .json:
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            if let data = try? encoder.encode(s), var line = String(data: data, encoding: .utf8) {
+                line += "\n"
+                FileHandle.standardError.write(Data(line.utf8))
+            }
+        case .tty:
+            var line = "\r\u{1B}[K" + Self.ttyLine(s)
+            if final { line += "\n" }
+            FileHandle.standardError.write(Data(line.utf8))
+        case .none, .auto:
+            break
+        }
+    }
+
+    /// `  1.2 GiB / 2.0 GiB  60%  512 MiB/s  ETA 0:02  data 1.0 GiB  zero 0.2 GiB`
+    public static func ttyLine(_ s: ProgressSample) -> String {
+        let percent = s.total > 0 ? Int(Double(s.bytes) * 100 / Double(s.total)) : 100
+        var line = "\(s.phase): \(ByteCount.format(s.bytes)) / \(ByteCount.format(s.total))  \(percent)%"
+        line += "  \(ByteCount.format(UInt64(max(0, s.rate))))/s"
+        if let eta = s.eta, s.bytes < s.total { line += "  ETA \(Self.duration(eta))" }
+        line += "  data \(ByteCount.format(s.dataBytes))  zero \(ByteCount.format(s.zeroBytes))"
+        return line
+    }
+
+    public static func duration(_ seconds: Double) -> String {
+        let total = Int(seconds.rounded())
+        let h = total / 3600, m = (total % 3600) / 60, sec = total % 60
+        func two(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        return h > 0 ? "\(h):\(two(m)):\(two(sec))" : "\(m):\(two(sec))"
+    }
+}
+
+/// Human-readable byte counts in binary units.
+public enum ByteCount {
+    public static func format(_ bytes: UInt64) -> String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]
+        var value = Double(bytes)
+        var unit = 0
+        while value >= 1024, unit < units.count - 1 {
+            value /= 1024
+            unit += 1
+        }
+        if unit == 0 { return "\(bytes) B" }
+        return String(format: value >= 100 ? "%.0f %@" : "%.1f %@", value, units[unit])
+    }
+}
