@@ -1,0 +1,49 @@
+public import ArgumentParser
+import FerryCopy
+import FerryFormats
+import Foundation
+
+/// `ferry checksum PATH…`
+public struct ChecksumCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "checksum",
+        abstract: "Print the disk digest of each path, like sha256sum.",
+        discussion: """
+            The digest is the blkhash construction (SHA-256 over 64 KiB blocks, 32 streams; \
+            see docs/digest.md). It depends only on the disk's content: a raw file, its sparse \
+            copy and an image of the same disk in any format give the same value, and holes are \
+            hashed without being read.
+            """)
+
+    @Argument(help: "Files, block devices or images; - for standard input (needs --size).")
+    var paths: [String]
+
+    @Option(name: .customLong("format"), help: "Image format, when detection by content is not wanted.")
+    var format: ImageFormat?
+
+    @Option(help: "Size of standard input, when a path is -.")
+    var size: ByteSize?
+
+    @OptionGroup var progressOptions: ProgressOptions
+
+    public init() {}
+
+    public func run() throws {
+        Cancellation.installSignalHandlers()
+        var failure: (any Error)? = nil
+        for path in paths {
+            for warning in DiskChecksum.warnings(for: path) {
+                FileHandle.standardError.write(Data("ferry: warning: \(warning)\n".utf8))
+            }
+            do {
+                let digest = try DiskChecksum.digest(
+                    of: path, format: format, streamSize: size?.bytes, progress: progressOptions.progress)
+                print("\(digest.hex)  \(path)")
+            } catch {
+                FileHandle.standardError.write(Data((ErrorReporter.line(for: error) + "\n").utf8))
+                failure = failure ?? error
+            }
+        }
+        if let failure { ErrorReporter.exit(with: failure) }
+    }
+}

@@ -1,0 +1,79 @@
+public import ArgumentParser
+import FerryCopy
+import FerryFormats
+import Foundation
+
+/// `ferry copy SRC DST`
+public struct CopyCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "copy",
+        abstract: "Copy a disk or image to a file, a block device, or standard output.",
+        discussion: """
+            Holes and zero blocks are never copied as bytes; the target gets them as holes \
+            (files) or efficient zeroing (devices). A new file is written under a temporary name \
+            and renamed when complete; a block device's first block is written last. SRC may be \
+            "-" (standard input, needs --size); DST may be "-" (standard output) or "null:".
+            """)
+
+    @Argument(help: "The source: a raw file, an image, a block device, or - for standard input.")
+    var source: String
+
+    @Argument(help: "The target: a new file, a block device, - for standard output, or null:.")
+    var target: String
+
+    @Option(name: .customLong("source-format"), help: "Source format, when detection by content is not wanted.")
+    var sourceFormat: ImageFormat?
+
+    @Option(name: .customLong("target-format"), help: "Target format, when the target's name does not say it.")
+    var targetFormat: ImageFormat?
+
+    @Option(help: "Size of a source read from standard input (e.g. 50G).")
+    var size: ByteSize?
+
+    @Flag(help: "Replace an existing non-empty target file.")
+    var overwrite = false
+
+    @Flag(name: .customLong("target-is-zero"), help: "Promise that the target already reads as zeros, so zero runs are skipped.")
+    var targetIsZero = false
+
+    @Flag(help: "Re-read the target after the copy and compare its digest with the source's.")
+    var verify = false
+
+    @Option(help: "Requests in flight.")
+    var workers = 4
+
+    @OptionGroup var progressOptions: ProgressOptions
+
+    public init() {}
+
+    public func run() throws {
+        Cancellation.installSignalHandlers()
+        var config = CopyConfiguration(source: source, target: target)
+        config.sourceFormat = sourceFormat
+        config.targetFormat = targetFormat
+        config.streamSize = size?.bytes
+        config.overwrite = overwrite
+        config.targetIsZero = targetIsZero
+        config.verify = verify
+        config.progress = progressOptions.progress
+        config.options.workers = max(1, workers)
+        do {
+            let report = try DiskCopy.run(config)
+            let r = report.result
+            var line = "copied \(ByteCount.format(r.size)) from \(report.sourceName) to \(report.targetName)"
+            line += " in \(String(format: "%.2f", r.seconds)) s (data \(ByteCount.format(r.dataBytes)), zero \(ByteCount.format(r.zeroBytes)))"
+            var lines = [line]
+            if let digest = r.digest { lines.append("digest \(digest.hex)") }
+            if report.verifiedDigest != nil { lines.append("verified: the target reads back with the same digest") }
+            // With the data on stdout, the summary goes to stderr.
+            let text = lines.joined(separator: "\n") + "\n"
+            if target == "-" {
+                FileHandle.standardError.write(Data(text.utf8))
+            } else {
+                print(text, terminator: "")
+            }
+        } catch {
+            ErrorReporter.exit(with: error)
+        }
+    }
+}

@@ -1,0 +1,61 @@
+import FerryDisk
+import Foundation
+
+/// The demo's sample VM disk: an MBR partition table laid out as Windows 2003's
+/// installer does (one active partition at LBA 63), a few megabytes of "files",
+/// and a lot of never-written space — like most real VM disks.
+enum SampleDisk {
+    static let size: UInt64 = 256 << 20
+    static let partitionStart: UInt64 = 63
+
+    /// Regions of data: (offset, length, seed). The rest stays a hole.
+    static let regions: [(UInt64, Int, UInt64)] = [
+        (1 << 20, 4 << 20, 1),  // early in the volume: system files
+        (32 << 20, 8 << 20, 2),  // the middle: programs
+        (200 << 20, 2 << 20, 3),  // near the end: a log
+    ]
+
+    /// Writes the sample disk to `path` as a sparse file.
+    static func write(to path: String) throws {
+        let device = try FileDevice.create(path, size: size)
+        let mbr = masterBootRecord()
+        try mbr.withUnsafeBytes { try device.write($0, at: 0) }
+        for (offset, length, seed) in regions {
+            let bytes = pseudoRandomText(count: length, seed: seed)
+            try bytes.withUnsafeBytes { try device.write($0, at: offset) }
+        }
+        try device.flush()
+    }
+
+    /// A classic MBR: 440 bytes of boot code, a disk signature, one active partition
+    /// (type 0x07, NTFS/IFS) from LBA 63 to the end, and the 0x55AA signature.
+    static func masterBootRecord() -> [UInt8] {
+        var sector = [UInt8](repeating: 0, count: 512)
+        let code = Array("FERRY-DEMO boot code: a real MBR holds the loader that finds the active partition.".utf8)
+        sector.replaceSubrange(0..<code.count, with: code)
+        // Disk signature at 440.
+        sector.replaceSubrange(440..<444, with: [0x46, 0x45, 0x52, 0x59])
+        let sectors = UInt32(size / 512 - partitionStart)
+        var entry: [UInt8] = [0x80, 0x01, 0x01, 0x00, 0x07, 0xFE, 0xFF, 0xFF]
+        entry += withUnsafeBytes(of: UInt32(partitionStart).littleEndian, Array.init)
+        entry += withUnsafeBytes(of: sectors.littleEndian, Array.init)
+        sector.replaceSubrange(446..<462, with: entry)
+        sector[510] = 0x55
+        sector[511] = 0xAA
+        return sector
+    }
+
+    /// Text-like data (words from a small vocabulary): compressible, never all-zero.
+    static func pseudoRandomText(count: Int, seed: UInt64) -> [UInt8] {
+        let words = ["ferry", "disk", "block", "guest", "driver", "registry", "kvm", "esxi", "ganeti", "boot", "sector", "volume"]
+            .map { Array($0.utf8) + [0x20] }
+        var state = seed &* 0x9E37_79B9_7F4A_7C15
+        var out: [UInt8] = []
+        out.reserveCapacity(count)
+        while out.count < count {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            out += words[Int((state >> 33) % UInt64(words.count))]
+        }
+        return Array(out.prefix(count))
+    }
+}

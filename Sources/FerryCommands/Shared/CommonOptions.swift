@@ -1,0 +1,36 @@
+public import ArgumentParser
+public import FerryCopy
+import FerryFormats
+
+extension ProgressMode: ExpressibleByArgument {}
+extension ImageFormat: ExpressibleByArgument {}
+
+/// `--progress` for every long-running command.
+public struct ProgressOptions: ParsableArguments {
+    @Option(
+        name: .long,
+        help: "Progress display: auto (a live line on a terminal, nothing otherwise), tty, json (JSON lines on stderr), none.")
+    public var progress: ProgressMode = .auto
+
+    public init() {}
+}
+
+/// Parses sizes like 1048576, 512K, 64M, 10G, 2T (binary units).
+public struct ByteSize: ExpressibleByArgument, Sendable {
+    public var bytes: UInt64
+
+    public init?(argument: String) {
+        let units: [Character: UInt64] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40]
+        var text = argument.uppercased()
+        if text.hasSuffix("IB") { text.removeLast(2) } else if text.hasSuffix("B") { text.removeLast() }
+        var multiplier: UInt64 = 1
+        if let last = text.last, let unit = units[last] {
+            multiplier = unit
+            text.removeLast()
+        }
+        guard let value = UInt64(text) else { return nil }
+        let (bytes, overflow) = value.multipliedReportingOverflow(by: multiplier)
+        guard !overflow else { return nil }
+        self.bytes = bytes
+    }
+}

@@ -1,0 +1,129 @@
+import CFerryShims
+import FerryDisk
+public import FerryFormats
+
+/// Everything `ferry copy` needs to know.
+public struct CopyConfiguration: Sendable {
+    public var source: String
+    public var target: String
+    public var sourceFormat: ImageFormat?
+    public var targetFormat: ImageFormat?
+    /// Size of a source read from standard input.
+    public var streamSize: UInt64?
+    public var overwrite = false
+    public var targetIsZero = false
+    public var verify = false
+    public var progress: ProgressMode = .auto
+    public var options = CopyOptions()
+
+    public init(source: String, target: String) {
+        self.source = source
+        self.target = target
+    }
+}
+
+/// What `ferry copy` did.
+public struct CopyReport: Sendable {
+    public var result: CopyResult
+    public var sourceName: String
+    public var targetName: String
+    /// The target's digest re-read after the copy, when `verify` was asked.
+    public var verifiedDigest: DiskDigest?
+}
+
+/// A digest mismatch between two ends of a copy.
+public struct VerificationError: Error, Sendable, CustomStringConvertible {
+    public var expected: DiskDigest
+    public var actual: DiskDigest
+    public var what: String
+
+    public init(expected: DiskDigest, actual: DiskDigest, what: String) {
+        self.expected = expected
+        self.actual = actual
+        self.what = what
+    }
+
+    public var description: String {
+        "verification failed: \(what) has digest \(actual.hex), expected \(expected.hex)"
+    }
+}
+
+/// Local copies: open both ends safely, run the engine, commit, optionally verify.
+public enum DiskCopy {
+    public static func run(_ config: CopyConfiguration, cancellation: Cancellation = .interrupt) throws -> CopyReport {
+        let source = try DiskImage.openSource(config.source, format: config.sourceFormat, streamSize: config.streamSize)
+        let format = config.targetFormat ?? DiskImage.format(forTargetPath: config.target)
+        if config.verify && (config.target == "-" || config.target == "null:") {
+            throw DiskError(.unsupported, config.target, operation: "verify", "--verify needs a target that can be read back")
+        }
+        // Image writers start from an empty file; raw targets get the virtual size up front.
+        let local = try LocalTarget.open(config.target, size: format == .raw ? source.size : 0, overwrite: config.overwrite)
+        do {
+            let target = try DiskImage.writer(format, over: local.device, virtualSize: source.size)
+            var options = config.options
+            options.targetIsZero = config.targetIsZero || (local.knownZero && format == .raw)
+            options.holdFirstBlock = local.writesInPlace && config.target != "-" && config.target != "null:"
+            let counters = CopyCounters()
+            let reporter = ProgressReporter(mode: config.progress, phase: "copy", total: source.size, counters: counters)
+            reporter.start()
+            let result: CopyResult
+            do {
+                result = try CopyEngine.run(
+                    source: source, target: target, options: options, counters: counters, cancellation: cancellation)
+                reporter.stop()
+            } catch {
+                reporter.stop()
+                throw error
+            }
+            try local.commit()
+            var report = CopyReport(result: result, sourceName: source.name, targetName: config.target, verifiedDigest: nil)
+            if config.verify, let expected = result.digest {
+                if let file = local.device as? FileDevice { file.dropCache(at: 0, length: file.size) }
+                let actual = try DiskChecksum.digest(
+                    of: config.target, format: format, progress: config.progress, cancellation: cancellation)
+                report.verifiedDigest = actual
+                guard actual == expected else {
+                    throw VerificationError(expected: expected, actual: actual, what: config.target)
+                }
+            }
+            return report
+        } catch {
+            local.abandon()
+            throw error
+        }
+    }
+}
+
+/// `ferry checksum`: the disk digest of any path ferry can read.
+public enum DiskChecksum {
+    public static func digest(
+        of path: String, format: ImageFormat? = nil, streamSize: UInt64? = nil, progress: ProgressMode = .none,
+        cancellation: Cancellation = .interrupt
+    ) throws -> DiskDigest {
+        let disk = try DiskImage.openSource(path, format: format, streamSize: streamSize)
+        let counters = CopyCounters()
+        let reporter = ProgressReporter(mode: progress, phase: "checksum", total: disk.size, counters: counters)
+        reporter.start()
+        defer { reporter.stop() }
+        let result = try CopyEngine.run(source: disk, target: nil, counters: counters, cancellation: cancellation)
+        guard let digest = result.digest else { throw DigestError("no digest was computed") }
+        return digest
+    }
+
+    /// Why a later reader should not trust `path` yet, if ferry can tell: a partial file
+    /// beside it, or a block device whose first sector is blank (ferry writes it last).
+    public static func warnings(for path: String) -> [String] {
+        var warnings: [String] = []
+        if path != "-", let _ = try? FileDevice.openForReading(LocalTarget.partialName(for: path)) {
+            warnings.append(
+                "\(LocalTarget.partialName(for: path)) exists: a ferry copy to \(path) was interrupted; the partial data is not \(path)")
+        }
+        if LocalDisk.isBlockDevice(path), let device = try? FileDevice.openForReading(path), device.size >= 512,
+            let sector = try? device.readBytes(at: 0, count: 512), sector.allSatisfy({ $0 == 0 })
+        {
+            warnings.append(
+                "\(path) has an empty first sector (no boot code or partition table); an interrupted ferry copy leaves a device this way")
+        }
+        return warnings
+    }
+}
