@@ -1,4 +1,5 @@
 import CFerryShims
+import Synchronization
 public import SystemPackage
 
 #if canImport(Glibc)
@@ -19,9 +20,10 @@ public final class FileDevice: BlockDevice {
     public let size: UInt64
     public let logicalSectorSize: Int
     public let capabilities: DiskCapabilities
-    /// The file descriptor; valid until `close()`. Positional I/O needs no shared state,
+    /// The file descriptor, -1 after `close()`. Positional I/O needs no shared state,
     /// so concurrent reads and writes at distinct offsets are safe.
-    public let descriptor: FileDescriptor
+    private let rawDescriptor: Atomic<Int32>
+    public var descriptor: FileDescriptor { FileDescriptor(rawValue: rawDescriptor.load(ordering: .acquiring)) }
 
     /// Opens `path` for reading only. Sources are always opened this way.
     public static func openForReading(_ path: String) throws -> FileDevice {
@@ -75,13 +77,13 @@ public final class FileDevice: BlockDevice {
             }
             throw DiskError.system(e, path, operation: "open")
         }
-        descriptor = FileDescriptor(rawValue: fd)
+        rawDescriptor = Atomic(fd)
         if type == S_IFBLK {
             kind = .blockDevice
             var bytes: UInt64 = 0
             let r = ferry_blk_getsize64(fd, &bytes)
             if r != 0 {
-                _ = try? descriptor.close()
+                Glibc.close(fd)
                 throw DiskError.system(-r, path, operation: "open", context: "BLKGETSIZE64")
             }
             var sector: Int32 = 512
@@ -101,7 +103,7 @@ public final class FileDevice: BlockDevice {
         }
     }
 
-    deinit { _ = try? descriptor.close() }
+    deinit { try? close() }
 
     public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws {
         try checkRange(offset, UInt64(buffer.count), operation: "read")
@@ -212,5 +214,9 @@ public final class FileDevice: BlockDevice {
         ferry_fadvise_dontneed(descriptor.rawValue, off_t(offset), off_t(length))
     }
 
-    public func close() throws {}
+    /// Closes the descriptor (releasing a block device's exclusive claim). Later calls fail with EBADF.
+    public func close() throws {
+        let fd = rawDescriptor.exchange(-1, ordering: .acquiringAndReleasing)
+        if fd >= 0 { Glibc.close(fd) }
+    }
 }

@@ -79,8 +79,10 @@ public enum DiskCopy {
             var report = CopyReport(result: result, sourceName: source.name, targetName: config.target, verifiedDigest: nil)
             if config.verify, let expected = result.digest {
                 if let file = local.device as? FileDevice { file.dropCache(at: 0, length: file.size) }
+                // A block device may be larger than the source: compare the part we wrote.
                 let actual = try DiskChecksum.digest(
-                    of: config.target, format: format, progress: config.progress, cancellation: cancellation)
+                    of: config.target, format: format, length: source.size, progress: config.progress,
+                    cancellation: cancellation)
                 report.verifiedDigest = actual
                 guard actual == expected else {
                     throw VerificationError(expected: expected, actual: actual, what: config.target)
@@ -97,10 +99,11 @@ public enum DiskCopy {
 /// `ferry checksum`: the disk digest of any path ferry can read.
 public enum DiskChecksum {
     public static func digest(
-        of path: String, format: ImageFormat? = nil, streamSize: UInt64? = nil, progress: ProgressMode = .none,
-        cancellation: Cancellation = .interrupt
+        of path: String, format: ImageFormat? = nil, streamSize: UInt64? = nil, length: UInt64? = nil,
+        progress: ProgressMode = .none, cancellation: Cancellation = .interrupt
     ) throws -> DiskDigest {
-        let disk = try DiskImage.openSource(path, format: format, streamSize: streamSize)
+        var disk = try DiskImage.openSource(path, format: format, streamSize: streamSize)
+        if let length, length != disk.size { disk = try DeviceSlice(disk, length: length) }
         let counters = CopyCounters()
         let reporter = ProgressReporter(mode: progress, phase: "checksum", total: disk.size, counters: counters)
         reporter.start()

@@ -1,0 +1,102 @@
+import FerryTestSupport
+import Foundation
+import Testing
+
+/// The `ferry` executable as a user runs it: real processes, real files, exit codes.
+@Suite struct CommandLineTests {
+    func sample(_ dir: TemporaryDirectory, seed: UInt64 = 1) throws -> String {
+        var rng = SeededRandom(seed: seed)
+        let path = dir.file("disk.raw")
+        try writeSparseFile(path, size: 8 << 20, layout: [(0, rng.bytes(4096)), (3 << 20, rng.bytes(200_000))])
+        return path
+    }
+
+    @Test func copyThenChecksumAgree() throws {
+        let dir = try TemporaryDirectory()
+        let source = try sample(dir)
+        let copy = try FerryExecutable.run(["copy", source, dir.file("copy.raw"), "--verify", "--progress", "none"])
+        #expect(copy.status == 0, "\(copy.stderr)")
+        #expect(copy.stdout.contains("verified"))
+        let sum = try FerryExecutable.run(["checksum", source, dir.file("copy.raw")])
+        #expect(sum.status == 0)
+        let digests = sum.stdout.split(separator: "\n").map { $0.split(separator: " ")[0] }
+        #expect(digests.count == 2 && digests[0] == digests[1] && digests[0].count == 64)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: source)) == Data(contentsOf: URL(fileURLWithPath: dir.file("copy.raw"))))
+    }
+
+    @Test func pipesInAndOut() throws {
+        let dir = try TemporaryDirectory()
+        let source = try sample(dir, seed: 2)
+        let result = try FerryExecutable.shell(
+            "\"$FERRY\" copy '\(source)' - --progress none | \"$FERRY\" copy - '\(dir.file("piped.raw"))' --size 8M --progress none")
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: source)) == Data(contentsOf: URL(fileURLWithPath: dir.file("piped.raw"))))
+        let viaStdin = try FerryExecutable.shell("\"$FERRY\" checksum - --size 8M < '\(source)'; \"$FERRY\" checksum '\(source)'")
+        let digests = viaStdin.stdout.split(separator: "\n").map { $0.split(separator: " ")[0] }
+        #expect(digests.count == 2 && digests[0] == digests[1])
+    }
+
+    @Test func badInputGivesOneLineAndDistinctCodes() throws {
+        let dir = try TemporaryDirectory()
+        let source = try sample(dir)
+        let missing = try FerryExecutable.run(["copy", dir.file("nope.raw"), dir.file("out.raw")])
+        #expect(missing.status == 66)
+        #expect(missing.stderr.contains("No such file"))
+        let directory = try FerryExecutable.run(["copy", dir.path, dir.file("out.raw")])
+        #expect(directory.status == 66)
+        #expect(directory.stderr.contains("is a directory"))
+        try Data("keep me".utf8).write(to: URL(fileURLWithPath: dir.file("exists.raw")))
+        let exists = try FerryExecutable.run(["copy", source, dir.file("exists.raw")])
+        #expect(exists.status == 73)
+        #expect(exists.stderr.contains("--overwrite"))
+        #expect(try String(contentsOfFile: dir.file("exists.raw"), encoding: .utf8) == "keep me")
+        let stdinWithoutSize = try FerryExecutable.run(["copy", "-", dir.file("out2.raw")])
+        #expect(stdinWithoutSize.status != 0)
+        #expect(stdinWithoutSize.stderr.contains("--size"))
+        let usage = try FerryExecutable.run(["copy", source])
+        #expect(usage.status == 64)
+        for result in [missing, directory, exists] {
+            #expect(result.stderr.split(separator: "\n").count == 1, "one clear line: \(result.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: dir.file("out.raw")))
+    }
+
+    @Test func shortStdinIsAnErrorAndLeavesNoTarget() throws {
+        let dir = try TemporaryDirectory()
+        let result = try FerryExecutable.run(["copy", "-", dir.file("out.raw"), "--size", "1M"], stdin: Data(count: 1000))
+        #expect(result.status == 74)
+        #expect(result.stderr.contains("ended after"))
+        #expect(!FileManager.default.fileExists(atPath: dir.file("out.raw")))
+        #expect(!FileManager.default.fileExists(atPath: dir.file(".out.raw.ferry-partial")))
+    }
+
+    @Test func jsonProgressLinesParse() throws {
+        let dir = try TemporaryDirectory()
+        let source = try sample(dir)
+        let result = try FerryExecutable.run(["copy", source, dir.file("copy.raw"), "--progress", "json"])
+        #expect(result.status == 0)
+        let lines = result.stderr.split(separator: "\n")
+        #expect(!lines.isEmpty)
+        let last = try JSONSerialization.jsonObject(with: Data(lines[lines.count - 1].utf8)) as? [String: Any]
+        #expect(last?["phase"] as? String == "copy")
+        #expect(last?["bytes"] as? Int == 8 << 20)
+        #expect(last?["total"] as? Int == 8 << 20)
+    }
+
+    @Test func interruptedCopyWarnsOnChecksum() throws {
+        let dir = try TemporaryDirectory()
+        let source = try sample(dir)
+        // A partial file left behind by an earlier, killed copy.
+        try Data(count: 10).write(to: URL(fileURLWithPath: dir.file(".copy.raw.ferry-partial")))
+        try Data(contentsOf: URL(fileURLWithPath: source)).write(to: URL(fileURLWithPath: dir.file("copy.raw")))
+        let result = try FerryExecutable.run(["checksum", dir.file("copy.raw")])
+        #expect(result.status == 0)
+        #expect(result.stderr.contains("interrupted"))
+    }
+
+    @Test func demoRunsToTheEnd() throws {
+        let result = try FerryExecutable.run(["demo"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("Demo complete"))
+    }
+}
