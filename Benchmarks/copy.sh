@@ -45,7 +45,8 @@ best_of() {
     rm -f "$dir/out.raw"
     sync
     local t
-    t=$( { $TIME -f "%e %M" "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1)
+    $TIME -f "%e %M" -o "$dir/time.out" "$@" >/dev/null 2>&1 || { echo "failed: $*" >&2; return 1; }
+    t=$(tail -1 "$dir/time.out")
     local s=${t% *} m=${t#* }
     if [ -z "$best" ] || awk "BEGIN{exit !($s < $best)}"; then best=$s; fi
     [ "$m" -gt "$rss" ] && rss=$m

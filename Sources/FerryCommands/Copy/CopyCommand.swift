@@ -39,8 +39,8 @@ public struct CopyCommand: ParsableCommand {
     @Flag(help: "Re-read the target after the copy and compare its digest with the source's.")
     var verify = false
 
-    @Option(help: "Requests in flight.")
-    var workers = 4
+    @Option(help: "Requests in flight (default: one per core, at least 2).")
+    var workers: Int?
 
     @OptionGroup var progressOptions: ProgressOptions
 
@@ -56,7 +56,7 @@ public struct CopyCommand: ParsableCommand {
         config.targetIsZero = targetIsZero
         config.verify = verify
         config.progress = progressOptions.progress
-        config.options.workers = max(1, workers)
+        if let workers { config.options.workers = max(1, workers) }
         do {
             let report = try DiskCopy.run(config)
             let r = report.result
