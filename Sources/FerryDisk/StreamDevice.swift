@@ -51,6 +51,7 @@ public final class StreamDevice: BlockDevice {
         try advance(from: offset, by: buffer.count, operation: "read")
         var done = 0
         while done < buffer.count {
+            try waitUntilReady(for: Int16(POLLIN), operation: "read")
             let n: Int
             do {
                 n = try descriptor.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[done...]), retryOnInterrupt: true)
@@ -71,8 +72,27 @@ public final class StreamDevice: BlockDevice {
             throw DiskError(.readOnly, name, operation: "write", "standard input is not writable")
         }
         try advance(from: offset, by: buffer.count, operation: "write")
-        do { _ = try descriptor.writeAll(buffer) } catch let e as Errno {
-            throw DiskError.system(e.rawValue, name, operation: "write")
+        var done = 0
+        while done < buffer.count {
+            try waitUntilReady(for: Int16(POLLOUT), operation: "write")
+            do {
+                done += try descriptor.write(UnsafeRawBufferPointer(rebasing: buffer[done...]), retryOnInterrupt: true)
+            } catch let e as Errno {
+                throw DiskError.system(e.rawValue, name, operation: "write")
+            }
+        }
+    }
+
+    /// Waits for the pipe in quarter-second slices, giving up when the copy is interrupted.
+    private func waitUntilReady(for events: Int16, operation: String) throws {
+        var entry = pollfd(fd: descriptor.rawValue, events: events, revents: 0)
+        while true {
+            if Cancellation.interrupt.isCancelled {
+                throw DiskError(.cancelled, name, operation: operation, "interrupted")
+            }
+            let r = poll(&entry, 1, 250)
+            if r > 0 { return }  // ready, or an error/hang-up the read or write will report
+            if r < 0 && errno != EINTR { throw DiskError.system(errno, name, operation: operation, context: "poll") }
         }
     }
 

@@ -2,6 +2,13 @@ import FerryTestSupport
 import Foundation
 import Testing
 
+enum LocalTargetName {
+    static func partial(_ path: String) -> String {
+        let url = URL(fileURLWithPath: path)
+        return url.deletingLastPathComponent().appendingPathComponent("." + url.lastPathComponent + ".ferry-partial").path
+    }
+}
+
 /// The `ferry` executable as a user runs it: real processes, real files, exit codes.
 @Suite struct CommandLineTests {
     func sample(_ dir: TemporaryDirectory, seed: UInt64 = 1) throws -> String {
@@ -92,6 +99,30 @@ import Testing
         let result = try FerryExecutable.run(["checksum", dir.file("copy.raw")])
         #expect(result.status == 0)
         #expect(result.stderr.contains("interrupted"))
+    }
+
+    @Test func ctrlCStopsACopyBlockedOnAPipeAndRemovesThePartialFile() throws {
+        let dir = try TemporaryDirectory()
+        let target = dir.file("out.raw")
+        // The pipe delivers 1 MiB and then stays silent for 4 s: ferry sits waiting for data
+        // and must leave on Ctrl-C at 1.5 s, long before the pipe would close.
+        let result = try FerryExecutable.shell("""
+            mkfifo '\(dir.file("fifo"))'
+            (head -c 1048576 /dev/urandom; exec sleep 4) > '\(dir.file("fifo"))' 2>/dev/null &
+            producer=$!
+            "$FERRY" copy - '\(target)' --size 64M --progress none < '\(dir.file("fifo"))' &
+            pid=$!
+            sleep 1.5
+            kill -INT $pid
+            wait $pid
+            rc=$?
+            kill $producer
+            exit $rc
+            """)
+        #expect(result.status == 130, "\(result.stderr)")
+        #expect(result.stderr.contains("interrupted"))
+        #expect(!FileManager.default.fileExists(atPath: target))
+        #expect(!FileManager.default.fileExists(atPath: LocalTargetName.partial(target)))
     }
 
     @Test func demoRunsToTheEnd() throws {

@@ -1,5 +1,6 @@
 public import ArgumentParser
 import FerryCopy
+import FerryDisk
 import FerryFormats
 import Foundation
 

@@ -1,5 +1,5 @@
 import CFerryShims
-import FerryDisk
+public import FerryDisk
 public import FerryFormats
 
 /// Everything `ferry copy` needs to know.

@@ -1,10 +1,14 @@
-import Foundation
 import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A flag the copy engine polls between requests. `interrupt` is set by SIGINT and
 /// SIGTERM once `installSignalHandlers()` has run, so Ctrl-C stops a copy cleanly:
 /// workers finish their current request, the partial target is removed, and the
-/// command exits with its "interrupted" code.
+/// command exits with its "interrupted" code. Streams wait for data with `poll`
+/// in short slices so that a copy blocked on a silent pipe notices the flag too.
 public final class Cancellation: Sendable {
     private let flag = Atomic<Bool>(false)
 
