@@ -116,3 +116,26 @@ import Testing
         #expect(try Tools.run("sha256sum", [loop]).stdout == before)
     }
 }
+
+/// A target file system that fills up mid-copy: needs root to mount a small tmpfs.
+@Suite struct FullDiskTests {
+    @Test func fullTargetIsAnIOErrorAndLeavesNothing() throws {
+        guard Tools.isRoot else { print("SKIP: the full-disk test needs root to mount a tmpfs"); return }
+        guard Tools.require("mount", "umount") else { return }
+        let dir = try TemporaryDirectory()
+        let mountpoint = dir.file("small")
+        try FileManager.default.createDirectory(atPath: mountpoint, withIntermediateDirectories: true)
+        guard try Tools.run("mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", mountpoint]).status == 0 else {
+            print("SKIP: mounting a tmpfs is not allowed here")
+            return
+        }
+        defer { _ = try? Tools.run("umount", [mountpoint]) }
+        var rng = SeededRandom(seed: 21)
+        let source = dir.file("source.raw")
+        try writeSparseFile(source, size: 8 << 20, layout: [(0, rng.bytes(8 << 20))])
+        let result = try FerryExecutable.run(["copy", source, mountpoint + "/disk.raw", "--progress", "none"])
+        #expect(result.status == 74, "\(result.stderr)")
+        #expect(result.stderr.contains("No space left"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: mountpoint).isEmpty)
+    }
+}
