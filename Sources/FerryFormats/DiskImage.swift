@@ -58,6 +58,12 @@ public enum DiskImage {
     public static func writer(_ format: ImageFormat, over target: any BlockDevice, virtualSize: UInt64) throws -> any BlockDevice {
         switch format {
         case .raw: return target
+        case .qcow2:
+            guard target.size == 0 else {
+                throw DiskError(.exists, target.name, operation: "create",
+                                "a qcow2 writer needs a new, empty file; this one holds \(target.size) bytes")
+            }
+            return try QCOW2.Writer(target: target, virtualSize: virtualSize)
         default:
             throw DiskError(.unsupported, target.name, operation: "create", "writing \(format.rawValue) is not supported yet")
         }
