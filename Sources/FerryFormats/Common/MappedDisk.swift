@@ -101,14 +101,7 @@ final class MappedDisk: BlockDevice {
     func extents(at offset: UInt64, length: UInt64) throws -> [Extent] {
         try checkRange(offset, length, operation: "extents")
         var result: [Extent] = []
-        func append(_ start: UInt64, _ count: UInt64, _ kind: ExtentKind) {
-            guard count > 0 else { return }
-            if let last = result.last, last.kind == kind, last.end == start {
-                result[result.count - 1].length += count
-            } else {
-                result.append(Extent(offset: start, length: count, kind: kind))
-            }
-        }
+        func append(_ start: UInt64, _ count: UInt64, _ kind: ExtentKind) { result.appendMerging(start, count, kind) }
         var position = offset
         let end = offset + length
         while position < end {
@@ -189,5 +182,17 @@ extension Mutex {
         let table = try load()
         withLock { $0.insert(key, table) }
         return table
+    }
+}
+
+extension Array where Element == Extent {
+    /// Appends a run, merging it into the last extent when kinds match and they touch.
+    mutating func appendMerging(_ start: UInt64, _ count: UInt64, _ kind: ExtentKind) {
+        guard count > 0 else { return }
+        if let last, last.kind == kind, last.end == start {
+            self[self.count - 1].length += count
+        } else {
+            append(Extent(offset: start, length: count, kind: kind))
+        }
     }
 }

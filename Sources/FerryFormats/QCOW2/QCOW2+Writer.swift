@@ -190,11 +190,7 @@ extension QCOW2 {
                 let stop = min((clusterIndex + 1) * Self.cluster, end)
                 let e = state.withLock { $0.l2[Int(clusterIndex / Layout.l2Entries)]?[Int(clusterIndex % Layout.l2Entries)] ?? 0 }
                 let kind: ExtentKind = e & QCOW2.zeroFlag != 0 ? .zero : (e & QCOW2.offsetMask == 0 ? .hole : .data)
-                if let last = result.last, last.kind == kind {
-                    result[result.count - 1].length += stop - position
-                } else {
-                    result.append(Extent(offset: position, length: stop - position, kind: kind))
-                }
+                result.appendMerging(position, stop - position, kind)
                 position = stop
             }
             return result
