@@ -42,7 +42,9 @@ let package = Package(
             swiftSettings: swiftSettings),
 
         // Image formats (VMDK, qcow2, VHD/VHDX, OVA) as BlockDevices.
-        .target(name: "FerryFormats", dependencies: ["FerryBinary", "FerryDisk"], swiftSettings: swiftSettings),
+        // zlib (linked) and zstd (dlopen'd) for compressed qcow2 clusters and VMDK grains.
+        .target(name: "CFerryZlib", linkerSettings: [.linkedLibrary("z"), .linkedLibrary("dl")]),
+        .target(name: "FerryFormats", dependencies: ["FerryBinary", "FerryDisk", "CFerryZlib"], swiftSettings: swiftSettings),
 
         // The copy engine: extents, zero detection, parallel positional I/O, the disk digest, progress.
         .target(

@@ -12,10 +12,22 @@ public enum DiskImage {
     /// unless `format` says otherwise. "-" is standard input (raw, needs `streamSize`).
     public static func openSource(_ path: String, format: ImageFormat? = nil, streamSize: UInt64? = nil) throws -> any BlockDevice {
         if path == "-" { return try LocalDisk.openSource(path, streamSize: streamSize) }
-        let chosen = try format ?? detect(path)
+        var chain = ChainGuard()
+        return try open(path, format: format, chain: &chain)
+    }
+
+    /// Opens one image of a chain (the top image, a backing file, a VMDK parent).
+    static func open(_ path: String, format: ImageFormat?, chain: inout ChainGuard) throws -> any BlockDevice {
+        try chain.enter(path, structure: "image chain")
+        let file = try HostFile.open(path)
+        let chosen = try format ?? detect(file.device)
         switch chosen {
         case .raw:
-            return try LocalDisk.openSource(path)
+            return file.device
+        case .qcow2:
+            return try QCOW2.open(file, chain: &chain)
+        case .vmdk:
+            return try VMDK.open(file, chain: &chain)
         default:
             throw DiskError(.unsupported, path, operation: "open", "the \(chosen.rawValue) format is not supported yet")
         }
@@ -29,12 +41,15 @@ public enum DiskImage {
 
     /// Detects the format of an open device from its content. Anything unrecognised is raw.
     public static func detect(_ device: any BlockDevice) throws -> ImageFormat {
-        .raw
+        try FormatProbe.detect(device)
     }
 
     /// The format a target path asks for by its extension (".qcow2" → qcow2), raw otherwise.
+    /// Only formats ferry can write are returned.
     public static func format(forTargetPath path: String) -> ImageFormat {
-        .raw
+        let lower = path.lowercased()
+        if lower.hasSuffix(".qcow2") || lower.hasSuffix(".qcow") { return .qcow2 }
+        return .raw
     }
 
     /// Wraps a freshly created, empty target (a `LocalTarget.device`) as a writer of `format`
@@ -43,6 +58,12 @@ public enum DiskImage {
     public static func writer(_ format: ImageFormat, over target: any BlockDevice, virtualSize: UInt64) throws -> any BlockDevice {
         switch format {
         case .raw: return target
+        case .qcow2:
+            guard target.size == 0 else {
+                throw DiskError(.exists, target.name, operation: "create",
+                                "a qcow2 writer needs a new, empty file; this one holds \(target.size) bytes")
+            }
+            return try QCOW2.Writer(target: target, virtualSize: virtualSize)
         default:
             throw DiskError(.unsupported, target.name, operation: "create", "writing \(format.rawValue) is not supported yet")
         }
