@@ -19,7 +19,7 @@ need() { for t in "$@"; do command -v "$t" >/dev/null 2>&1 || { echo "missing to
 mib=$((1024 * 1024))
 
 # place VOLUME_IMG at byte offset START of DISK_IMG
-place() { dd if="$1" of="$2" bs=512 seek=$(($3 / 512)) conv=notrunc status=none; }
+place() { dd if="$1" of="$2" bs=1M seek="$3" oflag=seek_bytes conv=notrunc,sparse status=none; }
 
 ntfs_volume() {   # ntfs_volume IMG SIZE_MIB HIDDEN_SECTORS TREE
     need mkntfs ntfs-3g fusermount
