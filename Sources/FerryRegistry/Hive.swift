@@ -73,36 +73,73 @@ public final class Hive: Sendable {
 
     // MARK: Keys
 
-    /// All subkeys of `key`, following `ri` indirection one level (an `ri` may not hold another `ri`).
-    public func subkeys(of key: KeyNode) throws -> [KeyNode] {
+    /// The leaf lists (lf/lh/li) holding `key`'s subkeys, following `ri` indirection one level
+    /// (an `ri` may not hold another `ri`).
+    public func subkeyLeaves(of key: KeyNode) throws -> [SubkeyList] {
         guard key.subkeyCount > 0, key.subkeyList != KeyNode.none else { return [] }
         guard key.subkeyCount <= Self.maxSubkeys else {
             throw FormatError(.limitExceeded, structure: "nk cell", field: "number of subkeys", offset: 4096 + UInt64(key.cellOffset),
                 "\(key.subkeyCount) subkeys exceed the limit of \(Self.maxSubkeys)")
         }
-        var offsets: [UInt32] = []
         let top = try SubkeyList(parsing: cell(at: key.subkeyList, "subkey list"), cellOffset: key.subkeyList)
-        if top.kind == .ri {
-            for leafOffset in top.offsets {
-                let leaf = try SubkeyList(parsing: cell(at: leafOffset, "subkey list"), cellOffset: leafOffset)
-                guard leaf.kind != .ri else {
-                    throw FormatError(.inconsistent, structure: "ri list", offset: 4096 + UInt64(leafOffset), "an ri list points at another ri list")
-                }
-                offsets += leaf.offsets
-                guard offsets.count <= Self.maxSubkeys else {
-                    throw FormatError(.limitExceeded, structure: "ri list", offset: 4096 + UInt64(key.subkeyList), "more than \(Self.maxSubkeys) subkeys")
-                }
+        guard top.kind == .ri else { return [top] }
+        var leaves: [SubkeyList] = []
+        var total = 0
+        for leafOffset in top.offsets {
+            let leaf = try SubkeyList(parsing: cell(at: leafOffset, "subkey list"), cellOffset: leafOffset)
+            guard leaf.kind != .ri else {
+                throw FormatError(.inconsistent, structure: "ri list", offset: 4096 + UInt64(leafOffset), "an ri list points at another ri list")
             }
-        } else {
-            offsets = top.offsets
+            total += leaf.offsets.count
+            guard total <= Self.maxSubkeys else {
+                throw FormatError(.limitExceeded, structure: "ri list", offset: 4096 + UInt64(key.subkeyList), "more than \(Self.maxSubkeys) subkeys")
+            }
+            leaves.append(leaf)
         }
-        return try offsets.map { try self.key(atCell: $0) }
+        return leaves
     }
 
-    /// The subkey named `name` (case-insensitive), or nil.
+    /// All subkeys of `key`.
+    public func subkeys(of key: KeyNode) throws -> [KeyNode] {
+        try subkeyLeaves(of: key).flatMap(\.offsets).map { try self.key(atCell: $0) }
+    }
+
+    /// The subkey named `name` (case-insensitive), or nil. Entries whose `lh` hash or `lf` hint
+    /// match are tried first, so a hit in a list of hundreds parses one or two key cells; the
+    /// rest are still checked, so a wrong hint costs time, never a wrong answer.
     public func subkey(_ name: String, of key: KeyNode) throws -> KeyNode? {
         let wanted = RegistryName.foldKey(name)
-        return try subkeys(of: key).first { RegistryName.foldKey($0.name) == wanted }
+        let hash = SubkeyList.lhHash(name)
+        let hint = Self.foldedHint(SubkeyList.lfHint(name))
+        var likely: [UInt32] = []
+        var others: [UInt32] = []
+        for leaf in try subkeyLeaves(of: key) {
+            for (i, offset) in leaf.offsets.enumerated() {
+                let matches: Bool
+                switch leaf.kind {
+                case .lh: matches = leaf.hints[i] == hash
+                case .lf: matches = Self.foldedHint(leaf.hints[i]) == hint
+                case .li, .ri: matches = true
+                }
+                if matches { likely.append(offset) } else { others.append(offset) }
+            }
+        }
+        for offset in likely + others {
+            let candidate = try self.key(atCell: offset)
+            if RegistryName.foldKey(candidate.name) == wanted { return candidate }
+        }
+        return nil
+    }
+
+    /// An lf hint with ASCII letters upper-cased (hints keep the name's case).
+    static func foldedHint(_ hint: UInt32) -> UInt32 {
+        var out: UInt32 = 0
+        for i in 0..<4 {
+            var b = UInt8(truncatingIfNeeded: hint >> (8 * UInt32(i)))
+            if b >= 0x61, b <= 0x7A { b -= 0x20 }
+            out |= UInt32(b) << (8 * UInt32(i))
+        }
+        return out
     }
 
     /// The key at a backslash-separated path below the root ("ControlSet001\\Services"), or nil.
