@@ -30,8 +30,9 @@ enum WindowsInspector {
             }
         }
         guard let (rootName, systemStream) = found else { return nil }
-        // Use the directory's on-disk spelling for messages: the lookup was case-insensitive.
-        let systemRoot = "\\" + rootName
+        // Report the directory's on-disk spelling ("WINDOWS", "WINNT"): the lookup was case-insensitive.
+        let onDisk = (try? volume.file(at: "/" + rootName)).flatMap { $0 }.flatMap(volume.longName(of:))
+        let systemRoot = "\\" + (onDisk ?? rootName)
         let system = try Hive(storage: StreamHiveStorage(stream: systemStream))
         var report = WindowsReport(
             partition: partition, systemRoot: systemRoot, drivers: [], criticalDevices: [], rtcLocalTime: true, vmwareTools: false,

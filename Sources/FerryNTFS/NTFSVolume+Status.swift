@@ -41,3 +41,22 @@ extension NTFSVolume {
         return magic == Array("hibr".utf8) || magic == Array("HIBR".utf8) ? .hibernated : .clean
     }
 }
+
+extension NTFSVolume {
+    /// The file's long name from its $FILE_NAME attributes (Win32 or POSIX, not the DOS 8.3 one).
+    ///
+    /// $FILE_NAME value: 64 name length (characters) u8, 65 namespace u8 (0 POSIX, 1 Win32,
+    /// 2 DOS, 3 Win32+DOS), 66 name (UTF-16LE).
+    public func longName(of record: MFTRecord) -> String? {
+        var best: String?
+        for attribute in record.attributes(.fileName) {
+            guard let value = attribute.residentValue, value.count >= 66 else { continue }
+            let length = Int(value[64]), namespace = value[65]
+            guard 66 + 2 * length <= value.count else { continue }
+            let name = NTFSName.decode(Array(value[66..<66 + 2 * length]))
+            if namespace != 2 { return name }
+            best = best ?? name
+        }
+        return best
+    }
+}

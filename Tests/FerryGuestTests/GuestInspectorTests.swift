@@ -17,6 +17,7 @@ import Testing
         defer { try? FileManager.default.removeItem(at: dir) }
         guard let path = try WindowsProfile.vmwareSCSI2003.image(in: dir, layout: "mbr63") else { return }
         let (report, device) = try Self.inspect(path)
+        print(report.summary)
         #expect(report.partitionTable == "mbr")
         #expect(report.wholeDisk)
         #expect(report.partitions.count == 1)
@@ -28,6 +29,7 @@ import Testing
         #expect(w.version == "5.2" && w.build == "3790" && w.servicePack == "Service Pack 2")
         #expect(w.architecture == "x86")
         #expect(w.controlSet == "ControlSet001")
+        #expect(w.systemRoot == "\\WINDOWS")
         #expect(w.hal == "acpiapic_up" && w.halMultiprocessor == false && w.halFile == "halaacpi.dll")
         #expect(w.computerName == "OLDBOX")
         #expect(w.rtcLocalTime)
