@@ -1,2 +1,0 @@
-/// Namespace for the FerryGuest module. See STYLE.md for what lives here.
-public enum FerryGuest {}
