@@ -1,3 +1,4 @@
+import FerryProtocol
 import Foundation
 import Synchronization
 
@@ -22,5 +23,23 @@ final class RateLimiter: Sendable {
             return s.tokens < 0 ? -s.tokens / bytesPerSecond : 0
         }
         if wait > 0 { try? await Task.sleep(nanoseconds: UInt64(wait * 1e9)) }
+    }
+}
+
+extension Message {
+    /// Payload bytes this message puts on the wire (what `--limit` meters).
+    var wireBytes: Int {
+        switch self {
+        case .data(let e): e.length
+        case .compressed(let e): e.compressed.readableBytes
+        default: 0
+        }
+    }
+}
+
+extension Duration {
+    var seconds: Double {
+        let (s, atto) = components
+        return Double(s) + Double(atto) / 1e18
     }
 }

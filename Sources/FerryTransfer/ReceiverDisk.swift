@@ -61,6 +61,25 @@ final class ReceiverDisk: Sendable {
         counters.add(data: UInt64(extent.length))
     }
 
+    /// Decompresses, then verifies and writes like a data extent. The hashes are of
+    /// the uncompressed blocks, so a corrupt or hostile stream is caught the same way.
+    func write(_ extent: CompressedExtent, codec: Codec) throws {
+        let length = extent.length
+        var buffer = ByteBufferAllocator().buffer(capacity: length)
+        var ok = false
+        _ = extent.compressed.withUnsafeReadableBytes { input in
+            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { output in
+                ok = codec.decompress(input, into: UnsafeMutableRawBufferPointer(rebasing: output[0..<length])) != nil
+                return ok ? length : 0
+            }
+        }
+        guard ok else {
+            throw ProtocolError(
+                .verification, "\(codec.kind) extent at offset \(extent.offset) of disk \(description.index) does not decompress to \(length) bytes")
+        }
+        try write(DataExtent(disk: extent.disk, offset: extent.offset, hashes: extent.hashes, data: buffer))
+    }
+
     /// Writes bytes already verified, holding back block 0 of an in-place target.
     private func store(_ data: UnsafeRawBufferPointer, at offset: UInt64) throws {
         var data = data

@@ -14,9 +14,11 @@ struct SourceStreamer: Sendable {
     let planner: CopyPlanner
     let digest: DigestBuilder
     let counters: CopyCounters
+    let policy: CompressionPolicy?
     let allocator = ByteBufferAllocator()
 
-    init(index: UInt32, source: any BlockDevice, requestSize: Int, counters: CopyCounters) {
+    init(index: UInt32, source: any BlockDevice, requestSize: Int, counters: CopyCounters, policy: CompressionPolicy?) {
+        self.policy = policy
         self.index = index
         self.source = source
         let size = min(max(requestSize, DiskDigest.blockSize), WireLimits.maxExtentData)
@@ -68,10 +70,37 @@ struct SourceStreamer: Sendable {
                 guard let runHashes = hashes.getSlice(at: firstLeaf, length: leafBytes),
                     let data = buffer.getSlice(at: run.start, length: count)
                 else { continue }  // unreachable: runs lie inside the buffers
+                if let policy, let codec = policy.choose() {
+                    let packed = compress(data, with: codec)
+                    policy.record(original: count, compressed: packed?.readableBytes)
+                    if let packed {
+                        messages.append(.compressed(CompressedExtent(
+                            disk: index, offset: offset, length: count, codec: codec.kind, hashes: runHashes,
+                            compressed: packed)))
+                        counters.add(data: UInt64(count))
+                        continue
+                    }
+                }
                 messages.append(.data(DataExtent(disk: index, offset: offset, hashes: runHashes, data: data)))
                 counters.add(data: UInt64(count))
             }
         }
         return messages
+    }
+
+    /// The compressed bytes, or nil when they would not be under 90 % of the original.
+    private func compress(_ data: ByteBuffer, with codec: Codec) -> ByteBuffer? {
+        let limit = Int(Double(data.readableBytes) * CompressionPolicy.worthwhileRatio)
+        guard limit > 0 else { return nil }
+        var out = allocator.buffer(capacity: limit)
+        var ok = false
+        _ = data.withUnsafeReadableBytes { input in
+            out.writeWithUnsafeMutableBytes(minimumWritableBytes: limit) { output in
+                guard let n = codec.compress(input, into: UnsafeMutableRawBufferPointer(rebasing: output[0..<limit])) else { return 0 }
+                ok = n > 0 && n < limit
+                return ok ? n : 0
+            }
+        }
+        return ok ? out : nil
     }
 }

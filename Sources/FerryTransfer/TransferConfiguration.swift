@@ -46,6 +46,8 @@ public struct SendConfiguration: Sendable {
     public var workers = 4
     /// Data bytes per second on the wire, or nil for no limit.
     public var limit: UInt64?
+    /// Per-chunk compression.
+    public var compress: CompressionMode = .auto
 
     public init(destination: HostPort) {
         self.destination = destination

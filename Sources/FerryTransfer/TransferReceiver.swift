@@ -45,6 +45,9 @@ private final class Session: Sendable {
     let helloSeen = Atomic<Bool>(false)
     let lastAck = Mutex<UInt64>(0)
     let disks = Mutex<[ReceiverDisk]>([])
+    /// Codecs this host can decompress, offered in our hello.
+    let codecs: [CompressedExtent.Codec: Codec] = Dictionary(
+        uniqueKeysWithValues: Codec.available().map { ($0.kind, $0) })
     /// The first failure of a write job.
     let failure = Mutex<(any Error)?>(nil)
     static let ackEvery: UInt64 = 16 << 20
@@ -64,7 +67,9 @@ private final class Session: Sendable {
         defer { reporter?.stop() }
         do {
             try await connection.executeThenClose { inbound, outbound in
-                var machine = ReceiverStateMachine(diskCount: config.targets.count, capabilities: [])
+                var machine = ReceiverStateMachine(
+                    diskCount: config.targets.count,
+                    capabilities: codecs.values.reduce(into: Capabilities()) { $0.insert(Codec.capability($1.kind)) })
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     var inFlight = 0
                     var current: ReceiverDisk?
@@ -85,8 +90,9 @@ private final class Session: Sendable {
                         case .write(let extent):
                             guard let disk = current else { throw internalError() }
                             try await bounded(&inFlight, &group, disk, outbound) { try disk.write(extent) }
-                        case .writeCompressed:
-                            throw ProtocolError(.protocolViolation, "compressed extents were not offered")
+                        case .writeCompressed(let extent):
+                            guard let disk = current, let codec = codecs[extent.codec] else { throw internalError() }
+                            try await bounded(&inFlight, &group, disk, outbound) { try disk.write(extent, codec: codec) }
                         case .zero(let extent):
                             guard let disk = current else { throw internalError() }
                             try await bounded(&inFlight, &group, disk, outbound) { try disk.zero(extent) }

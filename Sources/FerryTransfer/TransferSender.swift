@@ -128,16 +128,23 @@ private final class SenderSession: Sendable {
         sent.done.store(0, ordering: .relaxed)
         sent.data.store(0, ordering: .relaxed)
         sent.zero.store(0, ordering: .relaxed)
-        let streamer = SourceStreamer(index: index, source: source, requestSize: config.requestSize, counters: sent)
+        let streamer = SourceStreamer(
+            index: index, source: source, requestSize: config.requestSize, counters: sent, policy: try compressionPolicy())
         let limiter = config.limit.map { RateLimiter(bytesPerSecond: $0) }
         try await withThrowingTaskGroup(of: Void.self) { workers in
             for _ in 0..<max(1, config.workers) {
                 workers.addTask {
-                    while let messages = try await self.prepare(streamer) {
+                    let clock = ContinuousClock()
+                    while true {
+                        let started = clock.now
+                        guard let messages = try await self.prepare(streamer) else { break }
+                        let prepared = clock.now
                         for message in messages {
-                            if let limiter, case .data(let extent) = message { await limiter.take(extent.length) }
+                            if let limiter { await limiter.take(message.wireBytes) }
                             try await outbound.write(message)
                         }
+                        streamer.policy?.record(
+                            work: (prepared - started).seconds, wait: (clock.now - prepared).seconds)
                     }
                 }
             }
@@ -159,6 +166,27 @@ private final class SenderSession: Sendable {
             try await outbound.write(message)
         } else if case .fail(let error) = action {
             throw TransferError(error, fromPeer: false)
+        }
+    }
+
+    /// The compression policy for this session: the asked-for codec must be loadable
+    /// here and offered by the receiver; `auto` uses whatever both have.
+    private func compressionPolicy() throws -> CompressionPolicy? {
+        let peer = machine.withLock { $0.peerCapabilities }
+        let mode = config.compress
+        switch mode {
+        case .none:
+            return nil
+        case .auto:
+            let usable = Codec.available().filter { peer.contains(Codec.capability($0.kind)) }
+            return usable.isEmpty ? nil : CompressionPolicy(mode: .auto, usable: usable)
+        case .zstd, .lz4, .gzip:
+            let kind: CompressedExtent.Codec = mode == .zstd ? .zstd : mode == .lz4 ? .lz4 : .gzip
+            let codec = try Codec.load(kind)
+            guard peer.contains(Codec.capability(kind)) else {
+                throw TransferError(.usage, "the receiver cannot decompress \(mode.rawValue) (its library is missing there)")
+            }
+            return CompressionPolicy(mode: mode, usable: [codec])
         }
     }
 

@@ -129,3 +129,18 @@ enum BlockHashes {
         FerryCopyLeaf.hash(bytes)
     }
 }
+
+extension HostilePeerTests {
+    @Test func compressedGarbage() async throws {
+        guard (try? Codec.load(.gzip)) != nil else {
+            print("SKIP: zlib not installed")
+            return
+        }
+        let good = data(at: 0, blocks: 1)
+        guard case .data(let extent) = good else { return }
+        let evil = Message.compressed(CompressedExtent(
+            disk: 0, offset: 0, length: 65536, codec: .gzip, hashes: extent.hashes,
+            compressed: ByteBuffer(bytes: Array(repeating: 0x42, count: 200))))
+        try await attack([Self.frame([hello, disk, evil])], expect: .verification, code: .verification)
+    }
+}

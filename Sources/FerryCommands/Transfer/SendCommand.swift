@@ -23,6 +23,9 @@ public struct SendCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Bandwidth limit in bytes per second (e.g. 100M).")
     var limit: String?
 
+    @Option(name: .long, help: "Per-chunk compression: auto (by compressibility and bottleneck), none, zstd, lz4, gzip.")
+    var compress = "auto"
+
     @Option(name: .long, help: "Requests in flight.")
     var workers = 4
 
@@ -42,6 +45,10 @@ public struct SendCommand: AsyncParsableCommand {
             config.progress = try transfer.progressMode()
             config.limit = try limit.map(parseRate)
             config.workers = max(1, workers)
+            guard let mode = CompressionMode(rawValue: compress) else {
+                throw TransferError(.usage, "--compress must be one of auto, none, zstd, lz4, gzip")
+            }
+            config.compress = mode
             config.requestSize = requestSize
             transfer.warnIfInsecure()
             var sources: [any BlockDevice] = []
