@@ -77,6 +77,8 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                // Already built for X509; gives scrypt for the pairing-code key stretch.
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
             ],
             swiftSettings: swiftSettings),
@@ -85,7 +87,7 @@ let package = Package(
         .target(
             name: "FerryCommands",
             dependencies: [
-                "FerryDisk", "FerryFormats", "FerryCopy", "FerryGuest", "FerryTransfer",
+                "FerryDisk", "FerryFormats", "FerryCopy", "FerryGuest", "FerryProtocol", "FerryTransfer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings),
@@ -109,7 +111,11 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "FerryTransferTests",
-            dependencies: ["FerryProtocol", "FerryTransfer", "FerryTestSupport"],
+            dependencies: [
+                "FerryProtocol", "FerryTransfer", "FerryCopy", "FerryDisk", "FerryTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "FerryCommandsTests",

@@ -1,0 +1,55 @@
+public import ArgumentParser
+import FerryTransfer
+import Foundation
+
+/// `ferry receive TARGET... [--listen ADDR:PORT]`
+public struct ReceiveCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "receive",
+        abstract: "Wait for `ferry send` and write the disks it sends into TARGET(s).",
+        discussion: """
+            Prints a pairing code and the exact command to run on the source host. The channel is \
+            TLS 1.3 with both ends authenticated by keys derived from the code; after 3 failed \
+            pairing attempts the receiver gives up. Targets are untouched until a peer has paired. \
+            Exit codes: 0 verified and durable, 2 usage, 3 pairing failed, 4 verification failed, \
+            5 I/O error, 6 network failure, 7 protocol error.
+            """)
+
+    @Argument(help: "Target files or block devices, one per disk sent.")
+    var targets: [String] = []
+
+    @Option(name: .long, help: "Address and port to listen on (default 0.0.0.0:9000).")
+    var listen = "0.0.0.0:9000"
+
+    @OptionGroup var transfer: TransferOptions
+
+    @Flag(name: .long, help: "Replace existing non-empty target files.")
+    var overwrite = false
+
+    public init() {}
+
+    public func run() async throws {
+        try await runTransfer("receive") {
+            guard !targets.isEmpty else { throw TransferError(.usage, "usage: ferry receive TARGET... [--listen ADDR:PORT]") }
+            var config = ReceiveConfiguration(
+                targets: targets, listen: try HostPort(parsing: listen, defaultHost: "0.0.0.0"))
+            config.code = try transfer.pairingCode()
+            config.insecure = transfer.insecure
+            config.progress = try transfer.progressMode()
+            config.overwrite = overwrite
+            transfer.warnIfInsecure()
+            let insecure = transfer.insecure
+            config.announce = { announcement in
+                let host = announcement.listen.reachableHosts().first ?? announcement.listen.host
+                let destination = HostPort(host: host, port: announcement.listen.port)
+                var lines = "ferry receive: listening on \(announcement.listen)\n"
+                if let code = announcement.code { lines += "ferry receive: pairing code \(code)\n" }
+                lines += "ferry receive: on the source host run:\n    ferry send SOURCE \(destination)"
+                lines += announcement.code.map { " --code \($0)" } ?? (insecure ? " --insecure" : "")
+                lines += "\n"
+                FileHandle.standardError.write(Data(lines.utf8))
+            }
+            return try await TransferReceiver.run(config)
+        }
+    }
+}

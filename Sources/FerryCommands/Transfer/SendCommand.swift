@@ -1,0 +1,65 @@
+public import ArgumentParser
+import FerryDisk
+import FerryFormats
+import FerryTransfer
+
+/// `ferry send SOURCE... HOST[:PORT] --code CODE`
+public struct SendCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "send",
+        abstract: "Send disks to a waiting `ferry receive`, encrypted and verified.",
+        discussion: """
+            Every block is hashed once and checked by the receiver before it is written; both ends \
+            compare the disk digest, and success is reported only once the target is on stable storage. \
+            Exit codes: 0 verified, 2 usage, 3 pairing failed, 4 verification failed, 5 I/O error, \
+            6 network failure, 7 protocol error.
+            """)
+
+    @Argument(help: "Source disks or images, then the receiver's HOST[:PORT] (default port 9000).")
+    var operands: [String] = []
+
+    @OptionGroup var transfer: TransferOptions
+
+    @Option(name: .long, help: "Bandwidth limit in bytes per second (e.g. 100M).")
+    var limit: String?
+
+    @Option(name: .long, help: "Per-chunk compression: auto (by compressibility and bottleneck), none, zstd, lz4, gzip.")
+    var compress = "auto"
+
+    @Option(name: .long, help: "Requests in flight.")
+    var workers = 4
+
+    @Option(name: .customLong("request-size"), help: "Bytes per request (64K to 4M).")
+    var requestSize = 1 << 20
+
+    public init() {}
+
+    public func run() async throws {
+        try await runTransfer("send") {
+            guard operands.count >= 2, let destinationText = operands.last else {
+                throw TransferError(.usage, "usage: ferry send SOURCE... HOST[:PORT] --code CODE")
+            }
+            var config = SendConfiguration(destination: try HostPort(parsing: destinationText, defaultHost: "127.0.0.1"))
+            config.code = try transfer.pairingCode()
+            config.insecure = transfer.insecure
+            config.progress = try transfer.progressMode()
+            config.limit = try limit.map(parseRate)
+            config.workers = max(1, workers)
+            guard let mode = CompressionMode(rawValue: compress) else {
+                throw TransferError(.usage, "--compress must be one of auto, none, zstd, lz4, gzip")
+            }
+            config.compress = mode
+            config.requestSize = requestSize
+            transfer.warnIfInsecure()
+            var sources: [any BlockDevice] = []
+            for path in operands.dropLast() {
+                do {
+                    sources.append(try DiskImage.openSource(path))
+                } catch let error as DiskError {
+                    throw TransferError(.io, error.description)
+                }
+            }
+            return try await TransferSender.run(sources: sources, config)
+        }
+    }
+}

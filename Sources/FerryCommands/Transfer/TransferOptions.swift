@@ -1,0 +1,71 @@
+import ArgumentParser
+import FerryCopy
+import FerryProtocol
+import FerryTransfer
+import Foundation
+
+/// Flags `ferry send` and `ferry receive` share.
+struct TransferOptions: ParsableArguments {
+    @Option(name: .long, help: "The pairing code (16 symbols, e.g. 7kqm-2xrt-9pfa-w3ne). The receiver makes one up when omitted.")
+    var code: String?
+
+    @Flag(name: .long, help: "Plain TCP without pairing or encryption. Both sides must pass it; use only on a trusted link or inside ssh.")
+    var insecure = false
+
+    @Option(name: .long, help: "Progress display: auto, tty, json (JSON lines on stderr) or none.")
+    var progress: String = "auto"
+
+    func pairingCode() throws -> PairingCode? {
+        guard let code else { return nil }
+        do {
+            return try PairingCode(parsing: code)
+        } catch {
+            throw TransferError(.usage, "--code: \(error.detail)")
+        }
+    }
+
+    func progressMode() throws -> ProgressMode {
+        guard let mode = ProgressMode(rawValue: progress) else {
+            throw TransferError(.usage, "--progress must be one of auto, tty, json, none")
+        }
+        return mode
+    }
+
+    func warnIfInsecure() {
+        if insecure {
+            FileHandle.standardError.write(
+                Data("ferry: WARNING: --insecure: the disk crosses the network unencrypted and anyone who can reach the port can write it\n".utf8))
+        }
+    }
+}
+
+/// Runs a transfer body and turns its failure into one line and the documented exit code.
+func runTransfer(_ command: String, _ body: () async throws -> TransferSummary) async throws {
+    do {
+        let summary = try await body()
+        for disk in summary.disks {
+            FileHandle.standardError.write(Data("ferry \(command): \(disk.name): verified, digest \(disk.digest.hex)\n".utf8))
+        }
+    } catch let error as TransferError {
+        FileHandle.standardError.write(Data("ferry \(command): \(error.message)\n".utf8))
+        throw ExitCode(error.exitCode)
+    }
+}
+
+/// `1048576`, `64K`, `100M`, `1G` (binary units), optionally followed by `/s`.
+func parseRate(_ text: String) throws -> UInt64 {
+    var t = text.lowercased()
+    if t.hasSuffix("/s") { t.removeLast(2) }
+    if t.hasSuffix("b") { t.removeLast() }
+    var multiplier: UInt64 = 1
+    if let last = t.last, let shift = ["k": 10, "m": 20, "g": 30, "t": 40][String(last)] {
+        multiplier = 1 << UInt64(shift)
+        t.removeLast()
+    }
+    guard let value = UInt64(t), value > 0 else {
+        throw TransferError(.usage, "--limit: '\(text)' is not a rate like 100M (bytes per second)")
+    }
+    let (product, overflow) = value.multipliedReportingOverflow(by: multiplier)
+    guard !overflow else { throw TransferError(.usage, "--limit: '\(text)' is too large") }
+    return product
+}

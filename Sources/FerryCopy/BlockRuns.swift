@@ -1,0 +1,77 @@
+import CFerryShims
+
+/// A run of same-kind 64 KiB blocks inside one request buffer: bytes `[start, end)`.
+public struct BlockRun: Sendable, Equatable {
+    public var start: Int
+    public var end: Int
+    public var isZero: Bool
+}
+
+/// Per-request block work for callers outside the copy engine (the network sender
+/// and receiver): find zero blocks and hash data blocks, once per byte.
+public enum BlockRuns {
+    /// Splits `data` (which starts on a block boundary) into runs of zero and data
+    /// blocks, appending the leaf hash of every block — zero or not — to `hashes`
+    /// in block order. Zero blocks get the constant zero leaf without hashing.
+    public static func split(_ data: UnsafeRawBufferPointer, hashes: inout [BlockHash]) -> [BlockRun] {
+        let block = DiskDigest.blockSize
+        var runs: [BlockRun] = []
+        var start = 0
+        while start < data.count {
+            let end = min(start + block, data.count)
+            let bytes = UnsafeRawBufferPointer(rebasing: data[start..<end])
+            let isZero = ferry_is_zero(bytes.baseAddress, bytes.count) == 1
+            hashes.append(isZero ? BlockHash.zeros(count: bytes.count) : BlockHash(of: bytes))
+            if let last = runs.last, last.isZero == isZero {
+                runs[runs.count - 1].end = end
+            } else {
+                runs.append(BlockRun(start: start, end: end, isZero: isZero))
+            }
+            start = end
+        }
+        return runs
+    }
+
+    /// Index of the first block of `data` whose hash differs from the 32-byte leaves
+    /// in `expected` (block order), or nil when all match.
+    public static func firstMismatch(_ data: UnsafeRawBufferPointer, expected: UnsafeRawBufferPointer) -> Int? {
+        let block = DiskDigest.blockSize
+        var index = 0
+        var start = 0
+        while start < data.count {
+            let end = min(start + block, data.count)
+            guard (index + 1) * 32 <= expected.count else { return index }
+            let leaf = BlockHash(of: UnsafeRawBufferPointer(rebasing: data[start..<end]))
+            let matches = leaf.withRawBytes { ours in
+                ours.elementsEqual(UnsafeRawBufferPointer(rebasing: expected[index * 32..<(index + 1) * 32]))
+            }
+            if !matches { return index }
+            index += 1
+            start = end
+        }
+        return nil
+    }
+}
+
+extension BlockHash {
+    /// A leaf from its 32 raw bytes (as sent on the wire); nil unless exactly 32 bytes.
+    public init?(raw: UnsafeRawBufferPointer) {
+        guard raw.count == 32 else { return nil }
+        var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &words) { $0.copyMemory(from: raw) }
+        self.init(a: words.0, b: words.1, c: words.2, d: words.3)
+    }
+
+    private init(a: UInt64, b: UInt64, c: UInt64, d: UInt64) {
+        self.a = a
+        self.b = b
+        self.c = c
+        self.d = d
+    }
+
+    /// The 32 raw bytes, without allocating.
+    public func withRawBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        var words = (a, b, c, d)
+        return try Swift.withUnsafeBytes(of: &words) { try body($0) }
+    }
+}

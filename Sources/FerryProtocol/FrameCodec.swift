@@ -1,0 +1,56 @@
+public import NIOCore
+
+/// Splits the byte stream into frames and decodes each into a `Message`.
+///
+/// The length prefix is checked against `WireLimits.maxFrame` before any payload is
+/// awaited, so a hostile peer announcing a 4 GiB frame is refused at once instead
+/// of making us buffer it.
+public struct MessageDecoder: ByteToMessageDecoder, Sendable {
+    public typealias InboundOut = Message
+
+    public init() {}
+
+    public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        guard let message = try Self.next(from: &buffer) else { return .needMoreData }
+        context.fireChannelRead(Self.wrapInboundOut(message))
+        return .continue
+    }
+
+    public mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+        while try decode(context: context, buffer: &buffer) == .continue {}
+        if buffer.readableBytes > 0 {
+            throw ProtocolError(.protocolViolation, "the connection closed in the middle of a message")
+        }
+        return .needMoreData
+    }
+
+    /// Takes one whole frame off the front of `buffer`, or nil if it is not all there yet.
+    public static func next(from buffer: inout ByteBuffer) throws(ProtocolError) -> Message? {
+        guard let length = buffer.getInteger(at: buffer.readerIndex, endianness: .big, as: UInt32.self) else {
+            return nil
+        }
+        guard length >= 1 else {
+            throw ProtocolError(.protocolViolation, "empty frame")
+        }
+        guard length <= WireLimits.maxFrame else {
+            throw ProtocolError(.oversizeFrame, "frame of \(length) bytes is over the \(WireLimits.maxFrame)-byte limit")
+        }
+        guard buffer.readableBytes >= 4 + Int(length) else { return nil }
+        buffer.moveReaderIndex(forwardBy: 4)
+        guard let kind = buffer.readInteger(as: UInt8.self), var payload = buffer.readSlice(length: Int(length) - 1) else {
+            return nil  // unreachable: the length check above guarantees the bytes
+        }
+        return try Message(kind: kind, payload: &payload)
+    }
+}
+
+/// Frames outgoing messages.
+public struct MessageEncoder: MessageToByteEncoder, Sendable {
+    public typealias OutboundIn = Message
+
+    public init() {}
+
+    public func encode(data: Message, out: inout ByteBuffer) throws {
+        data.write(to: &out)
+    }
+}

@@ -1,2 +1,0 @@
-/// Namespace for the FerryTransfer module. See STYLE.md for what lives here.
-public enum FerryTransfer {}

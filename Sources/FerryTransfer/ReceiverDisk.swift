@@ -1,0 +1,124 @@
+import FerryCopy
+import FerryDisk
+import FerryProtocol
+import NIOCore
+import Synchronization
+
+/// One target being received: checks every block against its hash before writing,
+/// feeds the verified leaves to the digest, and finishes with flush + commit.
+///
+/// Called from thread-pool threads, several extents at a time (positional writes
+/// at distinct offsets, which `BlockDevice` allows). Ranges were approved by the
+/// `ReceiverStateMachine` already; the device re-checks them on every write.
+final class ReceiverDisk: Sendable {
+    let description: DiskDescription
+    let target: LocalTarget
+    let digest: DigestBuilder
+    let counters: CopyCounters
+    /// The target read as zeros before we started (a new sparse file).
+    let knownZero: Bool
+    /// A block device is written in place: hold its first block back until everything
+    /// else is durable, so a failed transfer cannot leave a bootable-looking disk.
+    let holdFirstBlock: Bool
+    private let held = Mutex<[UInt8]?>(nil)
+
+    init(description: DiskDescription, target: LocalTarget, counters: CopyCounters) throws {
+        self.description = description
+        self.target = target
+        self.counters = counters
+        digest = DigestBuilder(size: description.size)
+        knownZero = target.knownZero
+        holdFirstBlock = target.writesInPlace && target.device.isRandomAccess && description.size > 0
+        if holdFirstBlock && !knownZero {
+            let first = min(UInt64(DiskDigest.blockSize), description.size)
+            try target.device.writeZeros(at: 0, length: first, mayDiscard: false)
+            try target.device.flush()
+        }
+    }
+
+    var device: any BlockDevice { target.device }
+
+    /// Verifies and writes one data extent. Nothing is written unless every block matches.
+    func write(_ extent: DataExtent) throws {
+        try extent.data.withUnsafeReadableBytes { data in
+            try extent.hashes.withUnsafeReadableBytes { hashes in
+                if let bad = BlockRuns.firstMismatch(data, expected: hashes) {
+                    let at = extent.offset + UInt64(bad * DiskDigest.blockSize)
+                    throw ProtocolError(
+                        .verification, "block at offset \(at) of disk \(description.index) does not match its hash; nothing was written for it")
+                }
+                var leaves: [BlockHash] = []
+                leaves.reserveCapacity(hashes.count / 32)
+                var i = 0
+                while i + 32 <= hashes.count {
+                    if let leaf = BlockHash(raw: UnsafeRawBufferPointer(rebasing: hashes[i..<i + 32])) { leaves.append(leaf) }
+                    i += 32
+                }
+                try store(data, at: extent.offset)
+                digest.add(.hashes(leaves), at: extent.offset / UInt64(DiskDigest.blockSize))
+            }
+        }
+        counters.add(data: UInt64(extent.length))
+    }
+
+    /// Decompresses, then verifies and writes like a data extent. The hashes are of
+    /// the uncompressed blocks, so a corrupt or hostile stream is caught the same way.
+    func write(_ extent: CompressedExtent, codec: Codec) throws {
+        let length = extent.length
+        var buffer = ByteBufferAllocator().buffer(capacity: length)
+        var ok = false
+        _ = extent.compressed.withUnsafeReadableBytes { input in
+            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { output in
+                ok = codec.decompress(input, into: UnsafeMutableRawBufferPointer(rebasing: output[0..<length])) != nil
+                return ok ? length : 0
+            }
+        }
+        guard ok else {
+            throw ProtocolError(
+                .verification, "\(codec.kind) extent at offset \(extent.offset) of disk \(description.index) does not decompress to \(length) bytes")
+        }
+        try write(DataExtent(disk: extent.disk, offset: extent.offset, hashes: extent.hashes, data: buffer))
+    }
+
+    /// Writes bytes already verified, holding back block 0 of an in-place target.
+    private func store(_ data: UnsafeRawBufferPointer, at offset: UInt64) throws {
+        var data = data
+        var offset = offset
+        if holdFirstBlock && offset == 0 {
+            let n = min(data.count, DiskDigest.blockSize)
+            let first = Array(UnsafeRawBufferPointer(rebasing: data[0..<n]))
+            held.withLock { $0 = first }
+            data = UnsafeRawBufferPointer(rebasing: data[n...])
+            offset = UInt64(n)
+            guard !data.isEmpty else { return }
+        }
+        try device.write(data, at: offset)
+    }
+
+    func zero(_ extent: ZeroExtent) throws {
+        if !knownZero {
+            var offset = extent.offset
+            var length = extent.length
+            if holdFirstBlock && offset == 0 {
+                // Block 0 was zeroed up front; the held copy stays nil (it reads as zeros).
+                let n = min(length, UInt64(DiskDigest.blockSize))
+                offset += n
+                length -= n
+            }
+            if length > 0 { try device.writeZeros(at: offset, length: length, mayDiscard: true) }
+        }
+        digest.addZeros(offset: extent.offset, length: extent.length)
+        counters.add(zero: extent.length)
+    }
+
+    /// Flushes, writes the held first block, flushes again, and returns the digest of
+    /// what was verified. The caller commits only if it matches the sender's.
+    func finish() throws -> DiskDigest {
+        try device.flush()
+        if let first = held.withLock({ $0 }) {
+            try first.withUnsafeBytes { try device.write($0, at: 0) }
+            try device.flush()
+        }
+        return try digest.finalize()
+    }
+}

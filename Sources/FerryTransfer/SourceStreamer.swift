@@ -1,0 +1,106 @@
+import FerryCopy
+import FerryDisk
+import FerryProtocol
+import NIOCore
+import NIOPosix
+
+/// Reads one source disk in requests, finds zero blocks, hashes each data block
+/// once (the same leaves feed the sender's digest and go on the wire), and turns
+/// each request into extent messages. Zero runs become `ZeroExtent`s and never
+/// cross the wire as bytes.
+struct SourceStreamer: Sendable {
+    let index: UInt32
+    let source: any BlockDevice
+    let planner: CopyPlanner
+    let digest: DigestBuilder
+    let counters: CopyCounters
+    let policy: CompressionPolicy?
+    let allocator = ByteBufferAllocator()
+
+    init(index: UInt32, source: any BlockDevice, requestSize: Int, counters: CopyCounters, policy: CompressionPolicy?) {
+        self.policy = policy
+        self.index = index
+        self.source = source
+        let size = min(max(requestSize, DiskDigest.blockSize), WireLimits.maxExtentData)
+        planner = CopyPlanner(source: source, requestSize: size)
+        digest = DigestBuilder(size: source.size)
+        self.counters = counters
+    }
+
+    /// The messages for the next request, or nil when the disk is done. Blocking: run on the thread pool.
+    func next() throws -> [Message]? {
+        guard let request = try planner.next() else { return nil }
+        switch request.kind {
+        case .zero:
+            digest.addZeros(offset: request.offset, length: request.length)
+            counters.add(zero: request.length)
+            return [.zero(ZeroExtent(disk: index, offset: request.offset, length: request.length))]
+        case .data:
+            return try read(request)
+        }
+    }
+
+    private func read(_ request: CopyRequest) throws -> [Message] {
+        let length = Int(request.length)
+        var buffer = allocator.buffer(capacity: length)
+        try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { raw in
+            try source.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<length]), at: request.offset)
+            return length
+        }
+        var leaves: [BlockHash] = []
+        leaves.reserveCapacity(ExtentRules.blockCount(forLength: length))
+        let runs = buffer.withUnsafeReadableBytes { BlockRuns.split($0, hashes: &leaves) }
+        let firstBlock = request.offset / UInt64(DiskDigest.blockSize)
+        digest.add(.hashes(leaves), at: firstBlock)
+
+        var hashes = allocator.buffer(capacity: leaves.count * WireLimits.hashSize)
+        for leaf in leaves { leaf.withRawBytes { _ = hashes.writeBytes($0) } }
+
+        var messages: [Message] = []
+        messages.reserveCapacity(runs.count)
+        for run in runs {
+            let offset = request.offset + UInt64(run.start)
+            let count = run.end - run.start
+            if run.isZero {
+                messages.append(.zero(ZeroExtent(disk: index, offset: offset, length: UInt64(count))))
+                counters.add(zero: UInt64(count))
+            } else {
+                let firstLeaf = run.start / DiskDigest.blockSize * WireLimits.hashSize
+                let leafBytes = ExtentRules.hashBytes(forLength: count)
+                guard let runHashes = hashes.getSlice(at: firstLeaf, length: leafBytes),
+                    let data = buffer.getSlice(at: run.start, length: count)
+                else { continue }  // unreachable: runs lie inside the buffers
+                if let policy, let codec = policy.choose() {
+                    let packed = compress(data, with: codec)
+                    policy.record(original: count, compressed: packed?.readableBytes)
+                    if let packed {
+                        messages.append(.compressed(CompressedExtent(
+                            disk: index, offset: offset, length: count, codec: codec.kind, hashes: runHashes,
+                            compressed: packed)))
+                        counters.add(data: UInt64(count))
+                        continue
+                    }
+                }
+                messages.append(.data(DataExtent(disk: index, offset: offset, hashes: runHashes, data: data)))
+                counters.add(data: UInt64(count))
+            }
+        }
+        return messages
+    }
+
+    /// The compressed bytes, or nil when they would not be under 90 % of the original.
+    private func compress(_ data: ByteBuffer, with codec: Codec) -> ByteBuffer? {
+        let limit = Int(Double(data.readableBytes) * CompressionPolicy.worthwhileRatio)
+        guard limit > 0 else { return nil }
+        var out = allocator.buffer(capacity: limit)
+        var ok = false
+        _ = data.withUnsafeReadableBytes { input in
+            out.writeWithUnsafeMutableBytes(minimumWritableBytes: limit) { output in
+                guard let n = codec.compress(input, into: UnsafeMutableRawBufferPointer(rebasing: output[0..<limit])) else { return 0 }
+                ok = n > 0 && n < limit
+                return ok ? n : 0
+            }
+        }
+        return ok ? out : nil
+    }
+}

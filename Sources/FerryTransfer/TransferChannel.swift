@@ -1,0 +1,134 @@
+public import FerryProtocol
+public import NIOCore
+import NIOPosix
+import NIOSSL
+
+/// A framed, optionally TLS-protected connection carrying `Message`s.
+public typealias MessageChannel = NIOAsyncChannel<Message, Message>
+
+/// Where a receiver listens or a sender connects.
+public struct HostPort: Sendable, Equatable, CustomStringConvertible {
+    /// ferry's default port: the one the `nc -l -p 9000` runbook already opened in firewalls.
+    public static let defaultPort = 9000
+
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    /// Parses `HOST`, `HOST:PORT`, `:PORT`, `[V6]:PORT`.
+    public init(parsing text: String, defaultHost: String) throws(TransferError) {
+        var host = text
+        var port = Self.defaultPort
+        if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
+            host = String(text[text.index(after: text.startIndex)..<close])
+            let rest = text[text.index(after: close)...]
+            if rest.hasPrefix(":") {
+                guard let p = Int(rest.dropFirst()) else { throw TransferError(.usage, "bad port in '\(text)'") }
+                port = p
+            }
+        } else if let colon = text.lastIndex(of: ":"), text.firstIndex(of: ":") == colon {
+            host = String(text[..<colon])
+            guard let p = Int(text[text.index(after: colon)...]) else { throw TransferError(.usage, "bad port in '\(text)'") }
+            port = p
+        }
+        guard (0...65535).contains(port) else { throw TransferError(.usage, "port \(port) is out of range") }
+        self.host = host.isEmpty ? defaultHost : host
+        self.port = port
+    }
+
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}
+
+enum TransferChannel {
+    /// Socket buffers large enough for one stream to fill a 10 GbE link with some latency.
+    static let socketBuffer = 4 << 20
+
+    /// Installs TLS (unless insecure) and the framing on a fresh channel.
+    static func configure(_ channel: any Channel, identity: PairingIdentity?) throws -> MessageChannel {
+        let sync = channel.pipeline.syncOperations
+        if let identity { try sync.addHandler(identity.makeHandler()) }
+        try sync.addHandler(ByteToMessageHandler(MessageDecoder()))
+        try sync.addHandler(MessageToByteHandler(MessageEncoder()))
+        return try MessageChannel(
+            wrappingChannelSynchronously: channel,
+            configuration: .init(backPressureStrategy: .init(lowWatermark: 4, highWatermark: 16)))
+    }
+
+    static func connect(to address: HostPort, identity: PairingIdentity?) async throws -> MessageChannel {
+        do {
+            return try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .channelOption(.socketOption(.so_sndbuf), value: socketBuffer)
+                .channelOption(.socketOption(.so_rcvbuf), value: socketBuffer)
+                .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+                .channelOption(.socketOption(.so_keepalive), value: 1)
+                .connectTimeout(.seconds(10))
+                .connect(host: address.host, port: address.port) { channel in
+                    channel.eventLoop.makeCompletedFuture { try configure(channel, identity: identity) }
+                }
+        } catch {
+            throw TransferError(.network, "cannot connect to \(address): \(error)")
+        }
+    }
+
+    typealias Listener = NIOAsyncChannel<MessageChannel, Never>
+
+    static func listen(on address: HostPort, identity: PairingIdentity?) async throws -> Listener {
+        do {
+            return try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .serverChannelOption(.backlog, value: 8)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(.socketOption(.so_sndbuf), value: socketBuffer)
+                .childChannelOption(.socketOption(.so_rcvbuf), value: socketBuffer)
+                .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+                .childChannelOption(.socketOption(.so_keepalive), value: 1)
+                .bind(host: address.host, port: address.port) { channel in
+                    channel.eventLoop.makeCompletedFuture { try configure(channel, identity: identity) }
+                }
+        } catch {
+            throw TransferError(.network, "cannot listen on \(address): \(error)")
+        }
+    }
+
+    /// Classifies a failure seen on a channel: TLS failures before the peer said hello
+    /// are authentication failures (wrong code); the rest are network or protocol errors.
+    static func classify(_ error: any Error, helloSeen: Bool) -> TransferError {
+        if let e = error as? TransferError { return e }
+        if let e = error as? ProtocolError { return TransferError(e, fromPeer: false) }
+        if error is NIOSSLError || error is BoringSSLError {
+            return helloSeen
+                ? TransferError(.network, "the encrypted channel failed: \(error)")
+                : TransferError(.authentication, "pairing failed (wrong code, or the peer is not ferry with this code): \(error)")
+        }
+        return TransferError(.network, "connection lost: \(error)")
+    }
+}
+
+extension TransferChannel {
+    /// Feeds each inbound message to `handle` until it returns true (session complete).
+    /// Framing errors are reported to the peer before closing; when the stream ends
+    /// because a worker failed (and closed the channel), that worker's error wins.
+    static func pump(
+        _ inbound: NIOAsyncChannelInboundStream<Message>, _ outbound: NIOAsyncChannelOutboundWriter<Message>,
+        failure: () -> (any Error)?, sawHello: () -> Void, peer: String,
+        _ handle: (Message) async throws -> Bool
+    ) async throws {
+        do {
+            for try await message in inbound {
+                if case .hello = message { sawHello() }
+                if try await handle(message) { return }
+            }
+        } catch let error as ProtocolError {
+            try? await outbound.write(.error(ErrorMessage(error)))
+            throw error
+        } catch {
+            if let failure = failure() { throw failure }
+            throw error
+        }
+        if let failure = failure() { throw failure }
+        throw TransferError(.network, "the \(peer) closed the connection before the transfer finished")
+    }
+}

@@ -1,0 +1,69 @@
+public import FerryCopy
+public import FerryProtocol
+
+/// What `ferry receive` needs to know.
+public struct ReceiveConfiguration: Sendable {
+    /// Target paths, one per disk the sender sends, in order.
+    public var targets: [String]
+    public var listen: HostPort
+    /// The pairing code; nil means generate one (ignored when `insecure`).
+    public var code: PairingCode?
+    /// Plain TCP without pairing; the sender must ask for it too.
+    public var insecure = false
+    /// Replace existing non-empty target files.
+    public var overwrite = false
+    public var progress: ProgressMode = .auto
+    /// Failed pairing attempts tolerated before the receiver gives up (guessing defence).
+    public var maxAuthFailures = 3
+    /// Extents verified and written at once.
+    public var workers = 4
+    /// Seconds a connection may take to say hello before it is dropped.
+    public var helloTimeout: Int64 = 30
+    /// Told once the listener is up: where, and the code to give the sender.
+    public var announce: @Sendable (ReceiverAnnouncement) -> Void = { _ in }
+
+    public init(targets: [String], listen: HostPort) {
+        self.targets = targets
+        self.listen = listen
+    }
+}
+
+public struct ReceiverAnnouncement: Sendable {
+    /// The address actually bound (port resolved when 0 was asked for).
+    public var listen: HostPort
+    public var code: PairingCode?
+}
+
+/// What `ferry send` needs to know (the sources are opened by the caller).
+public struct SendConfiguration: Sendable {
+    public var destination: HostPort
+    public var code: PairingCode?
+    public var insecure = false
+    public var progress: ProgressMode = .auto
+    /// Bytes read, hashed and sent per request (a multiple of 64 KiB, at most 4 MiB).
+    public var requestSize = 1 << 20
+    /// Requests in flight.
+    public var workers = 4
+    /// Data bytes per second on the wire, or nil for no limit.
+    public var limit: UInt64?
+    /// Per-chunk compression.
+    public var compress: CompressionMode = .auto
+
+    public init(destination: HostPort) {
+        self.destination = destination
+    }
+}
+
+/// What a finished transfer did, per disk.
+public struct TransferSummary: Sendable {
+    public struct Disk: Sendable {
+        public var name: String
+        public var size: UInt64
+        public var dataBytes: UInt64
+        public var zeroBytes: UInt64
+        public var digest: DiskDigest
+    }
+
+    public var disks: [Disk]
+    public var seconds: Double
+}

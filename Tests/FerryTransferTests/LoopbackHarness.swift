@@ -1,0 +1,80 @@
+import FerryCopy
+import FerryDisk
+import FerryProtocol
+import FerryTransfer
+import Foundation
+import Testing
+
+/// Temporary directories, disk files with a known mix of data and zeros, and a
+/// receiver started on 127.0.0.1 port 0 whose bound port the test learns.
+enum Loopback {
+    static func temporaryDirectory() throws -> String {
+        let path = NSTemporaryDirectory() + "ferry-net-\(UInt64.random(in: 0...UInt64.max))"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    /// A disk of `size` bytes: seeded random data with zero stretches (whole zero
+    /// blocks and a hole), so data, zero and short-last-block paths all run.
+    static func makeDisk(at path: String, size: Int, seed: UInt64) throws -> [UInt8] {
+        var rng = SplitMix(seed: seed)
+        var bytes = [UInt8](repeating: 0, count: size)
+        var i = 0
+        while i < size {
+            let run = min(size - i, Int(rng.next() % 300_000) + 1)
+            if rng.next() % 3 != 0 {
+                for j in i..<i + run { bytes[j] = UInt8(truncatingIfNeeded: rng.next()) }
+            }
+            i += run
+        }
+        _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        return bytes
+    }
+
+    static func read(_ path: String) -> [UInt8]? {
+        FileManager.default.contents(atPath: path).map { Array($0) }
+    }
+
+    /// Starts a receiver; returns its task and the port it bound.
+    static func startReceiver(_ config: ReceiveConfiguration) async throws -> (Task<TransferSummary, any Error>, Int) {
+        var config = config
+        let (stream, continuation) = AsyncStream<Int>.makeStream()
+        config.announce = { continuation.yield($0.listen.port) }
+        config.progress = .none
+        let task = Task { try await TransferReceiver.run(config) }
+        var iterator = stream.makeAsyncIterator()
+        guard let port = await iterator.next() else { throw TransferError(.network, "receiver did not start") }
+        return (task, port)
+    }
+
+    static func sendConfig(port: Int, code: PairingCode?) -> SendConfiguration {
+        var config = SendConfiguration(destination: HostPort(host: "127.0.0.1", port: port))
+        config.code = code
+        config.insecure = code == nil
+        config.progress = .none
+        return config
+    }
+
+    /// The digest of a file computed by the local copy engine: an independent path.
+    static func digest(of path: String) throws -> DiskDigest? {
+        let device = try FileDevice.openForReading(path)
+        defer { try? device.close() }
+        return try CopyEngine.run(source: device, target: nil).digest
+    }
+}
+
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+enum FerryCopyLeaf {
+    static func hash(_ bytes: UnsafeRawBufferPointer) -> [UInt8] { BlockHash(of: bytes).bytes }
+}

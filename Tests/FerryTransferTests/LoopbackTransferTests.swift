@@ -1,0 +1,123 @@
+import FerryCopy
+import FerryDisk
+import FerryProtocol
+import FerryTransfer
+import Foundation
+import Testing
+
+@Suite(.serialized) struct LoopbackTransferTests {
+    @Test func encryptedTransferIsByteIdenticalAndVerified() async throws {
+        let dir = try Loopback.temporaryDirectory()
+        let seed = UInt64.random(in: 0...UInt64.max)
+        print("seed \(seed)")
+        let size = 5 * 1024 * 1024 + 12345
+        let bytes = try Loopback.makeDisk(at: dir + "/src.img", size: size, seed: seed)
+        let code = PairingCode.random()
+        var rc = ReceiveConfiguration(targets: [dir + "/dst.img"], listen: HostPort(host: "127.0.0.1", port: 0))
+        rc.code = code
+        let (receiver, port) = try await Loopback.startReceiver(rc)
+        let source = try FileDevice.openForReading(dir + "/src.img")
+        let sent = try await TransferSender.run(sources: [source], Loopback.sendConfig(port: port, code: code))
+        let received = try await receiver.value
+        #expect(Loopback.read(dir + "/dst.img") == bytes)
+        let expected = try Loopback.digest(of: dir + "/src.img")
+        #expect(sent.disks.first?.digest == expected)
+        #expect(received.disks.first?.digest == expected)
+        #expect(!FileManager.default.fileExists(atPath: dir + "/.dst.img.ferry-partial"))
+        // Zero blocks did not cross the wire as bytes.
+        let sentData = try #require(sent.disks.first?.dataBytes)
+        #expect(sentData < UInt64(size))
+    }
+
+    @Test func insecureTransferOfTwoDisks() async throws {
+        let dir = try Loopback.temporaryDirectory()
+        let a = try Loopback.makeDisk(at: dir + "/a.img", size: 3 * 65536, seed: 1)
+        let b = try Loopback.makeDisk(at: dir + "/b.img", size: 2 * 1024 * 1024 + 512, seed: 2)
+        var rc = ReceiveConfiguration(targets: [dir + "/a2.img", dir + "/b2.img"], listen: HostPort(host: "127.0.0.1", port: 0))
+        rc.insecure = true
+        let (receiver, port) = try await Loopback.startReceiver(rc)
+        let sources: [any BlockDevice] = [try FileDevice.openForReading(dir + "/a.img"), try FileDevice.openForReading(dir + "/b.img")]
+        _ = try await TransferSender.run(sources: sources, Loopback.sendConfig(port: port, code: nil))
+        _ = try await receiver.value
+        #expect(Loopback.read(dir + "/a2.img") == a)
+        #expect(Loopback.read(dir + "/b2.img") == b)
+    }
+
+    @Test func allZeroDiskSendsNoData() async throws {
+        let dir = try Loopback.temporaryDirectory()
+        let path = dir + "/zero.img"
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
+        let handle = try #require(FileHandle(forWritingAtPath: path))
+        try handle.truncate(atOffset: 1 << 30)
+        try handle.close()
+        var rc = ReceiveConfiguration(targets: [dir + "/out.img"], listen: HostPort(host: "127.0.0.1", port: 0))
+        rc.insecure = true
+        let (receiver, port) = try await Loopback.startReceiver(rc)
+        let sent = try await TransferSender.run(
+            sources: [try FileDevice.openForReading(path)], Loopback.sendConfig(port: port, code: nil))
+        _ = try await receiver.value
+        #expect(sent.disks.first?.dataBytes == 0)
+        let attributes = try FileManager.default.attributesOfItem(atPath: dir + "/out.img")
+        #expect((attributes[.size] as? UInt64) == 1 << 30)
+        #expect(sent.disks.first?.digest == (try Loopback.digest(of: path)))
+    }
+
+    @Test func wrongCodeLeavesTargetUntouched() async throws {
+        let dir = try Loopback.temporaryDirectory()
+        _ = try Loopback.makeDisk(at: dir + "/src.img", size: 1 << 20, seed: 3)
+        let original = try Loopback.makeDisk(at: dir + "/dst.img", size: 4096, seed: 4)
+        var rc = ReceiveConfiguration(targets: [dir + "/dst.img"], listen: HostPort(host: "127.0.0.1", port: 0))
+        rc.code = PairingCode.random()
+        rc.overwrite = true
+        rc.maxAuthFailures = 2
+        let (receiver, port) = try await Loopback.startReceiver(rc)
+        for _ in 0..<2 {
+            do {
+                _ = try await TransferSender.run(
+                    sources: [try FileDevice.openForReading(dir + "/src.img")],
+                    Loopback.sendConfig(port: port, code: PairingCode.random()))
+                Issue.record("a sender with the wrong code succeeded")
+            } catch let error as TransferError {
+                #expect(error.kind == .authentication)
+                #expect(error.exitCode == 3)
+            }
+        }
+        // The receiver gives up after maxAuthFailures attempts.
+        do {
+            _ = try await receiver.value
+            Issue.record("the receiver accepted a wrong code")
+        } catch let error as TransferError {
+            #expect(error.kind == .authentication)
+        }
+        #expect(Loopback.read(dir + "/dst.img") == original)
+        #expect(!FileManager.default.fileExists(atPath: dir + "/.dst.img.ferry-partial"))
+    }
+
+    @Test func insecureSenderCannotReachSecureReceiver() async throws {
+        let dir = try Loopback.temporaryDirectory()
+        _ = try Loopback.makeDisk(at: dir + "/src.img", size: 1 << 20, seed: 5)
+        var rc = ReceiveConfiguration(targets: [dir + "/dst.img"], listen: HostPort(host: "127.0.0.1", port: 0))
+        rc.code = PairingCode.random()
+        rc.maxAuthFailures = 1
+        let (receiver, port) = try await Loopback.startReceiver(rc)
+        await #expect(throws: TransferError.self) {
+            _ = try await TransferSender.run(
+                sources: [try FileDevice.openForReading(dir + "/src.img")], Loopback.sendConfig(port: port, code: nil))
+        }
+        await #expect(throws: TransferError.self) { _ = try await receiver.value }
+        #expect(!FileManager.default.fileExists(atPath: dir + "/dst.img"))
+    }
+
+    @Test func pairingKeysAreDistinctPerRoleAndCode() throws {
+        let code = PairingCode.random()
+        let sender = try PairingIdentity(code: code, role: .sender)
+        let receiver = try PairingIdentity(code: code, role: .receiver)
+        #expect(sender.ownSPKI == receiver.expectedPeerSPKI)
+        #expect(receiver.ownSPKI == sender.expectedPeerSPKI)
+        #expect(sender.ownSPKI != receiver.ownSPKI)
+        let other = try PairingIdentity(code: PairingCode.random(), role: .sender)
+        #expect(other.ownSPKI != sender.ownSPKI)
+        // Deterministic: the same code gives the same keys.
+        #expect(try PairingIdentity(code: code, role: .sender).ownSPKI == sender.ownSPKI)
+    }
+}
