@@ -12,7 +12,10 @@ public struct Ferry: AsyncParsableCommand {
             130 interrupted.
             """,
         version: "0.1.0",
-        subcommands: [CopyCommand.self, ChecksumCommand.self, DemoCommand.self])
+        subcommands: [
+            CopyCommand.self, ChecksumCommand.self, SendCommand.self, ReceiveCommand.self, InspectCommand.self,
+            DemoCommand.self,
+        ])
 
     public init() {}
 }
