@@ -15,6 +15,35 @@ enum SampleDisk {
         (200 << 20, 2 << 20, 3),  // near the end: a log
     ]
 
+    /// Bytes of data the sample holds (the MBR sector and the regions).
+    static var dataBytes: UInt64 { regions.reduce(512) { $0 + UInt64($1.1) } }
+
+    /// An ESXi descriptor for a thick disk whose bytes are in `flatName` (createType "vmfs").
+    static func descriptor(flatName: String) -> String {
+        let sectors = size / 512
+        return """
+            # Disk DescriptorFile
+            version=1
+            encoding="UTF-8"
+            CID=7a3c9e11
+            parentCID=ffffffff
+            createType="vmfs"
+
+            # Extent description
+            RW \(sectors) VMFS "\(flatName)"
+
+            # The Disk Data Base
+            #DDB
+
+            ddb.adapterType = "lsilogic"
+            ddb.geometry.cylinders = "\(sectors / (255 * 63))"
+            ddb.geometry.heads = "255"
+            ddb.geometry.sectors = "63"
+            ddb.virtualHWVersion = "8"
+
+            """
+    }
+
     /// Writes the sample disk to `path` as a sparse file.
     static func write(to path: String) throws {
         let device = try FileDevice.create(path, size: size)
