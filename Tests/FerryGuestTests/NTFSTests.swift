@@ -92,3 +92,28 @@ import Testing
         #expect(throws: (any Error).self) { try DataRun.decode([0x11, 0x04, 0x80, 0x00], startVCN: 0, totalClusters: 1000) }  // LCN < 0
     }
 }
+
+@Suite struct NTFSAttributeListTests {
+    /// Attributes behind an $ATTRIBUTE_LIST: 60 named streams push most of /big.bin's
+    /// attributes into extension records; both the unnamed and named $DATA must still read.
+    @Test func followsAttributeLists() throws {
+        guard GuestTools.require("mkntfs", "ntfs-3g", "ntfscat", "python3") else { return }
+        let dir = try GuestTools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let image = dir.appendingPathComponent("attrlist.img").path
+        guard try GuestTools.makeFixture(["ntfs-attrlist", image]) else { return }
+        let volume = try NTFSVolume(device: try FileDevice.openForReading(image))
+        let record = try #require(try volume.file(at: "/big.bin"))
+        #expect(!record.attributes(.attributeList).isEmpty)
+        let all = try volume.attributes(of: record)
+        #expect(all.filter { $0.type == AttributeType.data.rawValue }.count == 61)
+        let data = try #require(try volume.open("/big.bin")).readAll(limit: 1 << 20)
+        #expect(data == Array(try GuestTools.run("ntfscat", [image, "/big.bin"]).stdout))
+        #expect(data.count == 300_000)
+        for i in [0, 37, 59] {
+            let name = "stream" + (i < 10 ? "0" : "") + String(i)
+            let stream = try volume.stream(of: record, type: .data, name: name)
+            #expect(try stream.readAll(limit: 4096) == Array("value-of-stream-\(i < 10 ? "0" : "")\(i)".utf8))
+        }
+    }
+}

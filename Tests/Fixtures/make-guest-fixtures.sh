@@ -9,6 +9,9 @@
 #         mbr1m   MBR, one active NTFS partition at 1 MiB (Vista+ style)
 #         gpt     GPT, Microsoft basic data partition at 1 MiB
 #         volume  the bare NTFS volume, no partition table (a partition-only copy)
+#   make-guest-fixtures.sh ntfs-attrlist OUT
+#       Bare NTFS volume with /big.bin carrying 60 named streams (user.* xattrs through
+#       ntfs-3g): its attributes spill into extension records behind an $ATTRIBUTE_LIST.
 #   make-guest-fixtures.sh linux OUT
 #       MBR disk: ext4 (active), swap, logical FAT32 and ext3 in an extended partition.
 #
@@ -62,6 +65,20 @@ ntfs)
     *) echo "unknown layout $layout" >&2; exit 2 ;;
     esac
     rm -f "$vol" ;;
+ntfs-attrlist)
+    rm -f "$2"
+    need mkntfs ntfs-3g fusermount python3
+    truncate -s $((12 * mib)) "$2"
+    mkntfs -F -f -q -L ATTRLIST "$2" >/dev/null 2>&1
+    mnt=$(mktemp -d)
+    if ! ntfs-3g "$2" "$mnt" 2>/dev/null; then rmdir "$mnt"; echo "ntfs-3g FUSE mount failed (needs /dev/fuse and root)" >&2; exit 77; fi
+    head -c 300000 /dev/urandom > "$mnt/big.bin"
+    # ntfs-3g stores user.* xattrs as named $DATA streams; 60 of them overflow the 1 KiB record.
+    python3 -c 'import os, sys
+for i in range(60): os.setxattr(sys.argv[1], "user.stream%02d" % i, b"value-of-stream-%02d" % i)' "$mnt/big.bin"
+    sync
+    umount "$mnt" 2>/dev/null || fusermount -u "$mnt"
+    rmdir "$mnt" ;;
 linux)
     rm -f "$2"
     out=$2
