@@ -18,6 +18,8 @@ enum WindowsInspector {
         ("8086:7010", "PIIX3 IDE (QEMU pc default)"), ("8086:7111", "PIIX4 IDE (VMware IDE)"),
         ("1af4:1001", "virtio-blk (legacy)"), ("1af4:1042", "virtio-blk (modern)"),
         ("1af4:1004", "virtio-scsi (legacy)"), ("1af4:1048", "virtio-scsi (modern)"),
+        // The compatible id every PCI IDE controller also offers; MergeIDE maps it to pciide.
+        ("class:0101", "any PCI IDE controller (PCI\\CC_0101)"),
     ]
 
     /// Finds a system root on `volume` and reads its facts; nil when there is no Windows here.
@@ -118,8 +120,8 @@ enum WindowsInspector {
     static func criticalDevice(
         _ id: String, _ device: String, cdbKeys: [String], ccs: String, hive: Hive, services: KeyNode?, volume: NTFSVolume, rootName: String
     ) throws -> CriticalDeviceReport {
-        let parts = id.split(separator: ":")
-        let prefix = "pci#ven_\(parts[0])&dev_\(parts[1])"
+        let parts = id.split(separator: ":").map(String.init)
+        let prefix = parts.first == "class" ? "pci#cc_\(parts.last ?? "")" : "pci#ven_\(parts.first ?? "")&dev_\(parts.last ?? "")"
         let match = cdbKeys.first {
             let lower = $0.lowercased()
             return lower == prefix || lower.hasPrefix(prefix + "&")

@@ -69,15 +69,19 @@ enum WindowsVerdicts {
         }
         var problems: [String] = []
         let piix3 = cdb(w, "8086:7010")
-        if piix3?.present != true {
+        // Windows also looks up compatible ids: PCI\CC_0101 → pciide drives any PCI IDE controller.
+        let generic = cdb(w, "class:0101")
+        let viaGeneric = piix3?.serviceReady != true && generic?.serviceReady == true
+        if !viaGeneric, piix3?.present != true {
             problems.append("no CriticalDeviceDatabase entry for PCI\\VEN_8086&DEV_7010 (PIIX3)")
-        } else if piix3?.serviceReady != true {
+        } else if !viaGeneric, piix3?.serviceReady != true {
             problems.append("the PIIX3 entry's service \(piix3?.service ?? "?") is not boot-start with its file present")
         }
         if let p = describe(driver(w, "atapi"), "atapi") { problems.append(p) }
         if driver(w, "pciidex")?.fileExists != true { problems.append("pciidex.sys missing") }
         if problems.isEmpty {
-            return Verdict(id: "boot-ide", ok: true, severity: .info, reason: "IDE on QEMU's PIIX3 (8086:7010) is prepared: CDB entry, atapi and intelide boot-start, files present")
+            let how = viaGeneric ? "through the generic PCI\\CC_0101 entry (pciide)" : "CDB entry for 8086:7010"
+            return Verdict(id: "boot-ide", ok: true, severity: .info, reason: "IDE on QEMU's PIIX3 (8086:7010) is prepared: \(how), atapi boot-start, driver files present")
         }
         var fix = "apply MergeIDE (KB314082) offline to \(w.controlSet ?? "the current control set"): CDB entries, atapi/intelide/pciide Start=0, copy the .sys files from driver.cab"
         if let piix4 = cdb(w, "8086:7111"), piix4.serviceReady, driver(w, "atapi")?.start == 0 {

@@ -71,6 +71,25 @@ import Testing
         #expect(report.verdict("vmware-tools") == nil)
     }
 
+    /// Only the generic PCI\CC_0101 → pciide entry (no PIIX3-specific one): still bootable on IDE.
+    @Test func genericIDEClassEntryIsEnough() throws {
+        guard GuestTools.require("mkntfs", "ntfs-3g", "sfdisk") else { return }
+        let dir = try GuestTools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var profile = WindowsProfile.vmwareSCSI2003
+        profile.services.merge(["atapi": 0, "pciide": 0]) { $1 }
+        profile.criticalDevices["pci#cc_0101"] = "pciide"
+        guard let path = try profile.image(in: dir, layout: "mbr63") else { return }
+        let (report, _) = try Self.inspect(path)
+        #expect(report.windows?.criticalDevices.first { $0.id == "class:0101" }?.serviceReady == true)
+        #expect(report.verdict("boot-ide")?.ok == true)
+        #expect(report.verdict("boot-ide")?.reason.contains("CC_0101") == true)
+        // Without pciide.sys the same entry does not help.
+        profile.driverFiles.removeAll { $0 == "pciide.sys" }
+        guard let broken = try profile.image(in: dir.appendingPathComponent("b"), layout: "mbr63") else { return }
+        #expect(try Self.inspect(broken).0.verdict("boot-ide")?.ok == false)
+    }
+
     @Test func virtioXPBootsOnVirtio() throws {
         guard GuestTools.require("mkntfs", "ntfs-3g", "sfdisk") else { return }
         let dir = try GuestTools.temporaryDirectory()
