@@ -130,6 +130,9 @@ public struct WindowsReport: Codable, Sendable, Equatable {
     public var hibernated: Bool
     public var volumeDirty: Bool
     public var systemHiveDirty: Bool
+    /// False when the SYSTEM hive (or its current control set) could not be read: the
+    /// driver and CDB facts are then unknown, not absent.
+    public var systemHiveReadable: Bool = true
     public var softwareHiveDirty: Bool?
 }
 

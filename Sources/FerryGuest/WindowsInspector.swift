@@ -35,20 +35,26 @@ enum WindowsInspector {
         // Report the directory's on-disk spelling ("WINDOWS", "WINNT"): the lookup was case-insensitive.
         let onDisk = (try? volume.file(at: "/" + rootName)).flatMap { $0 }.flatMap(volume.longName(of:))
         let systemRoot = "\\" + (onDisk ?? rootName)
-        let system = try Hive(storage: StreamHiveStorage(stream: systemStream))
         var report = WindowsReport(
             partition: partition, systemRoot: systemRoot, drivers: [], criticalDevices: [], rtcLocalTime: true, vmwareTools: false,
-            driverDatabase: false, hibernated: false, volumeDirty: false, systemHiveDirty: system.isDirty)
-
-        let select = try system.value(at: "Select", "Current")?.integer
-        let controlSet = select.map { "ControlSet" + String($0).leftPadded(3) }
-        report.controlSet = controlSet
-        if let ccs = controlSet, try system.key(ccs) != nil {
-            try readSystemFacts(system, ccs: ccs, volume: volume, rootName: rootName, into: &report)
-        } else {
-            warnings.append("SYSTEM hive: Select\\Current does not name an existing control set")
+            driverDatabase: false, hibernated: false, volumeDirty: false, systemHiveDirty: false)
+        do {
+            let system = try Hive(storage: StreamHiveStorage(stream: systemStream))
+            report.systemHiveDirty = system.isDirty
+            let select = try system.value(at: "Select", "Current")?.integer
+            let controlSet = select.map { "ControlSet" + String($0).leftPadded(3) }
+            report.controlSet = controlSet
+            if let ccs = controlSet, try system.key(ccs) != nil {
+                try readSystemFacts(system, ccs: ccs, volume: volume, rootName: rootName, into: &report)
+            } else {
+                report.systemHiveReadable = false
+                warnings.append("SYSTEM hive: Select\\Current does not name an existing control set")
+            }
+            report.driverDatabase = try system.key("DriverDatabase") != nil
+        } catch {
+            report.systemHiveReadable = false
+            warnings.append("SYSTEM hive unreadable: \(error)")
         }
-        report.driverDatabase = try system.key("DriverDatabase") != nil
 
         if let softwareStream = try? volume.open("/\(rootName)/System32/config/SOFTWARE") {
             do {

@@ -28,8 +28,14 @@ enum WindowsVerdicts {
                 reason: "XP/2003-style partitions at LBA 63: the boot code depends on hidden sectors and geometry",
                 fix: "copy the disk as is; do not re-align or re-partition"))
         }
-        out.append(ide(w, legacy: legacy, version: version))
-        out.append(virtio(w, version: version))
+        if w.systemHiveReadable {
+            out.append(ide(w, legacy: legacy, version: version))
+            out.append(virtio(w, version: version))
+        } else {
+            out.append(Verdict(id: "system-hive", ok: false, severity: .blocker,
+                reason: "the SYSTEM hive or its current control set is unreadable: storage drivers and the CriticalDeviceDatabase cannot be checked",
+                fix: "copy the disk again from a cleanly shut down source; see the warnings for the damage found"))
+        }
         out += cpu(w, legacy: legacy)
         if w.rtcLocalTime {
             out.append(Verdict(id: "rtc", ok: false, severity: .warning,

@@ -161,6 +161,22 @@ import Testing
         #expect(cleanReport.verdict("hive-dirty") == nil)
     }
 
+    @Test func unreadableSystemHiveIsNotTakenForMissingDrivers() throws {
+        guard GuestTools.require("mkntfs", "ntfs-3g", "sfdisk") else { return }
+        let dir = try GuestTools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var profile = WindowsProfile.mergeIDE2003
+        profile.brokenSystemHive = true
+        guard let path = try profile.image(in: dir, layout: "mbr1m") else { return }
+        let (report, _) = try Self.inspect(path)
+        let w = try #require(report.windows)
+        #expect(!w.systemHiveReadable)
+        #expect(w.productName == "Microsoft Windows Server 2003")
+        #expect(report.verdict("system-hive")?.severity == .blocker)
+        #expect(report.verdict("boot-ide") == nil)
+        #expect(report.warnings.contains { $0.contains("SYSTEM hive unreadable") })
+    }
+
     @Test func linuxDiskFileSystems() throws {
         guard GuestTools.require("sfdisk", "mkfs.ext4", "mkswap", "mkfs.vfat") else { return }
         let dir = try GuestTools.temporaryDirectory()
