@@ -38,7 +38,7 @@ import Testing
         var outcomes = (ok: 0, errors: 0, windows: 0)
         let n = Fuzz.loop(iterations: 1500, budget: .seconds(10)) { i in
             var patches: [UInt64: UInt8] = [:]
-            for _ in 0..<Int.random(in: 1...8, using: &rng) {
+            for _ in 0..<Int.random(in: 1...24, using: &rng) {
                 let range = ranges.randomElement(using: &rng) ?? ranges[0]
                 patches[UInt64.random(in: range, using: &rng)] = UInt8.random(in: 0...255, using: &rng)
             }

@@ -58,6 +58,22 @@ import Testing
         #expect(info.contains("MFT Record Size: \(volume.recordSize)"))
     }
 
+    /// 4Kn: 4096-byte sectors and MFT records, fix-ups still in 512-byte strides (9 USA entries).
+    @Test func reads4KnVolumes() throws {
+        guard GuestTools.require("mkntfs", "ntfs-3g", "ntfscat") else { return }
+        let dir = try GuestTools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let tree = dir.appendingPathComponent("tree")
+        let content = Self.noise(70_000, seed: 99)
+        try GuestTools.writeTree(tree, ["WINDOWS/system32/config/SYSTEM": content, "a/b/c/d.txt": Array("deep\n".utf8)])
+        let image = dir.appendingPathComponent("4k.img").path
+        guard try GuestTools.makeFixture(["ntfs", image, "volume4k", tree.path]) else { return }
+        let volume = try NTFSVolume(device: try FileDevice.openForReading(image))
+        #expect(volume.bootSector.bytesPerSector == 4096 && volume.recordSize == 4096)
+        #expect(try volume.open("/windows/system32/CONFIG/system")?.readAll(limit: 1 << 20) == content)
+        #expect(try volume.open("/a/b/c/d.txt")?.readAll(limit: 64) == Array(try GuestTools.run("ntfscat", [image, "/a/b/c/d.txt"]).stdout))
+    }
+
     @Test func hostileBootSectorsAreErrors() throws {
         var sector = [UInt8](repeating: 0, count: 512)
         sector.replaceSubrange(3..<11, with: Array("NTFS    ".utf8))

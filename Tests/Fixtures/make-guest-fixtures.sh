@@ -9,6 +9,7 @@
 #         mbr1m   MBR, one active NTFS partition at 1 MiB (Vista+ style)
 #         gpt     GPT, Microsoft basic data partition at 1 MiB
 #         volume  the bare NTFS volume, no partition table (a partition-only copy)
+#         volume4k  a bare NTFS volume with 4096-byte sectors and MFT records (4Kn)
 #   make-guest-fixtures.sh ntfs-attrlist OUT
 #       Bare NTFS volume with /big.bin carrying 60 named streams (user.* xattrs through
 #       ntfs-3g): its attributes spill into extension records behind an $ATTRIBUTE_LIST.
@@ -24,10 +25,10 @@ mib=$((1024 * 1024))
 # place VOLUME_IMG at byte offset START of DISK_IMG
 place() { dd if="$1" of="$2" bs=1M seek="$3" oflag=seek_bytes conv=notrunc,sparse status=none; }
 
-ntfs_volume() {   # ntfs_volume IMG SIZE_MIB HIDDEN_SECTORS TREE
+ntfs_volume() {   # ntfs_volume IMG SIZE_MIB HIDDEN_SECTORS TREE [MKNTFS_ARGS...]
     need mkntfs ntfs-3g fusermount
     truncate -s $(($2 * mib)) "$1"
-    mkntfs -F -f -q -p "$3" -H 255 -S 63 -L FERRYTEST "$1" >/dev/null 2>&1
+    mkntfs -F -f -q -p "$3" -H 255 -S 63 -L FERRYTEST "${@:5}" "$1" >/dev/null 2>&1
     local mnt
     mnt=$(mktemp -d)
     if ! ntfs-3g "$1" "$mnt" 2>/dev/null; then rmdir "$mnt"; echo "ntfs-3g FUSE mount failed (needs /dev/fuse and root)" >&2; exit 77; fi
@@ -61,6 +62,9 @@ ntfs)
         place "$vol" "$out" $mib ;;
     volume)
         ntfs_volume "$vol" "$size" 63 "$tree"
+        mv "$vol" "$out" ;;
+    volume4k)
+        ntfs_volume "$vol" "$size" 0 "$tree" -s 4096 -c 4096
         mv "$vol" "$out" ;;
     *) echo "unknown layout $layout" >&2; exit 2 ;;
     esac
