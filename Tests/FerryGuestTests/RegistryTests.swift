@@ -137,6 +137,40 @@ import Testing
         #expect(try KeyNode(parsing: k.bytes, cellOffset: root.cellOffset) == root)
     }
 
+    /// Every record type writes back the bytes it was parsed from (the in-place writer needs this).
+    @Test func recordsRoundTrip() throws {
+        let bytes = Self.sampleBuilder().build()
+        let hive = try Hive(bytes: bytes)
+        var keys = [try hive.rootKey()]
+        var checked = 0
+        while let key = keys.popLast() {
+            var w = ByteWriter()
+            key.write(to: &w)
+            #expect(try KeyNode(parsing: w.bytes, cellOffset: key.cellOffset) == key)
+            #expect(Array(try hive.cell(at: key.cellOffset, "nk").prefix(w.bytes.count)) == w.bytes)
+            for value in try hive.values(of: key) {
+                var v = ByteWriter()
+                value.write(to: &v)
+                #expect(Array(try hive.cell(at: value.cellOffset, "vk").prefix(v.bytes.count)) == v.bytes)
+                checked += 1
+            }
+            for leaf in try hive.subkeyLeaves(of: key) {
+                var l = ByteWriter()
+                leaf.write(to: &l)
+                #expect(try SubkeyList(parsing: l.bytes, cellOffset: 0) == leaf)
+            }
+            keys += try hive.subkeys(of: key)
+        }
+        #expect(checked >= 10)
+        let bin = try HiveBinHeader(parsing: Array(bytes[4096..<4128]), fileOffset: 4096)
+        var h = ByteWriter()
+        bin.write(to: &h)
+        #expect(h.bytes == Array(bytes[4096..<4128]))
+        var db = ByteWriter()
+        BigData(segmentCount: 3, segmentList: 0x120).write(to: &db)
+        #expect(try BigData(parsing: db.bytes, cellOffset: 0) == BigData(segmentCount: 3, segmentList: 0x120))
+    }
+
     @Test func hostileOffsetsAreErrors() throws {
         var bytes = Self.sampleBuilder().build()
         // Root cell offset far outside the bins.
