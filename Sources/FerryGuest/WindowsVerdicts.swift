@@ -23,6 +23,7 @@ enum WindowsVerdicts {
             out.append(Verdict(id: "gpt-legacy-windows", ok: false, severity: .blocker,
                 reason: "Windows \(w.version ?? "") cannot boot from a GPT disk", fix: "keep the MBR partition table of the source disk"))
         }
+        out += bootSector(w, report: report)
         if report.partitions.contains(where: { $0.alignment == "LBA63" }) {
             out.append(Verdict(id: "alignment", ok: true, severity: .info,
                 reason: "XP/2003-style partitions at LBA 63: the boot code depends on hidden sectors and geometry",
@@ -48,6 +49,27 @@ enum WindowsVerdicts {
             out.append(Verdict(id: "vmware-tools", ok: false, severity: .warning,
                 reason: "VMware Tools are installed; they cannot be uninstalled once the VM runs elsewhere (MSI error 1603)",
                 fix: "uninstall VMware Tools on the source before the final copy"))
+        }
+        return out
+    }
+
+    /// The NTFS boot code reads the volume through hidden sectors (and, on XP/2000, CHS with the
+    /// BPB heads): a partition copied into a new table at another offset prints "A disk read error
+    /// occurred" (formats §5.4). virt-v2v's heads rule: < 2,114,445,312 B → 64, < 4,228,374,780 B → 128, else 255.
+    static func bootSector(_ w: WindowsReport, report: InspectionReport) -> [Verdict] {
+        var out: [Verdict] = []
+        if let hidden = w.bootSectorHiddenSectors, let start = w.partitionStartLBA, hidden != start {
+            out.append(Verdict(id: "hidden-sectors", ok: false, severity: .blocker,
+                reason: "the NTFS boot sector says the volume starts at LBA \(hidden) but its partition starts at LBA \(start) (a partition copied into a new table?): the boot code will fail with \"A disk read error occurred\"",
+                fix: "copy the original whole disk, or set the NTFS hidden-sectors field (VBR offset 0x1C) to \(start)"))
+        }
+        if let heads = w.bootSectorHeads, let version = w.version, version == "5.0" || version == "5.1" {
+            let expected: UInt16 = report.diskSize < 2_114_445_312 ? 0x40 : (report.diskSize < 4_228_374_780 ? 0x80 : 0xFF)
+            if heads != expected {
+                out.append(Verdict(id: "ntfs-heads", ok: false, severity: .warning,
+                    reason: "the NTFS boot sector has \(heads) heads; Windows \(version) boot code on QEMU's BIOS geometry for this disk size needs \(expected)",
+                    fix: "set the NTFS BPB heads (VBR offset 0x1A) to \(expected), as virt-v2v does"))
+            }
         }
         return out
     }

@@ -103,6 +103,9 @@ import Testing
         #expect(blk.present && blk.key == "pci#ven_1af4&dev_1001&subsys_00021af4&rev_00" && blk.serviceReady)
         #expect(report.verdict("boot-virtio-blk")?.ok == true)
         #expect(report.verdict("boot-ide")?.ok == false)  // no PIIX3 CDB entry
+        #expect(report.verdict("hidden-sectors") == nil)
+        // mkntfs wrote 255 heads; XP on a disk under 2 GB needs 64 on QEMU.
+        #expect(report.verdict("ntfs-heads")?.fix.contains("64") == true)
     }
 
     @Test func server2008x64OnGPT() throws {
@@ -138,6 +141,19 @@ import Testing
         let v = try #require(report.verdict("whole-disk"))
         #expect(!v.ok && v.severity == .blocker && v.reason.contains("LBA 63"))
         #expect(report.windows?.partition == 0)
+    }
+
+    /// The seed's unbootable copy: a 2003 partition (made at LBA 63) put into a new table at 1 MiB.
+    @Test func partitionCopiedIntoANewTableIsABlocker() throws {
+        guard GuestTools.require("mkntfs", "ntfs-3g", "sfdisk") else { return }
+        let dir = try GuestTools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        guard let path = try WindowsProfile.mergeIDE2003.image(in: dir, layout: "moved") else { return }
+        let (report, _) = try Self.inspect(path)
+        #expect(report.windows?.bootSectorHiddenSectors == 63 && report.windows?.partitionStartLBA == 2048)
+        let v = try #require(report.verdict("hidden-sectors"))
+        #expect(!v.ok && v.severity == .blocker && v.fix.contains("2048"))
+        #expect(report.verdict("ntfs-heads") == nil)  // 2003: heads not needed
     }
 
     @Test func hibernatedAndDirtyHiveAreReported() throws {

@@ -9,6 +9,8 @@
 #         mbr1m   MBR, one active NTFS partition at 1 MiB (Vista+ style)
 #         gpt     GPT, Microsoft basic data partition at 1 MiB
 #         volume  the bare NTFS volume, no partition table (a partition-only copy)
+#         moved   MBR at 1 MiB holding a volume made for LBA 63 (hidden sectors 63): a partition
+#                 copied into a new partition table, the seed's unbootable copy
 #         volume4k  a bare NTFS volume with 4096-byte sectors and MFT records (4Kn)
 #   make-guest-fixtures.sh ntfs-attrlist OUT
 #       Bare NTFS volume with /big.bin carrying 60 named streams (user.* xattrs through
@@ -52,6 +54,11 @@ ntfs)
         place "$vol" "$out" $((63 * 512)) ;;
     mbr1m)
         ntfs_volume "$vol" "$size" 2048 "$tree"
+        truncate -s $(((size + 2) * mib)) "$out"
+        echo "start=2048, size=$((size * 2048)), type=7, bootable" | sfdisk -q "$out"
+        place "$vol" "$out" $mib ;;
+    moved)
+        ntfs_volume "$vol" "$size" 63 "$tree"
         truncate -s $(((size + 2) * mib)) "$out"
         echo "start=2048, size=$((size * 2048)), type=7, bootable" | sfdisk -q "$out"
         place "$vol" "$out" $mib ;;
