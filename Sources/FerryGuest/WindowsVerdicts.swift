@@ -32,6 +32,7 @@ enum WindowsVerdicts {
         if w.systemHiveReadable {
             out.append(ide(w, legacy: legacy, version: version))
             out.append(virtio(w, version: version))
+            out.append(virtio(w, version: version, virtioSCSI))
         } else {
             out.append(Verdict(id: "system-hive", ok: false, severity: .blocker,
                 reason: "the SYSTEM hive or its current control set is unreadable: storage drivers and the CriticalDeviceDatabase cannot be checked",
@@ -119,22 +120,29 @@ enum WindowsVerdicts {
             reason: "will stop with 0x7B INACCESSIBLE_BOOT_DEVICE on IDE: " + problems.joined(separator: "; "), fix: fix)
     }
 
-    static func virtio(_ w: WindowsReport, version: Double) -> Verdict {
-        let blk = [cdb(w, "1af4:1001"), cdb(w, "1af4:1042")].compactMap { $0 }
-        let viostor = driver(w, "viostor")
-        let service = describe(viostor, "viostor")
-        let cdbReady = w.driverDatabase || blk.contains { $0.present && $0.serviceReady }
+    /// A paravirtual controller boots when its driver is boot-start with its file, and (before
+    /// Windows 8) a CDB entry for the legacy or modern PCI id names it.
+    struct Paravirtual {
+        var id: String, bus: String, driver: String, ids: [String], devices: String
+    }
+
+    static let virtioBlk = Paravirtual(id: "boot-virtio-blk", bus: "VirtIO-blk", driver: "viostor", ids: ["1af4:1001", "1af4:1042"], devices: "DEV_1001 or DEV_1042")
+    static let virtioSCSI = Paravirtual(id: "boot-virtio-scsi", bus: "VirtIO-SCSI", driver: "vioscsi", ids: ["1af4:1004", "1af4:1048"], devices: "DEV_1004 or DEV_1048")
+
+    static func virtio(_ w: WindowsReport, version: Double, _ p: Paravirtual = virtioBlk) -> Verdict {
+        let service = describe(driver(w, p.driver), p.driver)
+        let cdbReady = w.driverDatabase || p.ids.compactMap { cdb(w, $0) }.contains { $0.present && $0.serviceReady }
         if service == nil, cdbReady {
-            return Verdict(id: "boot-virtio-blk", ok: true, severity: .info, reason: "viostor is boot-start with its file and a CDB entry for 1af4:1001/1042")
+            return Verdict(id: p.id, ok: true, severity: .info, reason: "\(p.driver) is boot-start with its file and a CDB entry for \(p.ids.joined(separator: "/"))")
         }
         var problems: [String] = []
         if let service { problems.append(service) }
-        if !cdbReady { problems.append("no usable CriticalDeviceDatabase entry for PCI\\VEN_1AF4&DEV_1001 or DEV_1042") }
+        if !cdbReady { problems.append("no usable CriticalDeviceDatabase entry for PCI\\VEN_1AF4&\(p.devices)") }
         let fix = version > 0 && version < 5.1
             ? "virtio-win has no Windows 2000 drivers: use IDE (disk_type=ide)"
-            : "inject viostor from virtio-win (xp/2k3 drivers: last in 0.1.173): Services\\viostor Start=0 and CDB PCI#VEN_1AF4&DEV_1001 → viostor; or use IDE"
-        return Verdict(id: "boot-virtio-blk", ok: false, severity: .warning,
-            reason: "will stop with 0x7B on VirtIO-blk: " + problems.joined(separator: "; "), fix: fix)
+            : "inject \(p.driver) from virtio-win (xp/2k3 drivers: last in 0.1.173): Services\\\(p.driver) Start=0 and CDB PCI#VEN_1AF4&\(p.devices.prefix(8)) → \(p.driver); or use IDE"
+        return Verdict(id: p.id, ok: false, severity: .warning,
+            reason: "will stop with 0x7B on \(p.bus): " + problems.joined(separator: "; "), fix: fix)
     }
 
     /// The HAL decides how many vCPUs Windows uses; old Windows wants a generic CPU model.

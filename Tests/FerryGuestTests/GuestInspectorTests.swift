@@ -102,6 +102,8 @@ import Testing
         let blk = try #require(w.criticalDevices.first { $0.id == "1af4:1001" })
         #expect(blk.present && blk.key == "pci#ven_1af4&dev_1001&subsys_00021af4&rev_00" && blk.serviceReady)
         #expect(report.verdict("boot-virtio-blk")?.ok == true)
+        #expect(report.verdict("boot-virtio-scsi")?.ok == false)
+        #expect(report.verdict("boot-virtio-scsi")?.fix.contains("vioscsi") == true)
         #expect(report.verdict("boot-ide")?.ok == false)  // no PIIX3 CDB entry
         #expect(report.verdict("hidden-sectors") == nil)
         // mkntfs wrote 255 heads; XP on a disk under 2 GB needs 64 on QEMU.

@@ -65,6 +65,15 @@ import Testing
         #expect(image.text.trimmingCharacters(in: .whitespacesAndNewlines) == "System32\\DRIVERS\\atapi.sys")
         let key7 = try GuestTools.run("hivexget", [path, "\\ControlSet001\\Many\\Key7", "N"])
         #expect(key7.text.trimmingCharacters(in: .whitespacesAndNewlines) == "7")
+        // hivexsh, scripted: the key's values as hivex lists them.
+        let script = dir.appendingPathComponent("cmds").path
+        try "cd \\ControlSet001\\Services\\atapi\nlsval\n".write(toFile: script, atomically: true, encoding: .utf8)
+        if GuestTools.which("hivexsh") {
+            let shell = try GuestTools.run("hivexsh", ["-f", script, path])
+            #expect(shell.status == 0, "\(shell.stderr)")
+            #expect(shell.text.contains("\"Start\"=dword:00000000"))
+            #expect(shell.text.contains("\"Group\"=\"SCSI miniport\""))
+        }
         let export = try GuestTools.run("hivexregedit", ["--export", path, "\\"])
         #expect(export.status == 0, "\(export.stderr)")
         #expect(export.text.contains("[\\ControlSet001\\Many\\Key9]"))
