@@ -71,7 +71,7 @@ import Testing
         let drivers = try #require(try volume.file(at: "/WINDOWS/system32/drivers"))
         let allocation = try volume.stream(of: drivers, type: .indexAllocation, name: "$I30")
         // Rewrite block VCN 0: its last entry gets a sub-node pointing at VCN 0 itself.
-        let blockOffset = try #require(allocation.runs.first?.lcn) * UInt64(volume.clusterSize)
+        let blockOffset = try #require(allocation.runs.first?.lcn).value * UInt64(volume.clusterSize)
         var block = Array(image[Int(blockOffset)..<Int(blockOffset) + 4096])
         try FixUp.apply(&block, structure: "INDX", offset: blockOffset)
         let header = 24

@@ -102,7 +102,7 @@ import Testing
         #expect(runs == [DataRun(vcn: 0, length: 74, lcn: 0x2200)])
         // A negative delta (0xDBC8 = −9272) and a sparse run.
         let two = try DataRun.decode([0x21, 0x10, 0x00, 0x30, 0x01, 0x05, 0x21, 0x08, 0xC8, 0xDB, 0x00], startVCN: 0, totalClusters: 100_000)
-        #expect(two == [DataRun(vcn: 0, length: 16, lcn: 0x3000), DataRun(vcn: 16, length: 5, lcn: nil), DataRun(vcn: 21, length: 8, lcn: 0x3000 - 9272)])
+        #expect(two == [DataRun(vcn: 0, length: 16, lcn: 0x3000), DataRun(vcn: 16, length: 5, lcn: nil), DataRun(vcn: 21, length: 8, lcn: LCN(0x3000 - 9272))])
         // Pointing past the volume.
         #expect(throws: (any Error).self) { try DataRun.decode([0x21, 0x4A, 0x00, 0x22, 0x00], startVCN: 0, totalClusters: 1000) }
         #expect(throws: (any Error).self) { try DataRun.decode([0x11, 0x04, 0x80, 0x00], startVCN: 0, totalClusters: 1000) }  // LCN < 0
