@@ -166,7 +166,7 @@ import Testing
             for leaf in try hive.subkeyLeaves(of: key) {
                 var l = ByteWriter()
                 leaf.write(to: &l)
-                #expect(try SubkeyList(parsing: l.bytes, cellOffset: 0) == leaf)
+                #expect(try SubkeyList(parsing: l.bytes, cellOffset: CellIndex(0)) == leaf)
             }
             keys += try hive.subkeys(of: key)
         }
@@ -176,8 +176,8 @@ import Testing
         bin.write(to: &h)
         #expect(h.bytes == Array(bytes[4096..<4128]))
         var db = ByteWriter()
-        BigData(segmentCount: 3, segmentList: 0x120).write(to: &db)
-        #expect(try BigData(parsing: db.bytes, cellOffset: 0) == BigData(segmentCount: 3, segmentList: 0x120))
+        BigData(segmentCount: 3, segmentList: CellIndex(0x120)).write(to: &db)
+        #expect(try BigData(parsing: db.bytes, cellOffset: CellIndex(0)) == BigData(segmentCount: 3, segmentList: CellIndex(0x120)))
     }
 
     @Test func hostileOffsetsAreErrors() throws {
