@@ -129,6 +129,8 @@ public struct WindowsReport: Codable, Sendable, Equatable {
     public var driverDatabase: Bool
     public var hibernated: Bool
     public var volumeDirty: Bool
+    /// $LogFile: "empty", "clean", "unclean" (Windows did not dismount) or "unknown".
+    public var journal: String = "unknown"
     public var systemHiveDirty: Bool
     /// False when the SYSTEM hive (or its current control set) could not be read: the
     /// driver and CDB facts are then unknown, not absent.

@@ -72,6 +72,7 @@ enum WindowsInspector {
         }
         report.hibernated = (try? volume.hibernationState()) == .hibernated
         report.volumeDirty = (try? volume.volumeInformation().isDirty) ?? false
+        report.journal = volume.journalState().rawValue
         return report
     }
 

@@ -9,9 +9,10 @@ enum WindowsVerdicts {
                 reason: "hiberfil.sys holds a live hibernation image (or Windows 8+ Fast Startup): Windows would resume stale memory over the copied disk",
                 fix: "boot the source, then shut down fully (disable Fast Startup / use shutdown /s /t 0) before copying"))
         }
-        if w.volumeDirty {
+        if w.volumeDirty || w.journal == "unclean" {
+            let why = w.volumeDirty ? "the NTFS volume is marked dirty" : "the NTFS journal ($LogFile) is open without the clean flag"
             out.append(Verdict(id: "dirty", ok: false, severity: .warning,
-                reason: "the NTFS volume is marked dirty (not cleanly unmounted; a crash-consistent copy?)",
+                reason: "\(why): Windows did not dismount it cleanly (a crash-consistent copy or a running VM?)",
                 fix: "shut the source down cleanly, or let chkdsk run on first boot; ferry will not write to a dirty volume"))
         }
         if w.systemHiveDirty || w.softwareHiveDirty == true {

@@ -133,3 +133,47 @@ import Testing
         }
     }
 }
+
+@Suite struct NTFSJournalTests {
+    /// A restart page as Windows leaves it: "RSTR", fix-ups over 512-byte strides, a restart
+    /// area at 0x30 with the client in-use list and flags given.
+    static func restartPage(inUse: UInt16, flags: UInt16) -> [UInt8] {
+        var page = [UInt8](repeating: 0, count: 4096)
+        func put16(_ v: UInt16, _ at: Int) { page[at] = UInt8(v & 0xFF); page[at + 1] = UInt8(v >> 8) }
+        page.replaceSubrange(0..<4, with: Array("RSTR".utf8))
+        put16(0x1E, 4)  // USA offset
+        put16(9, 6)  // USN + 8 strides
+        put16(0x1000, 16); put16(0x1000, 20)  // system and log page size (u32, high halves zero)
+        put16(0x30, 24)  // restart area offset
+        put16(1, 26); put16(1, 28)
+        put16(inUse, 0x30 + 12)
+        put16(flags, 0x30 + 14)
+        put16(7, 0x1E)  // update sequence number; the saved stride ends stay 0
+        for i in 1...8 { put16(7, i * 512 - 2) }
+        return page
+    }
+
+    @Test func journalStates() throws {
+        guard GuestTools.require("mkntfs", "ntfs-3g") else { return }
+        let dir = try GuestTools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try GuestTools.writeTree(dir.appendingPathComponent("tree"), ["a.txt": Array("a".utf8)])
+        let path = dir.appendingPathComponent("v.img").path
+        guard try GuestTools.makeFixture(["ntfs", path, "volume", dir.appendingPathComponent("tree").path, "16"]) else { return }
+        let image = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+        let clean = try NTFSVolume(device: MemoryDevice(bytes: image, writable: false))
+        #expect([JournalState.empty, .clean].contains(clean.journalState()))
+        let logFile = try clean.stream(of: clean.record(2), type: .data)
+        let at = Int(try #require(logFile.runs.first?.lcn).value) * clean.clusterSize
+        for (inUse, flags, expected) in [(UInt16(0), UInt16(0), JournalState.unclean), (0, 2, .clean), (0xFFFF, 0, .clean)] {
+            var copy = image
+            copy.replaceSubrange(at..<at + 4096, with: Self.restartPage(inUse: inUse, flags: flags))
+            let volume = try NTFSVolume(device: MemoryDevice(bytes: copy, writable: false))
+            #expect(volume.journalState() == expected, "in use \(inUse), flags \(flags)")
+        }
+        var torn = image
+        torn.replaceSubrange(at..<at + 4096, with: Self.restartPage(inUse: 0, flags: 0))
+        torn[at + 1022] = 0x55  // a stride that does not end with the USN
+        #expect(try NTFSVolume(device: MemoryDevice(bytes: torn, writable: false)).journalState() == .unknown)
+    }
+}
