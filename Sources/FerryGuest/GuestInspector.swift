@@ -51,6 +51,9 @@ public enum GuestInspector {
             do {
                 let volume = try NTFSVolume(device: disk, offset: start)
                 report.windows = try WindowsInspector.inspect(volume, partition: index, warnings: &report.warnings)
+                report.windows?.bootSectorHiddenSectors = UInt64(volume.bootSector.hiddenSectors)
+                report.windows?.bootSectorHeads = volume.bootSector.heads
+                report.windows?.partitionStartLBA = table.partitions.first { $0.index == index }?.startLBA
                 if index != 0, let label = try? volume.label(), let at = report.partitions.firstIndex(where: { $0.index == index }) {
                     report.partitions[at].label = label
                 }

@@ -29,7 +29,7 @@ extension InspectionReport {
             lines.append("  drivers: " + (drivers.isEmpty ? "none of interest" : drivers.joined(separator: ", ")))
             let cdb = w.criticalDevices.map { "\($0.id) \($0.present ? ($0.serviceReady ? "ready" : "entry only") : "missing")" }
             lines.append("  critical devices: " + cdb.joined(separator: ", "))
-            lines.append("  RTC: \(w.rtcLocalTime ? "local time" : "UTC")\(w.vmwareTools ? ", VMware Tools installed" : "")")
+            lines.append("  RTC: \(w.rtcLocalTime ? "local time" : "UTC")\(w.vmwareTools ? ", VMware Tools installed" : ""), journal \(w.journal)")
         }
         for warning in warnings { lines.append("warning: \(warning)") }
         lines.append("Verdicts:")

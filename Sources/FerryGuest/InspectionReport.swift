@@ -129,7 +129,19 @@ public struct WindowsReport: Codable, Sendable, Equatable {
     public var driverDatabase: Bool
     public var hibernated: Bool
     public var volumeDirty: Bool
+    /// $LogFile: "empty", "clean", "unclean" (Windows did not dismount) or "unknown".
+    public var journal: String = "unknown"
     public var systemHiveDirty: Bool
+    /// False when the SYSTEM hive (or its current control set) could not be read: the
+    /// driver and CDB facts are then unknown, not absent.
+    public var systemHiveReadable: Bool = true
+    /// The NTFS boot sector's hidden sectors (BPB 0x1C): where the boot code believes the
+    /// volume starts. Must equal `partitionStartLBA` or the boot code reads the wrong sectors.
+    public var bootSectorHiddenSectors: UInt64?
+    /// BPB heads (0x1A), which XP/2000 boot code uses for CHS arithmetic.
+    public var bootSectorHeads: UInt16?
+    /// Start of the partition holding the system root (nil for a bare volume).
+    public var partitionStartLBA: UInt64?
     public var softwareHiveDirty: Bool?
 }
 

@@ -18,6 +18,8 @@ enum WindowsInspector {
         ("8086:7010", "PIIX3 IDE (QEMU pc default)"), ("8086:7111", "PIIX4 IDE (VMware IDE)"),
         ("1af4:1001", "virtio-blk (legacy)"), ("1af4:1042", "virtio-blk (modern)"),
         ("1af4:1004", "virtio-scsi (legacy)"), ("1af4:1048", "virtio-scsi (modern)"),
+        // The compatible id every PCI IDE controller also offers; MergeIDE maps it to pciide.
+        ("class:0101", "any PCI IDE controller (PCI\\CC_0101)"),
     ]
 
     /// Finds a system root on `volume` and reads its facts; nil when there is no Windows here.
@@ -33,20 +35,26 @@ enum WindowsInspector {
         // Report the directory's on-disk spelling ("WINDOWS", "WINNT"): the lookup was case-insensitive.
         let onDisk = (try? volume.file(at: "/" + rootName)).flatMap { $0 }.flatMap(volume.longName(of:))
         let systemRoot = "\\" + (onDisk ?? rootName)
-        let system = try Hive(storage: StreamHiveStorage(stream: systemStream))
         var report = WindowsReport(
             partition: partition, systemRoot: systemRoot, drivers: [], criticalDevices: [], rtcLocalTime: true, vmwareTools: false,
-            driverDatabase: false, hibernated: false, volumeDirty: false, systemHiveDirty: system.isDirty)
-
-        let select = try system.value(at: "Select", "Current")?.integer
-        let controlSet = select.map { "ControlSet" + String($0).leftPadded(3) }
-        report.controlSet = controlSet
-        if let ccs = controlSet, try system.key(ccs) != nil {
-            try readSystemFacts(system, ccs: ccs, volume: volume, rootName: rootName, into: &report)
-        } else {
-            warnings.append("SYSTEM hive: Select\\Current does not name an existing control set")
+            driverDatabase: false, hibernated: false, volumeDirty: false, systemHiveDirty: false)
+        do {
+            let system = try Hive(storage: StreamHiveStorage(stream: systemStream))
+            report.systemHiveDirty = system.isDirty
+            let select = try system.value(at: "Select", "Current")?.integer
+            let controlSet = select.map { "ControlSet" + String($0).leftPadded(3) }
+            report.controlSet = controlSet
+            if let ccs = controlSet, try system.key(ccs) != nil {
+                try readSystemFacts(system, ccs: ccs, volume: volume, rootName: rootName, into: &report)
+            } else {
+                report.systemHiveReadable = false
+                warnings.append("SYSTEM hive: Select\\Current does not name an existing control set")
+            }
+            report.driverDatabase = try system.key("DriverDatabase") != nil
+        } catch {
+            report.systemHiveReadable = false
+            warnings.append("SYSTEM hive unreadable: \(error)")
         }
-        report.driverDatabase = try system.key("DriverDatabase") != nil
 
         if let softwareStream = try? volume.open("/\(rootName)/System32/config/SOFTWARE") {
             do {
@@ -64,6 +72,7 @@ enum WindowsInspector {
         }
         report.hibernated = (try? volume.hibernationState()) == .hibernated
         report.volumeDirty = (try? volume.volumeInformation().isDirty) ?? false
+        report.journal = volume.journalState().rawValue
         return report
     }
 
@@ -118,8 +127,8 @@ enum WindowsInspector {
     static func criticalDevice(
         _ id: String, _ device: String, cdbKeys: [String], ccs: String, hive: Hive, services: KeyNode?, volume: NTFSVolume, rootName: String
     ) throws -> CriticalDeviceReport {
-        let parts = id.split(separator: ":")
-        let prefix = "pci#ven_\(parts[0])&dev_\(parts[1])"
+        let parts = id.split(separator: ":").map(String.init)
+        let prefix = parts.first == "class" ? "pci#cc_\(parts.last ?? "")" : "pci#ven_\(parts.first ?? "")&dev_\(parts.last ?? "")"
         let match = cdbKeys.first {
             let lower = $0.lowercased()
             return lower == prefix || lower.hasPrefix(prefix + "&")

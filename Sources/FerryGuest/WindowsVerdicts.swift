@@ -9,9 +9,10 @@ enum WindowsVerdicts {
                 reason: "hiberfil.sys holds a live hibernation image (or Windows 8+ Fast Startup): Windows would resume stale memory over the copied disk",
                 fix: "boot the source, then shut down fully (disable Fast Startup / use shutdown /s /t 0) before copying"))
         }
-        if w.volumeDirty {
+        if w.volumeDirty || w.journal == "unclean" {
+            let why = w.volumeDirty ? "the NTFS volume is marked dirty" : "the NTFS journal ($LogFile) is open without the clean flag"
             out.append(Verdict(id: "dirty", ok: false, severity: .warning,
-                reason: "the NTFS volume is marked dirty (not cleanly unmounted; a crash-consistent copy?)",
+                reason: "\(why): Windows did not dismount it cleanly (a crash-consistent copy or a running VM?)",
                 fix: "shut the source down cleanly, or let chkdsk run on first boot; ferry will not write to a dirty volume"))
         }
         if w.systemHiveDirty || w.softwareHiveDirty == true {
@@ -23,13 +24,21 @@ enum WindowsVerdicts {
             out.append(Verdict(id: "gpt-legacy-windows", ok: false, severity: .blocker,
                 reason: "Windows \(w.version ?? "") cannot boot from a GPT disk", fix: "keep the MBR partition table of the source disk"))
         }
+        out += bootSector(w, report: report)
         if report.partitions.contains(where: { $0.alignment == "LBA63" }) {
             out.append(Verdict(id: "alignment", ok: true, severity: .info,
                 reason: "XP/2003-style partitions at LBA 63: the boot code depends on hidden sectors and geometry",
                 fix: "copy the disk as is; do not re-align or re-partition"))
         }
-        out.append(ide(w, legacy: legacy, version: version))
-        out.append(virtio(w, version: version))
+        if w.systemHiveReadable {
+            out.append(ide(w, legacy: legacy, version: version))
+            out.append(virtio(w, version: version))
+            out.append(virtio(w, version: version, virtioSCSI))
+        } else {
+            out.append(Verdict(id: "system-hive", ok: false, severity: .blocker,
+                reason: "the SYSTEM hive or its current control set is unreadable: storage drivers and the CriticalDeviceDatabase cannot be checked",
+                fix: "copy the disk again from a cleanly shut down source; see the warnings for the damage found"))
+        }
         out += cpu(w, legacy: legacy)
         if w.rtcLocalTime {
             out.append(Verdict(id: "rtc", ok: false, severity: .warning,
@@ -42,6 +51,27 @@ enum WindowsVerdicts {
             out.append(Verdict(id: "vmware-tools", ok: false, severity: .warning,
                 reason: "VMware Tools are installed; they cannot be uninstalled once the VM runs elsewhere (MSI error 1603)",
                 fix: "uninstall VMware Tools on the source before the final copy"))
+        }
+        return out
+    }
+
+    /// The NTFS boot code reads the volume through hidden sectors (and, on XP/2000, CHS with the
+    /// BPB heads): a partition copied into a new table at another offset prints "A disk read error
+    /// occurred" (formats §5.4). virt-v2v's heads rule: < 2,114,445,312 B → 64, < 4,228,374,780 B → 128, else 255.
+    static func bootSector(_ w: WindowsReport, report: InspectionReport) -> [Verdict] {
+        var out: [Verdict] = []
+        if let hidden = w.bootSectorHiddenSectors, let start = w.partitionStartLBA, hidden != start {
+            out.append(Verdict(id: "hidden-sectors", ok: false, severity: .blocker,
+                reason: "the NTFS boot sector says the volume starts at LBA \(hidden) but its partition starts at LBA \(start) (a partition copied into a new table?): the boot code will fail with \"A disk read error occurred\"",
+                fix: "copy the original whole disk, or set the NTFS hidden-sectors field (VBR offset 0x1C) to \(start)"))
+        }
+        if let heads = w.bootSectorHeads, let version = w.version, version == "5.0" || version == "5.1" {
+            let expected: UInt16 = report.diskSize < 2_114_445_312 ? 0x40 : (report.diskSize < 4_228_374_780 ? 0x80 : 0xFF)
+            if heads != expected {
+                out.append(Verdict(id: "ntfs-heads", ok: false, severity: .warning,
+                    reason: "the NTFS boot sector has \(heads) heads; Windows \(version) boot code on QEMU's BIOS geometry for this disk size needs \(expected)",
+                    fix: "set the NTFS BPB heads (VBR offset 0x1A) to \(expected), as virt-v2v does"))
+            }
         }
         return out
     }
@@ -69,15 +99,19 @@ enum WindowsVerdicts {
         }
         var problems: [String] = []
         let piix3 = cdb(w, "8086:7010")
-        if piix3?.present != true {
+        // Windows also looks up compatible ids: PCI\CC_0101 → pciide drives any PCI IDE controller.
+        let generic = cdb(w, "class:0101")
+        let viaGeneric = piix3?.serviceReady != true && generic?.serviceReady == true
+        if !viaGeneric, piix3?.present != true {
             problems.append("no CriticalDeviceDatabase entry for PCI\\VEN_8086&DEV_7010 (PIIX3)")
-        } else if piix3?.serviceReady != true {
+        } else if !viaGeneric, piix3?.serviceReady != true {
             problems.append("the PIIX3 entry's service \(piix3?.service ?? "?") is not boot-start with its file present")
         }
         if let p = describe(driver(w, "atapi"), "atapi") { problems.append(p) }
         if driver(w, "pciidex")?.fileExists != true { problems.append("pciidex.sys missing") }
         if problems.isEmpty {
-            return Verdict(id: "boot-ide", ok: true, severity: .info, reason: "IDE on QEMU's PIIX3 (8086:7010) is prepared: CDB entry, atapi and intelide boot-start, files present")
+            let how = viaGeneric ? "through the generic PCI\\CC_0101 entry (pciide)" : "CDB entry for 8086:7010"
+            return Verdict(id: "boot-ide", ok: true, severity: .info, reason: "IDE on QEMU's PIIX3 (8086:7010) is prepared: \(how), atapi boot-start, driver files present")
         }
         var fix = "apply MergeIDE (KB314082) offline to \(w.controlSet ?? "the current control set"): CDB entries, atapi/intelide/pciide Start=0, copy the .sys files from driver.cab"
         if let piix4 = cdb(w, "8086:7111"), piix4.serviceReady, driver(w, "atapi")?.start == 0 {
@@ -87,22 +121,29 @@ enum WindowsVerdicts {
             reason: "will stop with 0x7B INACCESSIBLE_BOOT_DEVICE on IDE: " + problems.joined(separator: "; "), fix: fix)
     }
 
-    static func virtio(_ w: WindowsReport, version: Double) -> Verdict {
-        let blk = [cdb(w, "1af4:1001"), cdb(w, "1af4:1042")].compactMap { $0 }
-        let viostor = driver(w, "viostor")
-        let service = describe(viostor, "viostor")
-        let cdbReady = w.driverDatabase || blk.contains { $0.present && $0.serviceReady }
+    /// A paravirtual controller boots when its driver is boot-start with its file, and (before
+    /// Windows 8) a CDB entry for the legacy or modern PCI id names it.
+    struct Paravirtual {
+        var id: String, bus: String, driver: String, ids: [String], devices: String
+    }
+
+    static let virtioBlk = Paravirtual(id: "boot-virtio-blk", bus: "VirtIO-blk", driver: "viostor", ids: ["1af4:1001", "1af4:1042"], devices: "DEV_1001 or DEV_1042")
+    static let virtioSCSI = Paravirtual(id: "boot-virtio-scsi", bus: "VirtIO-SCSI", driver: "vioscsi", ids: ["1af4:1004", "1af4:1048"], devices: "DEV_1004 or DEV_1048")
+
+    static func virtio(_ w: WindowsReport, version: Double, _ p: Paravirtual = virtioBlk) -> Verdict {
+        let service = describe(driver(w, p.driver), p.driver)
+        let cdbReady = w.driverDatabase || p.ids.compactMap { cdb(w, $0) }.contains { $0.present && $0.serviceReady }
         if service == nil, cdbReady {
-            return Verdict(id: "boot-virtio-blk", ok: true, severity: .info, reason: "viostor is boot-start with its file and a CDB entry for 1af4:1001/1042")
+            return Verdict(id: p.id, ok: true, severity: .info, reason: "\(p.driver) is boot-start with its file and a CDB entry for \(p.ids.joined(separator: "/"))")
         }
         var problems: [String] = []
         if let service { problems.append(service) }
-        if !cdbReady { problems.append("no usable CriticalDeviceDatabase entry for PCI\\VEN_1AF4&DEV_1001 or DEV_1042") }
+        if !cdbReady { problems.append("no usable CriticalDeviceDatabase entry for PCI\\VEN_1AF4&\(p.devices)") }
         let fix = version > 0 && version < 5.1
             ? "virtio-win has no Windows 2000 drivers: use IDE (disk_type=ide)"
-            : "inject viostor from virtio-win (xp/2k3 drivers: last in 0.1.173): Services\\viostor Start=0 and CDB PCI#VEN_1AF4&DEV_1001 → viostor; or use IDE"
-        return Verdict(id: "boot-virtio-blk", ok: false, severity: .warning,
-            reason: "will stop with 0x7B on VirtIO-blk: " + problems.joined(separator: "; "), fix: fix)
+            : "inject \(p.driver) from virtio-win (xp/2k3 drivers: last in 0.1.173): Services\\\(p.driver) Start=0 and CDB PCI#VEN_1AF4&\(p.devices.prefix(8)) → \(p.driver); or use IDE"
+        return Verdict(id: p.id, ok: false, severity: .warning,
+            reason: "will stop with 0x7B on \(p.bus): " + problems.joined(separator: "; "), fix: fix)
     }
 
     /// The HAL decides how many vCPUs Windows uses; old Windows wants a generic CPU model.

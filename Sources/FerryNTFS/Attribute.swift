@@ -30,8 +30,8 @@ public struct Attribute: Sendable, Equatable {
     public var instance: UInt16
     /// The value, for resident attributes.
     public var residentValue: [UInt8]?
-    public var lowestVCN: UInt64
-    public var highestVCN: UInt64
+    public var lowestVCN: VCN
+    public var highestVCN: VCN
     public var dataSize: UInt64
     public var initializedSize: UInt64
     public var allocatedSize: UInt64
@@ -68,8 +68,8 @@ public struct Attribute: Sendable, Equatable {
             dataSize: 0, initializedSize: 0, allocatedSize: 0, runlist: [])
         if nonResident {
             try a.seek(to: 16)
-            attribute.lowestVCN = try a.readLittleEndian(UInt64.self, "lowest VCN")
-            attribute.highestVCN = try a.readLittleEndian(UInt64.self, "highest VCN")
+            attribute.lowestVCN = VCN(try a.readLittleEndian(UInt64.self, "lowest VCN"))
+            attribute.highestVCN = VCN(try a.readLittleEndian(UInt64.self, "highest VCN"))
             let runsOffset = Int(try a.readLittleEndian(UInt16.self, "runlist offset"))
             try a.seek(to: 40)
             attribute.allocatedSize = try a.readLittleEndian(UInt64.self, "allocated size")
@@ -93,11 +93,12 @@ public struct Attribute: Sendable, Equatable {
 /// One run of a non-resident attribute: `length` clusters at `lcn`, or a sparse gap (nil).
 public struct DataRun: Sendable, Equatable {
     public static let maxVCN: UInt64 = 1 << 42
-    public var vcn: UInt64
+    public var vcn: VCN
+    /// Clusters in the run.
     public var length: UInt64
-    public var lcn: UInt64?
+    public var lcn: LCN?
 
-    public init(vcn: UInt64, length: UInt64, lcn: UInt64?) {
+    public init(vcn: VCN, length: UInt64, lcn: LCN?) {
         self.vcn = vcn
         self.length = length
         self.lcn = lcn
@@ -106,12 +107,12 @@ public struct DataRun: Sendable, Equatable {
     /// Decodes mapping pairs (formats §6.4): a header byte whose low nibble is the size of the
     /// run length and high nibble the size of the signed LCN delta; 0x00 ends the list.
     /// Every LCN is checked to lie inside a volume of `totalClusters`.
-    public static func decode(_ bytes: [UInt8], startVCN: UInt64, totalClusters: UInt64, maxRuns: Int = 65536) throws -> [DataRun] {
+    public static func decode(_ bytes: [UInt8], startVCN: VCN, totalClusters: UInt64, maxRuns: Int = 65536) throws -> [DataRun] {
         var runs: [DataRun] = []
         var i = 0
         var lcn: Int64 = 0
-        guard startVCN <= maxVCN else { throw FormatError(.outOfRange, structure: "NTFS runlist", field: "lowest VCN", "VCN \(startVCN) is absurd") }
-        var vcn = startVCN
+        guard startVCN.value <= maxVCN else { throw FormatError(.outOfRange, structure: "NTFS runlist", field: "lowest VCN", "VCN \(startVCN) is absurd") }
+        var vcn = startVCN.value
         while i < bytes.count, bytes[i] != 0 {
             let lengthSize = Int(bytes[i] & 0x0F), deltaSize = Int(bytes[i] >> 4)
             guard lengthSize >= 1, lengthSize <= 8, deltaSize <= 8, i + 1 + lengthSize + deltaSize <= bytes.count else {
@@ -127,7 +128,7 @@ public struct DataRun: Sendable, Equatable {
             guard length > 0, length <= totalClusters else {
                 throw FormatError(.outOfRange, structure: "NTFS runlist", field: "run length", offset: UInt64(i), "run of \(length) clusters")
             }
-            var runLCN: UInt64?
+            var runLCN: LCN?
             if deltaSize > 0 {
                 let (next, overflow) = lcn.addingReportingOverflow(delta)
                 guard !overflow, next >= 0, UInt64(next) <= totalClusters, length <= totalClusters - UInt64(next) else {
@@ -135,9 +136,9 @@ public struct DataRun: Sendable, Equatable {
                         "run at LCN \(lcn) + \(delta) of \(length) clusters points past the volume (\(totalClusters) clusters)")
                 }
                 lcn = next
-                runLCN = UInt64(next)
+                runLCN = LCN(UInt64(next))
             }
-            runs.append(DataRun(vcn: vcn, length: length, lcn: runLCN))
+            runs.append(DataRun(vcn: VCN(vcn), length: length, lcn: runLCN))
             guard runs.count <= maxRuns else {
                 throw FormatError(.limitExceeded, structure: "NTFS runlist", "more than \(maxRuns) runs")
             }

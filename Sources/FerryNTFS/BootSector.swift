@@ -12,6 +12,13 @@ import FerryBinary
 /// ```
 public struct NTFSBootSector: Sendable, Equatable {
     public static let oemID: [UInt8] = Array("NTFS    ".utf8)
+    /// BitLocker replaces the OEM id of the volumes it encrypts.
+    public static let bitLockerID: [UInt8] = Array("-FVE-FS-".utf8)
+
+    /// True for a BitLocker-encrypted volume's boot sector: NTFS underneath, unreadable offline.
+    public static func isBitLocker(_ sector: [UInt8]) -> Bool {
+        sector.count >= 11 && Array(sector[3..<11]) == bitLockerID
+    }
     /// Cluster sizes above 2 MiB do not exist (Windows 10 1709 tops out at 2 MiB).
     public static let maxClusterSize = 2 << 20
 
@@ -30,8 +37,11 @@ public struct NTFSBootSector: Sendable, Equatable {
     public init(parsing bytes: [UInt8], offset: UInt64 = 0) throws {
         var r = ByteReader(bytes, structure: "NTFS boot sector", baseOffset: offset)
         try r.skip(3)
-        guard try r.readBytes(8, field: "OEM identifier") == Self.oemID else {
-            throw FormatError(.badMagic, structure: "NTFS boot sector", field: "OEM identifier", offset: offset + 3, "not \"NTFS    \"")
+        let oem = try r.readBytes(8, field: "OEM identifier")
+        guard oem == Self.oemID else {
+            let why = oem == Self.bitLockerID ? "the volume is BitLocker-encrypted (\"-FVE-FS-\")" : "not \"NTFS    \""
+            throw FormatError(oem == Self.bitLockerID ? .unsupportedFeature : .badMagic, structure: "NTFS boot sector",
+                field: "OEM identifier", offset: offset + 3, why)
         }
         bytesPerSector = try r.readLittleEndian(UInt16.self, "bytes per sector")
         sectorsPerClusterField = try r.readUInt8("sectors per cluster")

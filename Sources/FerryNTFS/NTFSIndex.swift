@@ -10,7 +10,7 @@ import FerryBinary
 struct IndexEntry: Sendable {
     var reference: UInt64
     var isLast: Bool
-    var subnodeVCN: UInt64?
+    var subnodeVCN: VCN?
     var name: [UInt16]
     var namespace: UInt8
 
@@ -41,7 +41,7 @@ struct IndexEntry: Sendable {
                 guard length >= 24 else {
                     throw FormatError(.outOfRange, structure: structure, field: "index entry", offset: offset + UInt64(position), "too short for a sub-node VCN")
                 }
-                entry.subnodeVCN = bytes.littleEndian(UInt64.self, at: position + length - 8)
+                entry.subnodeVCN = bytes.littleEndian(UInt64.self, at: position + length - 8).map { VCN($0) }
             }
             if !entry.isLast {
                 guard keyLength >= 66, 16 + keyLength <= length else {
@@ -103,9 +103,9 @@ extension NTFSVolume {
         }
         var entries = try IndexEntry.parseNode(rootBytes, header: 16, structure: "$INDEX_ROOT", offset: 0)
         var allocation: NTFSStream?
-        var visited: Set<UInt64> = []
+        var visited: Set<VCN> = []
         for _ in 0..<Self.maxIndexDepth {
-            var descend: UInt64?
+            var descend: VCN?
             var candidates: [IndexEntry] = []
             for entry in entries {
                 if entry.isLast { descend = entry.subnodeVCN; break }
@@ -120,12 +120,12 @@ extension NTFSVolume {
             }
             guard let vcn = descend else { return nil }
             guard visited.insert(vcn).inserted else {
-                throw FormatError(.cycle, structure: "$INDEX_ALLOCATION", offset: vcn, "index sub-node VCN \(vcn) is visited twice")
+                throw FormatError(.cycle, structure: "$INDEX_ALLOCATION", "index sub-node \(vcn) is visited twice")
             }
             if allocation == nil { allocation = try stream(of: directory, type: .indexAllocation, name: "$I30") }
             guard let allocation else { return nil }
             let unit = UInt64(blockSize >= clusterSize ? clusterSize : 512)
-            let position = try Checked.multiply(vcn, unit, "sub-node VCN", structure: "$INDEX_ALLOCATION")
+            let position = try Checked.multiply(vcn.value, unit, "sub-node VCN", structure: "$INDEX_ALLOCATION")
             var block = try allocation.read(at: position, count: blockSize)
             guard block.starts(with: Array("INDX".utf8)) else {
                 throw FormatError(.badMagic, structure: "INDX block", offset: position, "expected \"INDX\"")

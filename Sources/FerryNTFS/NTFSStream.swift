@@ -35,16 +35,16 @@ public struct NTFSStream: Sendable {
         var lo = 0, hi = runs.count
         while lo < hi {
             let mid = (lo + hi) / 2
-            if runs[mid].vcn + runs[mid].length <= vcn { lo = mid + 1 } else { hi = mid }
+            if runs[mid].vcn.value + runs[mid].length <= vcn { lo = mid + 1 } else { hi = mid }
         }
-        guard lo < runs.count, runs[lo].vcn <= vcn else {
+        guard lo < runs.count, runs[lo].vcn.value <= vcn else {
             throw FormatError(.outOfRange, structure: "NTFS stream of \(what)", offset: position, "byte \(position) is not mapped by any run")
         }
         let run = runs[lo]
-        let within = position - run.vcn * cs
+        let within = position - run.vcn.value * cs
         let remaining = run.length * cs - within
         guard let lcn = run.lcn else { return (nil, remaining) }
-        return (volumeOffset + lcn * cs + within, remaining)
+        return (volumeOffset + lcn.value * cs + within, remaining)
     }
 
     /// The whole stream, refusing anything larger than `limit` bytes.

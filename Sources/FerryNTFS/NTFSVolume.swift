@@ -100,7 +100,7 @@ struct MFTMap: Sendable {
             guard list.dataSize <= UInt64(Self.maxAttributeListSize) else {
                 throw FormatError(.limitExceeded, structure: "$ATTRIBUTE_LIST", offset: UInt64(base.number), "\(list.dataSize) bytes")
             }
-            let runs = try DataRun.decode(list.runlist, startVCN: 0, totalClusters: boot.totalClusters)
+            let runs = try DataRun.decode(list.runlist, startVCN: VCN(0), totalClusters: boot.totalClusters)
             let stream = NTFSStream(
                 device: device, volumeOffset: offset, clusterSize: boot.clusterSize, runs: runs, resident: nil,
                 dataSize: list.dataSize, initializedSize: list.initializedSize, what: "$ATTRIBUTE_LIST")
@@ -154,7 +154,7 @@ struct MFTMap: Sendable {
         for segment in segments where !segment.isResident {
             runs += try DataRun.decode(segment.runlist, startVCN: segment.lowestVCN, totalClusters: boot.totalClusters)
         }
-        guard first.lowestVCN == 0 else {
+        guard first.lowestVCN == VCN(0) else {
             throw FormatError(.inconsistent, structure: "MFT record \(record.number)", "no segment starts at VCN 0")
         }
         return NTFSStream(

@@ -21,7 +21,7 @@ public struct BaseBlock: Sendable, Equatable {
     public var minorVersion: UInt32
     public var fileType: UInt32
     public var fileFormat: UInt32
-    public var rootCellOffset: UInt32
+    public var rootCellOffset: CellIndex
     public var hiveBinsDataSize: UInt32
     public var clusteringFactor: UInt32
     public var checksum: UInt32
@@ -43,7 +43,7 @@ public struct BaseBlock: Sendable, Equatable {
         minorVersion = try r.readLittleEndian(UInt32.self, "minor version")
         fileType = try r.readLittleEndian(UInt32.self, "file type")
         fileFormat = try r.readLittleEndian(UInt32.self, "file format")
-        rootCellOffset = try r.readLittleEndian(UInt32.self, "root cell offset")
+        rootCellOffset = CellIndex(try r.readLittleEndian(UInt32.self, "root cell offset"))
         hiveBinsDataSize = try r.readLittleEndian(UInt32.self, "hive bins data size")
         clusteringFactor = try r.readLittleEndian(UInt32.self, "clustering factor")
         tail = Array(bytes[48..<Self.size])
@@ -65,7 +65,7 @@ public struct BaseBlock: Sendable, Equatable {
         w.write(bytes: Self.signature)
         for v in [primarySequence, secondarySequence] { w.writeLittleEndian(v) }
         w.writeLittleEndian(lastWritten)
-        for v in [majorVersion, minorVersion, fileType, fileFormat, rootCellOffset, hiveBinsDataSize, clusteringFactor] {
+        for v in [majorVersion, minorVersion, fileType, fileFormat, rootCellOffset.value, hiveBinsDataSize, clusteringFactor] {
             w.writeLittleEndian(v)
         }
         var rest = tail

@@ -11,18 +11,18 @@ public struct SubkeyList: Sendable, Equatable {
 
     public var kind: Kind
     /// Key node offsets (or, for `ri`, list offsets).
-    public var offsets: [UInt32]
+    public var offsets: [CellIndex]
     /// The lf hints / lh hashes, parallel to `offsets` (empty for li/ri).
     public var hints: [UInt32]
 
-    public init(kind: Kind, offsets: [UInt32], hints: [UInt32] = []) {
+    public init(kind: Kind, offsets: [CellIndex], hints: [UInt32] = []) {
         self.kind = kind
         self.offsets = offsets
         self.hints = hints
     }
 
-    public init(parsing data: [UInt8], cellOffset: UInt32) throws {
-        let base = 4096 + UInt64(cellOffset) + 4
+    public init(parsing data: [UInt8], cellOffset: CellIndex) throws {
+        let base = cellOffset.dataFileOffset
         var r = ByteReader(data, structure: "subkey list", baseOffset: base)
         let sig = String(decoding: try r.readBytes(2, field: "signature"), as: UTF8.self)
         guard let kind = Kind(rawValue: sig) else {
@@ -39,7 +39,7 @@ public struct SubkeyList: Sendable, Equatable {
         offsets = []
         hints = []
         for _ in 0..<count {
-            offsets.append(try r.readLittleEndian(UInt32.self, "key node offset"))
+            offsets.append(CellIndex(try r.readLittleEndian(UInt32.self, "key node offset")))
             if width == 8 { hints.append(try r.readLittleEndian(UInt32.self, "name hint")) }
         }
     }
@@ -48,7 +48,7 @@ public struct SubkeyList: Sendable, Equatable {
         w.write(bytes: Array(kind.rawValue.utf8))
         w.writeLittleEndian(UInt16(truncatingIfNeeded: offsets.count))
         for (i, offset) in offsets.enumerated() {
-            w.writeLittleEndian(offset)
+            w.writeLittleEndian(offset.value)
             if kind == .lf || kind == .lh { w.writeLittleEndian(i < hints.count ? hints[i] : 0) }
         }
     }
@@ -78,27 +78,27 @@ public struct BigData: Sendable, Equatable {
     public static let segmentSize = 16344
 
     public var segmentCount: UInt16
-    public var segmentList: UInt32
+    public var segmentList: CellIndex
 
-    public init(segmentCount: UInt16, segmentList: UInt32) {
+    public init(segmentCount: UInt16, segmentList: CellIndex) {
         self.segmentCount = segmentCount
         self.segmentList = segmentList
     }
 
-    public init(parsing data: [UInt8], cellOffset: UInt32) throws {
-        let base = 4096 + UInt64(cellOffset) + 4
+    public init(parsing data: [UInt8], cellOffset: CellIndex) throws {
+        let base = cellOffset.dataFileOffset
         var r = ByteReader(data, structure: "db cell", baseOffset: base)
         guard try r.readBytes(2, field: "signature") == Array("db".utf8) else {
             throw FormatError(.badMagic, structure: "db cell", field: "signature", offset: base, "expected \"db\"")
         }
         segmentCount = try r.readLittleEndian(UInt16.self, "number of segments")
-        segmentList = try r.readLittleEndian(UInt32.self, "segments list offset")
+        segmentList = CellIndex(try r.readLittleEndian(UInt32.self, "segments list offset"))
     }
 
     public func write(to w: inout ByteWriter) {
         w.write(bytes: Array("db".utf8))
         w.writeLittleEndian(segmentCount)
-        w.writeLittleEndian(segmentList)
+        w.writeLittleEndian(segmentList.value)
     }
 }
 

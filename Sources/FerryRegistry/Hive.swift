@@ -42,15 +42,16 @@ public final class Hive: Sendable {
 
     // MARK: Cells
 
-    /// The data of the allocated cell at `offset` (relative to the first hbin), without its size field.
-    public func cell(at offset: UInt32, _ what: String) throws -> [UInt8] {
+    /// The data of the allocated cell at `index`, without its size field.
+    public func cell(at index: CellIndex, _ what: String) throws -> [UInt8] {
+        let offset = index.value
         let binsSize = UInt64(baseBlock.hiveBinsDataSize)
-        guard offset != KeyNode.none, offset % 8 == 0, UInt64(offset) + 8 <= binsSize, offset >= UInt32(HiveBinHeader.size) else {
+        guard !index.isNone, offset % 8 == 0, UInt64(offset) + 8 <= binsSize, offset >= UInt32(HiveBinHeader.size) else {
             throw FormatError(
-                .outOfRange, structure: what, field: "cell offset", offset: 4096 + UInt64(offset),
+                .outOfRange, structure: what, field: "cell offset", offset: index.fileOffset,
                 "cell offset \(offset) is not an aligned offset inside the \(binsSize)-byte hive bins")
         }
-        let fileOffset = 4096 + UInt64(offset)
+        let fileOffset = index.fileOffset
         let header = try storage.read(at: fileOffset, count: 4)
         let raw = Int32(bitPattern: header.littleEndian(UInt32.self, at: 0) ?? 0)
         guard raw < 0 else {
@@ -65,7 +66,7 @@ public final class Hive: Sendable {
         return try storage.read(at: fileOffset + 4, count: Int(size) - 4)
     }
 
-    public func key(atCell offset: UInt32) throws -> KeyNode {
+    public func key(atCell offset: CellIndex) throws -> KeyNode {
         try KeyNode(parsing: cell(at: offset, "nk cell"), cellOffset: offset)
     }
 
@@ -76,9 +77,9 @@ public final class Hive: Sendable {
     /// The leaf lists (lf/lh/li) holding `key`'s subkeys, following `ri` indirection one level
     /// (an `ri` may not hold another `ri`).
     public func subkeyLeaves(of key: KeyNode) throws -> [SubkeyList] {
-        guard key.subkeyCount > 0, key.subkeyList != KeyNode.none else { return [] }
+        guard key.subkeyCount > 0, key.subkeyList != CellIndex.none else { return [] }
         guard key.subkeyCount <= Self.maxSubkeys else {
-            throw FormatError(.limitExceeded, structure: "nk cell", field: "number of subkeys", offset: 4096 + UInt64(key.cellOffset),
+            throw FormatError(.limitExceeded, structure: "nk cell", field: "number of subkeys", offset: key.cellOffset.fileOffset,
                 "\(key.subkeyCount) subkeys exceed the limit of \(Self.maxSubkeys)")
         }
         let top = try SubkeyList(parsing: cell(at: key.subkeyList, "subkey list"), cellOffset: key.subkeyList)
@@ -88,11 +89,11 @@ public final class Hive: Sendable {
         for leafOffset in top.offsets {
             let leaf = try SubkeyList(parsing: cell(at: leafOffset, "subkey list"), cellOffset: leafOffset)
             guard leaf.kind != .ri else {
-                throw FormatError(.inconsistent, structure: "ri list", offset: 4096 + UInt64(leafOffset), "an ri list points at another ri list")
+                throw FormatError(.inconsistent, structure: "ri list", offset: leafOffset.fileOffset, "an ri list points at another ri list")
             }
             total += leaf.offsets.count
             guard total <= Self.maxSubkeys else {
-                throw FormatError(.limitExceeded, structure: "ri list", offset: 4096 + UInt64(key.subkeyList), "more than \(Self.maxSubkeys) subkeys")
+                throw FormatError(.limitExceeded, structure: "ri list", offset: key.subkeyList.fileOffset, "more than \(Self.maxSubkeys) subkeys")
             }
             leaves.append(leaf)
         }
@@ -111,8 +112,8 @@ public final class Hive: Sendable {
         let wanted = RegistryName.foldKey(name)
         let hash = SubkeyList.lhHash(name)
         let hint = Self.foldedHint(SubkeyList.lfHint(name))
-        var likely: [UInt32] = []
-        var others: [UInt32] = []
+        var likely: [CellIndex] = []
+        var others: [CellIndex] = []
         for leaf in try subkeyLeaves(of: key) {
             for (i, offset) in leaf.offsets.enumerated() {
                 let matches: Bool
@@ -159,18 +160,18 @@ public final class Hive: Sendable {
     // MARK: Values
 
     public func values(of key: KeyNode) throws -> [ValueKey] {
-        guard key.valueCount > 0, key.valueList != KeyNode.none else { return [] }
+        guard key.valueCount > 0, key.valueList != CellIndex.none else { return [] }
         guard key.valueCount <= Self.maxValues else {
-            throw FormatError(.limitExceeded, structure: "nk cell", field: "number of values", offset: 4096 + UInt64(key.cellOffset),
+            throw FormatError(.limitExceeded, structure: "nk cell", field: "number of values", offset: key.cellOffset.fileOffset,
                 "\(key.valueCount) values exceed the limit of \(Self.maxValues)")
         }
         let list = try cell(at: key.valueList, "value list")
         guard Int(key.valueCount) * 4 <= list.count else {
-            throw FormatError(.outOfRange, structure: "value list", offset: 4096 + UInt64(key.valueList),
+            throw FormatError(.outOfRange, structure: "value list", offset: key.valueList.fileOffset,
                 "\(key.valueCount) values do not fit in a \(list.count)-byte cell")
         }
         return try (0..<Int(key.valueCount)).map { i in
-            let offset = list.littleEndian(UInt32.self, at: i * 4) ?? KeyNode.none
+            let offset = CellIndex(list.littleEndian(UInt32.self, at: i * 4) ?? CellIndex.none.value)
             return try ValueKey(parsing: cell(at: offset, "vk cell"), cellOffset: offset)
         }
     }
@@ -186,7 +187,7 @@ public final class Hive: Sendable {
         let size = Int(value.dataSize)
         if value.isInline {
             guard size <= 4 else {
-                throw FormatError(.inconsistent, structure: "vk cell", field: "data size", offset: 4096 + UInt64(value.cellOffset) + 8,
+                throw FormatError(.inconsistent, structure: "vk cell", field: "data size", offset: value.cellOffset.fileOffset + 8,
                     "inline data of \(size) bytes (at most 4 fit)")
             }
             var bytes: [UInt8] = []
@@ -194,36 +195,36 @@ public final class Hive: Sendable {
             return Array(bytes.prefix(size))
         }
         guard size <= Self.maxValueLength else {
-            throw FormatError(.limitExceeded, structure: "vk cell", field: "data size", offset: 4096 + UInt64(value.cellOffset) + 8,
+            throw FormatError(.limitExceeded, structure: "vk cell", field: "data size", offset: value.cellOffset.fileOffset + 8,
                 "\(size) bytes exceed the limit of \(Self.maxValueLength)")
         }
         if size == 0 { return [] }
-        let data = try cell(at: value.dataOffset, "value data")
+        let data = try cell(at: value.dataCell, "value data")
         if size > BigData.segmentSize, baseBlock.minorVersion >= 4, data.starts(with: Array("db".utf8)) {
-            return try bigData(data, at: value.dataOffset, size: size)
+            return try bigData(data, at: value.dataCell, size: size)
         }
         guard data.count >= size else {
-            throw FormatError(.outOfRange, structure: "value data", offset: 4096 + UInt64(value.dataOffset),
+            throw FormatError(.outOfRange, structure: "value data", offset: value.dataCell.fileOffset,
                 "the value claims \(size) bytes but its cell holds \(data.count)")
         }
         return Array(data.prefix(size))
     }
 
-    private func bigData(_ header: [UInt8], at offset: UInt32, size: Int) throws -> [UInt8] {
+    private func bigData(_ header: [UInt8], at offset: CellIndex, size: Int) throws -> [UInt8] {
         let db = try BigData(parsing: header, cellOffset: offset)
         let list = try cell(at: db.segmentList, "db segment list")
         guard Int(db.segmentCount) * 4 <= list.count, db.segmentCount > 0 else {
-            throw FormatError(.outOfRange, structure: "db cell", field: "number of segments", offset: 4096 + UInt64(offset),
+            throw FormatError(.outOfRange, structure: "db cell", field: "number of segments", offset: offset.fileOffset,
                 "\(db.segmentCount) segments do not fit in a \(list.count)-byte list")
         }
         var out: [UInt8] = []
         out.reserveCapacity(size)
         for i in 0..<Int(db.segmentCount) where out.count < size {
-            let segment = try cell(at: list.littleEndian(UInt32.self, at: i * 4) ?? KeyNode.none, "db segment")
+            let segment = try cell(at: CellIndex(list.littleEndian(UInt32.self, at: i * 4) ?? CellIndex.none.value), "db segment")
             out += segment.prefix(min(BigData.segmentSize, size - out.count))
         }
         guard out.count == size else {
-            throw FormatError(.truncated, structure: "db cell", offset: 4096 + UInt64(offset), "segments hold \(out.count) of \(size) bytes")
+            throw FormatError(.truncated, structure: "db cell", offset: offset.fileOffset, "segments hold \(out.count) of \(size) bytes")
         }
         return out
     }

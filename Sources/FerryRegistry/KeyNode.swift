@@ -12,22 +12,21 @@ public import FerryBinary
 public struct KeyNode: Sendable, Equatable {
     public static let compressedName: UInt16 = 0x0020
     public static let hiveRoot: UInt16 = 0x0004
-    public static let none: UInt32 = 0xFFFF_FFFF
 
     /// Offset of this key's cell, relative to the first hbin.
-    public var cellOffset: UInt32
+    public var cellOffset: CellIndex
     public var flags: UInt16
     public var lastWritten: UInt64
     public var accessBits: UInt32
-    public var parent: UInt32
+    public var parent: CellIndex
     public var subkeyCount: UInt32
     public var volatileSubkeyCount: UInt32
-    public var subkeyList: UInt32
-    public var volatileSubkeyList: UInt32
+    public var subkeyList: CellIndex
+    public var volatileSubkeyList: CellIndex
     public var valueCount: UInt32
-    public var valueList: UInt32
-    public var security: UInt32
-    public var classOffset: UInt32
+    public var valueList: CellIndex
+    public var security: CellIndex
+    public var classOffset: CellIndex
     public var maxSubkeyNameLength: UInt32
     public var maxClassLength: UInt32
     public var maxValueNameLength: UInt32
@@ -36,24 +35,24 @@ public struct KeyNode: Sendable, Equatable {
     public var classLength: UInt16
     public var nameBytes: [UInt8]
 
-    public init(parsing data: [UInt8], cellOffset: UInt32) throws {
-        var r = ByteReader(data, structure: "nk cell", baseOffset: 4096 + UInt64(cellOffset) + 4)
+    public init(parsing data: [UInt8], cellOffset: CellIndex) throws {
+        var r = ByteReader(data, structure: "nk cell", baseOffset: cellOffset.dataFileOffset)
         guard try r.readBytes(2, field: "signature") == Array("nk".utf8) else {
-            throw FormatError(.badMagic, structure: "nk cell", field: "signature", offset: 4096 + UInt64(cellOffset) + 4, "expected \"nk\"")
+            throw FormatError(.badMagic, structure: "nk cell", field: "signature", offset: cellOffset.dataFileOffset, "expected \"nk\"")
         }
         self.cellOffset = cellOffset
         flags = try r.readLittleEndian(UInt16.self, "flags")
         lastWritten = try r.readLittleEndian(UInt64.self, "last written")
         accessBits = try r.readLittleEndian(UInt32.self, "access bits")
-        parent = try r.readLittleEndian(UInt32.self, "parent")
+        parent = CellIndex(try r.readLittleEndian(UInt32.self, "parent"))
         subkeyCount = try r.readLittleEndian(UInt32.self, "number of subkeys")
         volatileSubkeyCount = try r.readLittleEndian(UInt32.self, "number of volatile subkeys")
-        subkeyList = try r.readLittleEndian(UInt32.self, "subkeys list offset")
-        volatileSubkeyList = try r.readLittleEndian(UInt32.self, "volatile subkeys list offset")
+        subkeyList = CellIndex(try r.readLittleEndian(UInt32.self, "subkeys list offset"))
+        volatileSubkeyList = CellIndex(try r.readLittleEndian(UInt32.self, "volatile subkeys list offset"))
         valueCount = try r.readLittleEndian(UInt32.self, "number of values")
-        valueList = try r.readLittleEndian(UInt32.self, "values list offset")
-        security = try r.readLittleEndian(UInt32.self, "key security offset")
-        classOffset = try r.readLittleEndian(UInt32.self, "class name offset")
+        valueList = CellIndex(try r.readLittleEndian(UInt32.self, "values list offset"))
+        security = CellIndex(try r.readLittleEndian(UInt32.self, "key security offset"))
+        classOffset = CellIndex(try r.readLittleEndian(UInt32.self, "class name offset"))
         maxSubkeyNameLength = try r.readLittleEndian(UInt32.self, "largest subkey name length")
         maxClassLength = try r.readLittleEndian(UInt32.self, "largest subkey class name length")
         maxValueNameLength = try r.readLittleEndian(UInt32.self, "largest value name length")
@@ -69,8 +68,8 @@ public struct KeyNode: Sendable, Equatable {
         w.writeLittleEndian(flags)
         w.writeLittleEndian(lastWritten)
         for v in [
-            accessBits, parent, subkeyCount, volatileSubkeyCount, subkeyList, volatileSubkeyList, valueCount, valueList,
-            security, classOffset, maxSubkeyNameLength, maxClassLength, maxValueNameLength, maxValueDataSize, workVar,
+            accessBits, parent.value, subkeyCount, volatileSubkeyCount, subkeyList.value, volatileSubkeyList.value, valueCount,
+            valueList.value, security.value, classOffset.value, maxSubkeyNameLength, maxClassLength, maxValueNameLength, maxValueDataSize, workVar,
         ] { w.writeLittleEndian(v) }
         w.writeLittleEndian(UInt16(truncatingIfNeeded: nameBytes.count))
         w.writeLittleEndian(classLength)

@@ -9,16 +9,17 @@ public import FerryBinary
 public struct ValueKey: Sendable, Equatable {
     public static let inlineFlag: UInt32 = 0x8000_0000
 
-    public var cellOffset: UInt32
+    public var cellOffset: CellIndex
     public var dataSizeField: UInt32
+    /// The data's cell, or (when `isInline`) the data itself.
     public var dataOffset: UInt32
     public var type: UInt32
     public var flags: UInt16
     public var spare: UInt16
     public var nameBytes: [UInt8]
 
-    public init(parsing data: [UInt8], cellOffset: UInt32) throws {
-        let base = 4096 + UInt64(cellOffset) + 4
+    public init(parsing data: [UInt8], cellOffset: CellIndex) throws {
+        let base = cellOffset.dataFileOffset
         var r = ByteReader(data, structure: "vk cell", baseOffset: base)
         guard try r.readBytes(2, field: "signature") == Array("vk".utf8) else {
             throw FormatError(.badMagic, structure: "vk cell", field: "signature", offset: base, "expected \"vk\"")
@@ -48,4 +49,6 @@ public struct ValueKey: Sendable, Equatable {
     public var name: String { RegistryName.decode(nameBytes, compressed: flags & 1 != 0) }
     public var isInline: Bool { dataSizeField & Self.inlineFlag != 0 }
     public var dataSize: UInt32 { dataSizeField & ~Self.inlineFlag }
+    /// The cell holding the data (meaningless when `isInline`).
+    public var dataCell: CellIndex { CellIndex(dataOffset) }
 }

@@ -128,7 +128,7 @@ import Testing
         // nk #subkeys at cell data offset 20 (root), #values at 36 (a key with values).
         for (path, field) in [("", 20), ("ControlSet001\\Services\\atapi", 36)] {
             let key = try #require(try hive.key(path))
-            let at = 4096 + Int(key.cellOffset) + 4 + field
+            let at = Int(key.cellOffset.dataFileOffset) + field
             var copy = bytes
             copy.replaceSubrange(at..<at + 4, with: [0xFF, 0xFF, 0xFF, 0x7F])
             let broken = try Hive(bytes: copy)

@@ -71,6 +71,25 @@ import Testing
         #expect(report.verdict("vmware-tools") == nil)
     }
 
+    /// Only the generic PCI\CC_0101 → pciide entry (no PIIX3-specific one): still bootable on IDE.
+    @Test func genericIDEClassEntryIsEnough() throws {
+        guard GuestTools.require("mkntfs", "ntfs-3g", "sfdisk") else { return }
+        let dir = try GuestTools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var profile = WindowsProfile.vmwareSCSI2003
+        profile.services.merge(["atapi": 0, "pciide": 0]) { $1 }
+        profile.criticalDevices["pci#cc_0101"] = "pciide"
+        guard let path = try profile.image(in: dir, layout: "mbr63") else { return }
+        let (report, _) = try Self.inspect(path)
+        #expect(report.windows?.criticalDevices.first { $0.id == "class:0101" }?.serviceReady == true)
+        #expect(report.verdict("boot-ide")?.ok == true)
+        #expect(report.verdict("boot-ide")?.reason.contains("CC_0101") == true)
+        // Without pciide.sys the same entry does not help.
+        profile.driverFiles.removeAll { $0 == "pciide.sys" }
+        guard let broken = try profile.image(in: dir.appendingPathComponent("b"), layout: "mbr63") else { return }
+        #expect(try Self.inspect(broken).0.verdict("boot-ide")?.ok == false)
+    }
+
     @Test func virtioXPBootsOnVirtio() throws {
         guard GuestTools.require("mkntfs", "ntfs-3g", "sfdisk") else { return }
         let dir = try GuestTools.temporaryDirectory()
@@ -83,7 +102,12 @@ import Testing
         let blk = try #require(w.criticalDevices.first { $0.id == "1af4:1001" })
         #expect(blk.present && blk.key == "pci#ven_1af4&dev_1001&subsys_00021af4&rev_00" && blk.serviceReady)
         #expect(report.verdict("boot-virtio-blk")?.ok == true)
+        #expect(report.verdict("boot-virtio-scsi")?.ok == false)
+        #expect(report.verdict("boot-virtio-scsi")?.fix.contains("vioscsi") == true)
         #expect(report.verdict("boot-ide")?.ok == false)  // no PIIX3 CDB entry
+        #expect(report.verdict("hidden-sectors") == nil)
+        // mkntfs wrote 255 heads; XP on a disk under 2 GB needs 64 on QEMU.
+        #expect(report.verdict("ntfs-heads")?.fix.contains("64") == true)
     }
 
     @Test func server2008x64OnGPT() throws {
@@ -121,6 +145,19 @@ import Testing
         #expect(report.windows?.partition == 0)
     }
 
+    /// The seed's unbootable copy: a 2003 partition (made at LBA 63) put into a new table at 1 MiB.
+    @Test func partitionCopiedIntoANewTableIsABlocker() throws {
+        guard GuestTools.require("mkntfs", "ntfs-3g", "sfdisk") else { return }
+        let dir = try GuestTools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        guard let path = try WindowsProfile.mergeIDE2003.image(in: dir, layout: "moved") else { return }
+        let (report, _) = try Self.inspect(path)
+        #expect(report.windows?.bootSectorHiddenSectors == 63 && report.windows?.partitionStartLBA == 2048)
+        let v = try #require(report.verdict("hidden-sectors"))
+        #expect(!v.ok && v.severity == .blocker && v.fix.contains("2048"))
+        #expect(report.verdict("ntfs-heads") == nil)  // 2003: heads not needed
+    }
+
     @Test func hibernatedAndDirtyHiveAreReported() throws {
         guard GuestTools.require("mkntfs", "ntfs-3g", "sfdisk") else { return }
         let dir = try GuestTools.temporaryDirectory()
@@ -140,6 +177,22 @@ import Testing
         #expect(cleanReport.windows?.hibernated == false)
         #expect(cleanReport.verdict("hibernated") == nil)
         #expect(cleanReport.verdict("hive-dirty") == nil)
+    }
+
+    @Test func unreadableSystemHiveIsNotTakenForMissingDrivers() throws {
+        guard GuestTools.require("mkntfs", "ntfs-3g", "sfdisk") else { return }
+        let dir = try GuestTools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var profile = WindowsProfile.mergeIDE2003
+        profile.brokenSystemHive = true
+        guard let path = try profile.image(in: dir, layout: "mbr1m") else { return }
+        let (report, _) = try Self.inspect(path)
+        let w = try #require(report.windows)
+        #expect(!w.systemHiveReadable)
+        #expect(w.productName == "Microsoft Windows Server 2003")
+        #expect(report.verdict("system-hive")?.severity == .blocker)
+        #expect(report.verdict("boot-ide") == nil)
+        #expect(report.warnings.contains { $0.contains("SYSTEM hive unreadable") })
     }
 
     @Test func linuxDiskFileSystems() throws {

@@ -38,7 +38,7 @@ import Testing
         var outcomes = (ok: 0, errors: 0, windows: 0)
         let n = Fuzz.loop(iterations: 1500, budget: .seconds(10)) { i in
             var patches: [UInt64: UInt8] = [:]
-            for _ in 0..<Int.random(in: 1...8, using: &rng) {
+            for _ in 0..<Int.random(in: 1...24, using: &rng) {
                 let range = ranges.randomElement(using: &rng) ?? ranges[0]
                 patches[UInt64.random(in: range, using: &rng)] = UInt8.random(in: 0...255, using: &rng)
             }
@@ -71,7 +71,7 @@ import Testing
         let drivers = try #require(try volume.file(at: "/WINDOWS/system32/drivers"))
         let allocation = try volume.stream(of: drivers, type: .indexAllocation, name: "$I30")
         // Rewrite block VCN 0: its last entry gets a sub-node pointing at VCN 0 itself.
-        let blockOffset = try #require(allocation.runs.first?.lcn) * UInt64(volume.clusterSize)
+        let blockOffset = try #require(allocation.runs.first?.lcn).value * UInt64(volume.clusterSize)
         var block = Array(image[Int(blockOffset)..<Int(blockOffset) + 4096])
         try FixUp.apply(&block, structure: "INDX", offset: blockOffset)
         let header = 24

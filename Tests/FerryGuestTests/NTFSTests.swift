@@ -58,6 +58,22 @@ import Testing
         #expect(info.contains("MFT Record Size: \(volume.recordSize)"))
     }
 
+    /// 4Kn: 4096-byte sectors and MFT records, fix-ups still in 512-byte strides (9 USA entries).
+    @Test func reads4KnVolumes() throws {
+        guard GuestTools.require("mkntfs", "ntfs-3g", "ntfscat") else { return }
+        let dir = try GuestTools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let tree = dir.appendingPathComponent("tree")
+        let content = Self.noise(70_000, seed: 99)
+        try GuestTools.writeTree(tree, ["WINDOWS/system32/config/SYSTEM": content, "a/b/c/d.txt": Array("deep\n".utf8)])
+        let image = dir.appendingPathComponent("4k.img").path
+        guard try GuestTools.makeFixture(["ntfs", image, "volume4k", tree.path]) else { return }
+        let volume = try NTFSVolume(device: try FileDevice.openForReading(image))
+        #expect(volume.bootSector.bytesPerSector == 4096 && volume.recordSize == 4096)
+        #expect(try volume.open("/windows/system32/CONFIG/system")?.readAll(limit: 1 << 20) == content)
+        #expect(try volume.open("/a/b/c/d.txt")?.readAll(limit: 64) == Array(try GuestTools.run("ntfscat", [image, "/a/b/c/d.txt"]).stdout))
+    }
+
     @Test func hostileBootSectorsAreErrors() throws {
         var sector = [UInt8](repeating: 0, count: 512)
         sector.replaceSubrange(3..<11, with: Array("NTFS    ".utf8))
@@ -86,9 +102,78 @@ import Testing
         #expect(runs == [DataRun(vcn: 0, length: 74, lcn: 0x2200)])
         // A negative delta (0xDBC8 = −9272) and a sparse run.
         let two = try DataRun.decode([0x21, 0x10, 0x00, 0x30, 0x01, 0x05, 0x21, 0x08, 0xC8, 0xDB, 0x00], startVCN: 0, totalClusters: 100_000)
-        #expect(two == [DataRun(vcn: 0, length: 16, lcn: 0x3000), DataRun(vcn: 16, length: 5, lcn: nil), DataRun(vcn: 21, length: 8, lcn: 0x3000 - 9272)])
+        #expect(two == [DataRun(vcn: 0, length: 16, lcn: 0x3000), DataRun(vcn: 16, length: 5, lcn: nil), DataRun(vcn: 21, length: 8, lcn: LCN(0x3000 - 9272))])
         // Pointing past the volume.
         #expect(throws: (any Error).self) { try DataRun.decode([0x21, 0x4A, 0x00, 0x22, 0x00], startVCN: 0, totalClusters: 1000) }
         #expect(throws: (any Error).self) { try DataRun.decode([0x11, 0x04, 0x80, 0x00], startVCN: 0, totalClusters: 1000) }  // LCN < 0
+    }
+}
+
+@Suite struct NTFSAttributeListTests {
+    /// Attributes behind an $ATTRIBUTE_LIST: 60 named streams push most of /big.bin's
+    /// attributes into extension records; both the unnamed and named $DATA must still read.
+    @Test func followsAttributeLists() throws {
+        guard GuestTools.require("mkntfs", "ntfs-3g", "ntfscat", "python3") else { return }
+        let dir = try GuestTools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let image = dir.appendingPathComponent("attrlist.img").path
+        guard try GuestTools.makeFixture(["ntfs-attrlist", image]) else { return }
+        let volume = try NTFSVolume(device: try FileDevice.openForReading(image))
+        let record = try #require(try volume.file(at: "/big.bin"))
+        #expect(!record.attributes(.attributeList).isEmpty)
+        let all = try volume.attributes(of: record)
+        #expect(all.filter { $0.type == AttributeType.data.rawValue }.count == 61)
+        let data = try #require(try volume.open("/big.bin")).readAll(limit: 1 << 20)
+        #expect(data == Array(try GuestTools.run("ntfscat", [image, "/big.bin"]).stdout))
+        #expect(data.count == 300_000)
+        for i in [0, 37, 59] {
+            let name = "stream" + (i < 10 ? "0" : "") + String(i)
+            let stream = try volume.stream(of: record, type: .data, name: name)
+            #expect(try stream.readAll(limit: 4096) == Array("value-of-stream-\(i < 10 ? "0" : "")\(i)".utf8))
+        }
+    }
+}
+
+@Suite struct NTFSJournalTests {
+    /// A restart page as Windows leaves it: "RSTR", fix-ups over 512-byte strides, a restart
+    /// area at 0x30 with the client in-use list and flags given.
+    static func restartPage(inUse: UInt16, flags: UInt16) -> [UInt8] {
+        var page = [UInt8](repeating: 0, count: 4096)
+        func put16(_ v: UInt16, _ at: Int) { page[at] = UInt8(v & 0xFF); page[at + 1] = UInt8(v >> 8) }
+        page.replaceSubrange(0..<4, with: Array("RSTR".utf8))
+        put16(0x1E, 4)  // USA offset
+        put16(9, 6)  // USN + 8 strides
+        put16(0x1000, 16); put16(0x1000, 20)  // system and log page size (u32, high halves zero)
+        put16(0x30, 24)  // restart area offset
+        put16(1, 26); put16(1, 28)
+        put16(inUse, 0x30 + 12)
+        put16(flags, 0x30 + 14)
+        put16(7, 0x1E)  // update sequence number; the saved stride ends stay 0
+        for i in 1...8 { put16(7, i * 512 - 2) }
+        return page
+    }
+
+    @Test func journalStates() throws {
+        guard GuestTools.require("mkntfs", "ntfs-3g") else { return }
+        let dir = try GuestTools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try GuestTools.writeTree(dir.appendingPathComponent("tree"), ["a.txt": Array("a".utf8)])
+        let path = dir.appendingPathComponent("v.img").path
+        guard try GuestTools.makeFixture(["ntfs", path, "volume", dir.appendingPathComponent("tree").path, "16"]) else { return }
+        let image = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+        let clean = try NTFSVolume(device: MemoryDevice(bytes: image, writable: false))
+        #expect([JournalState.empty, .clean].contains(clean.journalState()))
+        let logFile = try clean.stream(of: clean.record(2), type: .data)
+        let at = Int(try #require(logFile.runs.first?.lcn).value) * clean.clusterSize
+        for (inUse, flags, expected) in [(UInt16(0), UInt16(0), JournalState.unclean), (0, 2, .clean), (0xFFFF, 0, .clean)] {
+            var copy = image
+            copy.replaceSubrange(at..<at + 4096, with: Self.restartPage(inUse: inUse, flags: flags))
+            let volume = try NTFSVolume(device: MemoryDevice(bytes: copy, writable: false))
+            #expect(volume.journalState() == expected, "in use \(inUse), flags \(flags)")
+        }
+        var torn = image
+        torn.replaceSubrange(at..<at + 4096, with: Self.restartPage(inUse: 0, flags: 0))
+        torn[at + 1022] = 0x55  // a stride that does not end with the USN
+        #expect(try NTFSVolume(device: MemoryDevice(bytes: torn, writable: false)).journalState() == .unknown)
     }
 }

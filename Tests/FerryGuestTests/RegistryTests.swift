@@ -65,6 +65,15 @@ import Testing
         #expect(image.text.trimmingCharacters(in: .whitespacesAndNewlines) == "System32\\DRIVERS\\atapi.sys")
         let key7 = try GuestTools.run("hivexget", [path, "\\ControlSet001\\Many\\Key7", "N"])
         #expect(key7.text.trimmingCharacters(in: .whitespacesAndNewlines) == "7")
+        // hivexsh, scripted: the key's values as hivex lists them.
+        let script = dir.appendingPathComponent("cmds").path
+        try "cd \\ControlSet001\\Services\\atapi\nlsval\n".write(toFile: script, atomically: true, encoding: .utf8)
+        if GuestTools.which("hivexsh") {
+            let shell = try GuestTools.run("hivexsh", ["-f", script, path])
+            #expect(shell.status == 0, "\(shell.stderr)")
+            #expect(shell.text.contains("\"Start\"=dword:00000000"))
+            #expect(shell.text.contains("\"Group\"=\"SCSI miniport\""))
+        }
         let export = try GuestTools.run("hivexregedit", ["--export", path, "\\"])
         #expect(export.status == 0, "\(export.stderr)")
         #expect(export.text.contains("[\\ControlSet001\\Many\\Key9]"))
@@ -135,6 +144,40 @@ import Testing
         let root = try hive.rootKey()
         root.write(to: &k)
         #expect(try KeyNode(parsing: k.bytes, cellOffset: root.cellOffset) == root)
+    }
+
+    /// Every record type writes back the bytes it was parsed from (the in-place writer needs this).
+    @Test func recordsRoundTrip() throws {
+        let bytes = Self.sampleBuilder().build()
+        let hive = try Hive(bytes: bytes)
+        var keys = [try hive.rootKey()]
+        var checked = 0
+        while let key = keys.popLast() {
+            var w = ByteWriter()
+            key.write(to: &w)
+            #expect(try KeyNode(parsing: w.bytes, cellOffset: key.cellOffset) == key)
+            #expect(Array(try hive.cell(at: key.cellOffset, "nk").prefix(w.bytes.count)) == w.bytes)
+            for value in try hive.values(of: key) {
+                var v = ByteWriter()
+                value.write(to: &v)
+                #expect(Array(try hive.cell(at: value.cellOffset, "vk").prefix(v.bytes.count)) == v.bytes)
+                checked += 1
+            }
+            for leaf in try hive.subkeyLeaves(of: key) {
+                var l = ByteWriter()
+                leaf.write(to: &l)
+                #expect(try SubkeyList(parsing: l.bytes, cellOffset: CellIndex(0)) == leaf)
+            }
+            keys += try hive.subkeys(of: key)
+        }
+        #expect(checked >= 10)
+        let bin = try HiveBinHeader(parsing: Array(bytes[4096..<4128]), fileOffset: 4096)
+        var h = ByteWriter()
+        bin.write(to: &h)
+        #expect(h.bytes == Array(bytes[4096..<4128]))
+        var db = ByteWriter()
+        BigData(segmentCount: 3, segmentList: CellIndex(0x120)).write(to: &db)
+        #expect(try BigData(parsing: db.bytes, cellOffset: CellIndex(0)) == BigData(segmentCount: 3, segmentList: CellIndex(0x120)))
     }
 
     @Test func hostileOffsetsAreErrors() throws {

@@ -22,6 +22,8 @@ struct WindowsProfile {
     var hiberfil: String?
     var driverDatabase = false
     var dirtySystemHive = false
+    /// Replaces the SYSTEM hive's root cell offset with one outside the bins (a damaged hive).
+    var brokenSystemHive = false
 
     /// VMware ESXi 2003 on LSI Logic SCSI: symmpi boot-start, IDE drivers not boot-start, no IDE CDB.
     static var vmwareSCSI2003: WindowsProfile {
@@ -102,7 +104,9 @@ struct WindowsProfile {
             b.set(ccs + "\\Control\\CriticalDeviceDatabase\\" + key, "ClassGUID", .string("{4D36E96A-E325-11CE-BFC1-08002BE10318}"))
         }
         if driverDatabase { b.addKey("DriverDatabase\\DeviceIds") }
-        return b.build()
+        var bytes = b.build()
+        if brokenSystemHive { bytes.replaceSubrange(36..<40, with: [0xF8, 0xFF, 0xFF, 0x0F]) }
+        return bytes
     }
 
     func softwareHive() -> [UInt8] {

@@ -9,6 +9,12 @@
 #         mbr1m   MBR, one active NTFS partition at 1 MiB (Vista+ style)
 #         gpt     GPT, Microsoft basic data partition at 1 MiB
 #         volume  the bare NTFS volume, no partition table (a partition-only copy)
+#         moved   MBR at 1 MiB holding a volume made for LBA 63 (hidden sectors 63): a partition
+#                 copied into a new partition table, the seed's unbootable copy
+#         volume4k  a bare NTFS volume with 4096-byte sectors and MFT records (4Kn)
+#   make-guest-fixtures.sh ntfs-attrlist OUT
+#       Bare NTFS volume with /big.bin carrying 60 named streams (user.* xattrs through
+#       ntfs-3g): its attributes spill into extension records behind an $ATTRIBUTE_LIST.
 #   make-guest-fixtures.sh linux OUT
 #       MBR disk: ext4 (active), swap, logical FAT32 and ext3 in an extended partition.
 #
@@ -21,10 +27,10 @@ mib=$((1024 * 1024))
 # place VOLUME_IMG at byte offset START of DISK_IMG
 place() { dd if="$1" of="$2" bs=1M seek="$3" oflag=seek_bytes conv=notrunc,sparse status=none; }
 
-ntfs_volume() {   # ntfs_volume IMG SIZE_MIB HIDDEN_SECTORS TREE
+ntfs_volume() {   # ntfs_volume IMG SIZE_MIB HIDDEN_SECTORS TREE [MKNTFS_ARGS...]
     need mkntfs ntfs-3g fusermount
     truncate -s $(($2 * mib)) "$1"
-    mkntfs -F -f -q -p "$3" -H 255 -S 63 -L FERRYTEST "$1" >/dev/null 2>&1
+    mkntfs -F -f -q -p "$3" -H 255 -S 63 -L FERRYTEST "${@:5}" "$1" >/dev/null 2>&1
     local mnt
     mnt=$(mktemp -d)
     if ! ntfs-3g "$1" "$mnt" 2>/dev/null; then rmdir "$mnt"; echo "ntfs-3g FUSE mount failed (needs /dev/fuse and root)" >&2; exit 77; fi
@@ -51,6 +57,11 @@ ntfs)
         truncate -s $(((size + 2) * mib)) "$out"
         echo "start=2048, size=$((size * 2048)), type=7, bootable" | sfdisk -q "$out"
         place "$vol" "$out" $mib ;;
+    moved)
+        ntfs_volume "$vol" "$size" 63 "$tree"
+        truncate -s $(((size + 2) * mib)) "$out"
+        echo "start=2048, size=$((size * 2048)), type=7, bootable" | sfdisk -q "$out"
+        place "$vol" "$out" $mib ;;
     gpt)
         ntfs_volume "$vol" "$size" 2048 "$tree"
         truncate -s $(((size + 2) * mib)) "$out"
@@ -59,9 +70,26 @@ ntfs)
     volume)
         ntfs_volume "$vol" "$size" 63 "$tree"
         mv "$vol" "$out" ;;
+    volume4k)
+        ntfs_volume "$vol" "$size" 0 "$tree" -s 4096 -c 4096
+        mv "$vol" "$out" ;;
     *) echo "unknown layout $layout" >&2; exit 2 ;;
     esac
     rm -f "$vol" ;;
+ntfs-attrlist)
+    rm -f "$2"
+    need mkntfs ntfs-3g fusermount python3
+    truncate -s $((12 * mib)) "$2"
+    mkntfs -F -f -q -L ATTRLIST "$2" >/dev/null 2>&1
+    mnt=$(mktemp -d)
+    if ! ntfs-3g "$2" "$mnt" 2>/dev/null; then rmdir "$mnt"; echo "ntfs-3g FUSE mount failed (needs /dev/fuse and root)" >&2; exit 77; fi
+    head -c 300000 /dev/urandom > "$mnt/big.bin"
+    # ntfs-3g stores user.* xattrs as named $DATA streams; 60 of them overflow the 1 KiB record.
+    python3 -c 'import os, sys
+for i in range(60): os.setxattr(sys.argv[1], "user.stream%02d" % i, b"value-of-stream-%02d" % i)' "$mnt/big.bin"
+    sync
+    umount "$mnt" 2>/dev/null || fusermount -u "$mnt"
+    rmdir "$mnt" ;;
 linux)
     rm -f "$2"
     out=$2
