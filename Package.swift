@@ -99,7 +99,7 @@ let package = Package(
             swiftSettings: swiftSettings),
 
         // Test support: builders for fixtures, temp dirs, running external tools.
-        .target(name: "FerryTestSupport", dependencies: ["FerryDisk"], path: "Tests/FerryTestSupport", swiftSettings: swiftSettings),
+        .target(name: "FerryTestSupport", dependencies: ["FerryBinary", "FerryDisk"], path: "Tests/FerryTestSupport", swiftSettings: swiftSettings),
 
         .testTarget(name: "FerryBinaryTests", dependencies: ["FerryBinary"], swiftSettings: swiftSettings),
         .testTarget(name: "FerryDiskTests", dependencies: ["FerryDisk", "FerryTestSupport"], swiftSettings: swiftSettings),
