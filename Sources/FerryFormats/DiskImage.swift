@@ -28,6 +28,8 @@ public enum DiskImage {
             return try QCOW2.open(file, chain: &chain)
         case .vmdk:
             return try VMDK.open(file, chain: &chain)
+        case .vhd:
+            return try VHD.open(file, chain: &chain)
         default:
             throw DiskError(.unsupported, path, operation: "open", "the \(chosen.rawValue) format is not supported yet")
         }
