@@ -30,6 +30,8 @@ public enum DiskImage {
             return try VMDK.open(file, chain: &chain)
         case .vhd:
             return try VHD.open(file, chain: &chain)
+        case .vhdx:
+            return try VHDX.open(file)
         default:
             throw DiskError(.unsupported, path, operation: "open", "the \(chosen.rawValue) format is not supported yet")
         }
