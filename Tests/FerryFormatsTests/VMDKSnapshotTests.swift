@@ -54,32 +54,57 @@ import Testing
         return out + data
     }
 
-    @Test func seSparseChildOverFlatParent() throws {
-        guard Tool.haveQemuImg() else { return }
+    /// A COWD (vmfsSparse) redo log over `capacity` sectors with 4 KiB grains.
+    static func cowd(capacity: UInt64, rng: inout SeededRandom) -> [UInt8] {
+        let grain: UInt64 = 8
+        let grains = (capacity + grain - 1) / grain
+        let tables = (grains + 4095) / 4096
+        let gtStart: UInt64 = 4 + (tables * 4 + 511) / 512
+        var gts = [UInt32](repeating: 0, count: Int(tables * 4096))
+        var data: [UInt8] = []
+        let dataStart = gtStart + tables * 32
+        for g in 0..<Int(grains) where Int.random(in: 0..<3, using: &rng) == 0 {
+            gts[g] = UInt32(dataStart + UInt64(data.count / 512))
+            let fill = UInt8.random(in: 1...255, using: &rng)
+            data += (0..<4096).map { UInt8(truncatingIfNeeded: Int(fill) ^ $0) }
+        }
+        var w = ByteWriter()
+        w.write(bytes: Array("COWD".utf8))
+        for v: UInt32 in [1, 3, UInt32(capacity), UInt32(grain), 4, UInt32(tables), UInt32(dataStart + UInt64(data.count / 512))] {
+            w.writeLittleEndian(v)
+        }
+        w.writeZeros(2048 - w.bytes.count)
+        for t in 0..<tables { w.writeLittleEndian(UInt32(gtStart + t * 32)) }
+        w.writeZeros(Int(gtStart * 512) - w.bytes.count)
+        for e in gts { w.writeLittleEndian(e) }
+        return w.bytes + data
+    }
+
+    /// Builds a flat parent from seeded data and a child descriptor of `type` over
+    /// `extent`, then checks ferry against qemu-img reading the same chain.
+    func checkChild(type: String, createType: String, file: String, bytes: (UInt64, inout SeededRandom) -> [UInt8],
+                    seed: UInt64) throws -> TempDir {
         let dir = try TempDir()
         let raw = dir.file("src.raw")
         let capacity: UInt64 = 40 * 2048 + 8 * 3  // sectors: not a whole number of grain tables
-        try RawFixture.make(raw, size: capacity * 512, seed: 70, density: 0.9)
+        try RawFixture.make(raw, size: capacity * 512, seed: seed, density: 0.9)
         try Tool.qemu("convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=monolithicFlat", raw, dir.file("parent.vmdk"))
         let parentText = try String(contentsOfFile: dir.file("parent.vmdk"), encoding: .utf8)
-        guard let cidLine = parentText.split(separator: "\n").first(where: { $0.hasPrefix("CID=") }) else {
-            Issue.record("no CID in the parent descriptor")
-            return
-        }
-        var rng = SeededRandom(seed: 70)
-        print("vmdk seSparse: seed 70")
-        try Data(Self.seSparse(capacity: capacity, rng: &rng)).write(to: URL(fileURLWithPath: dir.file("child-sesparse.vmdk")))
+        let cid = parentText.split(separator: "\n").first(where: { $0.hasPrefix("CID=") })?.dropFirst(4) ?? ""
+        var rng = SeededRandom(seed: seed)
+        print("vmdk \(type): seed \(seed)")
+        try Data(bytes(capacity, &rng)).write(to: URL(fileURLWithPath: dir.file(file)))
         let descriptor = """
             # Disk DescriptorFile
             version=1
             encoding="UTF-8"
             CID=abcdef01
-            parentCID=\(cidLine.dropFirst(4))
-            createType="seSparse"
+            parentCID=\(cid)
+            createType="\(createType)"
             parentFileNameHint="/vmfs/volumes/5f1e-datastore/vm/parent.vmdk"
 
             # Extent description
-            RW \(capacity) SESPARSE "child-sesparse.vmdk"
+            RW \(capacity) \(type) "\(file)"
 
             """
         try descriptor.write(toFile: dir.file("child.vmdk"), atomically: true, encoding: .utf8)
@@ -91,11 +116,30 @@ import Testing
         let disk = try DiskImage.openSource(dir.file("child.vmdk"))
         #expect(try Compare.firstDifference(disk, rawPath: oracle) == nil)
         #expect(try Compare.concurrentReadsAgree(disk, rawPath: oracle))
-        let kinds = Set(try disk.extents(at: 0, length: disk.size).map(\.kind))
-        #expect(kinds == [.data, .zero], "\(kinds)")  // parent is flat: its holes are file holes or data
+        return dir
+    }
 
+    @Test func cowdChildOverFlatParent() throws {
+        guard Tool.haveQemuImg() else { return }
+        let dir = try checkChild(type: "VMFSSPARSE", createType: "vmfsSparse", file: "child-delta.vmdk",
+                                 bytes: { Self.cowd(capacity: $0, rng: &$1) }, seed: 71)
+        // A dirty redo log is refused.
+        var dirty = try Data(contentsOf: URL(fileURLWithPath: dir.file("child-delta.vmdk"))).map { $0 }
+        dirty[1648] = 1
+        try Data(dirty).write(to: URL(fileURLWithPath: dir.file("child-delta.vmdk")))
+        #expect { _ = try DiskImage.openSource(dir.file("child.vmdk")) } throws: { ($0 as? FormatError)?.field == "dirty" }
+    }
+
+    @Test func seSparseChildOverFlatParent() throws {
+        guard Tool.haveQemuImg() else { return }
+        let dir = try checkChild(type: "SESPARSE", createType: "seSparse", file: "child-sesparse.vmdk",
+                                 bytes: { Self.seSparse(capacity: $0, rng: &$1) }, seed: 70)
+        let disk = try DiskImage.openSource(dir.file("child.vmdk"))
+        let kinds = Set(try disk.extents(at: 0, length: disk.size).map(\.kind))
+        #expect(kinds == [.data, .zero], "\(kinds)")  // zero/unmapped grains, the rest from the flat parent
         // A dirty journal is refused.
-        var dirty = Self.seSparse(capacity: capacity, rng: &rng)
+        var rng = SeededRandom(seed: 1)
+        var dirty = Self.seSparse(capacity: 40 * 2048 + 24, rng: &rng)
         dirty[512 + 24] = 1
         try Data(dirty).write(to: URL(fileURLWithPath: dir.file("child-sesparse.vmdk")))
         #expect { _ = try DiskImage.openSource(dir.file("child.vmdk")) } throws: { ($0 as? FormatError)?.field == "replay_journal" }
