@@ -28,9 +28,26 @@ public enum DiskImage {
             return try QCOW2.open(file, chain: &chain)
         case .vmdk:
             return try VMDK.open(file, chain: &chain)
-        default:
-            throw DiskError(.unsupported, path, operation: "open", "the \(chosen.rawValue) format is not supported yet")
+        case .vhd:
+            return try VHD.open(file, chain: &chain)
+        case .vhdx:
+            return try VHDX.open(file)
+        case .ova:
+            return try OVA.open(file, member: nil, chain: &chain)
         }
+    }
+
+    /// The disk members of an OVA archive, in the order its OVF names them.
+    public static func ovaDisks(_ path: String) throws -> [String] {
+        let file = try HostFile.open(path)
+        return try OVA.disks(file, OVA.members(file)).map(\.name)
+    }
+
+    /// Opens one disk of an OVA (`member` as listed by `ovaDisks`), read in place.
+    public static func openOVADisk(_ path: String, member: String) throws -> any BlockDevice {
+        var chain = ChainGuard()
+        try chain.enter(path, structure: "image chain")
+        return try OVA.open(try HostFile.open(path), member: member, chain: &chain)
     }
 
     /// Detects the format of the file or device at `path` from its first bytes.

@@ -34,19 +34,28 @@ import Testing
             ("x.qcow2", "qcow2", ["-o", "extended_l2=on,cluster_size=16384"]),
             ("s.vmdk", "vmdk", ["-o", "subformat=monolithicSparse"]),
             ("so.vmdk", "vmdk", ["-o", "subformat=streamOptimized"]),
+            ("d.vhd", "vpc", ["-o", "subformat=dynamic"]),
+            ("d.vhdx", "vhdx", ["-o", "subformat=dynamic,block_size=1M"]),
         ]
         for (name, format, options) in variants {
             try Tool.run(Tool.qemuImg, ["convert", "-f", "raw", "-O", format] + options + [raw, dir.file(name)])
-            result.append((name, format == "vmdk" ? .vmdk : .qcow2, try Data(contentsOf: URL(fileURLWithPath: dir.file(name))).map { $0 }))
+            let kind: ImageFormat = ["vmdk": .vmdk, "vpc": .vhd, "vhdx": .vhdx][format] ?? .qcow2
+            result.append((name, kind, try Data(contentsOf: URL(fileURLWithPath: dir.file(name))).map { $0 }))
         }
         return result
     }
 
     /// Opens `bytes` as an image held in memory and reads a bounded amount of it.
     static func exercise(_ bytes: [UInt8], format: ImageFormat, name: String) throws {
-        let file = HostFile(path: name, device: MemoryDevice(name: name, bytes: bytes, writable: false))
+        let file = HostFile(path: name, device: BytesDevice(name: name, bytes: bytes))
         var chain = ChainGuard()
-        let disk: MappedDisk = format == .vmdk ? try VMDK.open(file, chain: &chain) : try QCOW2.open(file, chain: &chain)
+        let disk: MappedDisk
+        switch format {
+        case .vmdk: disk = try VMDK.open(file, chain: &chain)
+        case .vhd: disk = try VHD.open(file, chain: &chain)
+        case .vhdx: disk = try VHDX.open(file)
+        default: disk = try QCOW2.open(file, chain: &chain)
+        }
         // Bounded work per case: a mutated size may claim petabytes.
         let span = min(disk.size, 64 << 20)
         _ = try disk.extents(at: 0, length: span)
@@ -64,6 +73,7 @@ import Testing
         var rng = SeededRandom(seed: Self.seed)
         print("fuzz: seed \(Self.seed), \(Self.iterations) iterations over \(seeds.count) images")
         var thrown = 0
+        var slowest: (seconds: Double, iteration: Int, name: String) = (0, 0, "")
         let start = Date()
         for i in 0..<Self.iterations {
             let (name, format, original) = seeds[i % seeds.count]
@@ -84,6 +94,11 @@ import Testing
             if Int.random(in: 0..<20, using: &rng) == 0 {
                 bytes.removeLast(Int.random(in: 0..<bytes.count, using: &rng))
             }
+            let began = Date()
+            defer {
+                let took = Date().timeIntervalSince(began)
+                if took > slowest.seconds { slowest = (took, i, name) }
+            }
             do {
                 try Self.exercise(bytes, format: format, name: "\(name)#\(i)")
             } catch is FormatError {
@@ -94,6 +109,6 @@ import Testing
                 Issue.record("iteration \(i) (\(name), seed \(Self.seed)) threw an unexpected \(type(of: error)): \(error)")
             }
         }
-        print("fuzz: \(thrown) of \(Self.iterations) mutants were refused with an error, in \(Int(Date().timeIntervalSince(start))) s")
+        print("fuzz: \(thrown) of \(Self.iterations) mutants were refused with an error, in \(Int(Date().timeIntervalSince(start))) s; slowest: iteration \(slowest.iteration) (\(slowest.name)) \(slowest.seconds) s")
     }
 }

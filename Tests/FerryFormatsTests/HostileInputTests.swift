@@ -158,4 +158,35 @@ import Testing
         _ = try descriptor("q.vmdk", "# Disk DescriptorFile\nversion=1\nCID=2\nparentCID=1\nparentFileNameHint=\"p.vmdk\"\nRW 8 FLAT \"flat.bin\" 0\n")
         expectFormatError(dir.file("p.vmdk"), .cycle)
     }
+
+    @Test func corruptVHDAndVHDX() throws {
+        guard Tool.haveQemuImg() else { return }
+        let dir = try TempDir()
+        let raw = dir.file("src.raw")
+        try RawFixture.make(raw, size: 5 << 20, seed: 51, density: 0.9)
+        let vhd = dir.file("good.vhd")
+        try Tool.qemu("convert", "-f", "raw", "-O", "vpc", "-o", "subformat=dynamic,force_size=on", raw, vhd)
+        #expect(failure(vhd) == nil)
+        let size = try FileDevice.openForReading(vhd).size
+        // Both footers damaged: checksum mismatch.
+        expectFormatError(try copy(vhd, dir.file("sum.vhd"), patch: [(size - 512 + 40, [1]), (40, [1])]), format: .vhd, .badChecksum)
+        // BAT entry 0 far past the end of the file (the BAT sits at 1536 in qemu's layout).
+        expectFormatError(try copy(vhd, dir.file("bat.vhd"), patch: [(1536, Self.be32(0x7fff_0000))]), .outOfRange)
+
+        let vhdx = dir.file("good.vhdx")
+        try Tool.qemu("convert", "-f", "raw", "-O", "vhdx", raw, vhdx)
+        #expect(failure(vhdx) == nil)
+        // Corrupt both headers: CRC-32C fails.
+        expectFormatError(try copy(vhdx, dir.file("crc.vhdx"), patch: [(65536 + 100, [1]), (131072 + 100, [1])]), .badChecksum)
+        // A log GUID with a valid CRC: the log must be replayed, which ferry refuses clearly.
+        let header = try FileDevice.openForReading(vhdx).readBytes(at: 65536, count: 4096)
+        var dirty = header
+        dirty[48] = 0x42
+        dirty[8] = dirty[8] &+ 100  // make it the current header
+        let crc = VHDX.crc32c(dirty, zeroing: 4)
+        dirty.replaceSubrange(4..<8, with: withUnsafeBytes(of: crc.littleEndian) { Array($0) })
+        expectFormatError(try copy(vhdx, dir.file("log.vhdx"), patch: [(65536, dirty)]), .unsupportedFeature, structure: "VHDX header")
+        expectFormatError(try copy(vhdx, dir.file("trunc.vhdx"), truncate: 70000), format: .vhdx)
+    }
 }
+

@@ -113,4 +113,22 @@ import Testing
             (error as? FormatError)?.field == "parentCID"
         }
     }
+
+    @Test func vmwareDialectStreamWithFooter() throws {
+        guard Tool.haveQemuImg() else { return }
+        let dir = try TempDir()
+        let raw = dir.file("src.raw")
+        // 40 MiB + 300 bytes: two grain tables, a short last grain, a size that is not a sector multiple.
+        try RawFixture.make(raw, size: 40 * 1024 * 1024 + 300, seed: 8, density: 0.5)
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: raw)).map { $0 }
+        bytes += [UInt8](repeating: 0, count: (512 - bytes.count % 512) % 512)
+        try Data(bytes).write(to: URL(fileURLWithPath: raw))
+        let image = dir.file("stream.vmdk")
+        try Data(VMwareStreamBuilder.build(from: bytes)).write(to: URL(fileURLWithPath: image))
+        // The oracle must accept the builder's output before ferry is judged against it.
+        let compare = try Tool.run(Tool.qemuImg, ["compare", "-f", "vmdk", "-F", "raw", image, raw], expectSuccess: false)
+        #expect(compare.status == 0, "qemu-img compare: \(compare.output)")
+        try expectMatchesOracle(image)
+    }
 }
+

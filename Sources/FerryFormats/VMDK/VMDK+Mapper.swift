@@ -11,6 +11,7 @@ extension VMDK {
         case hole
         case sparse(SparseExtent)
         case cowd(COWDExtent)
+        case seSparse(SESparseExtent)
     }
 
     /// The virtual disk as the descriptor's extents laid end to end.
@@ -49,6 +50,7 @@ extension VMDK {
             case .hole: return MappedRun(length: cap, source: .hole)
             case .sparse(let extent): return try extent.run(at: local, limit: cap)
             case .cowd(let extent): return try extent.run(at: local, limit: cap)
+            case .seSparse(let extent): return try extent.run(at: local, limit: cap)
             }
         }
 

@@ -94,7 +94,7 @@ extension VMDK {
                 case .vmfsSparse:
                     map = .cowd(try COWDExtent(file: file))
                 case .seSparse:
-                    throw file.error(.unsupportedFeature, s, "seSparse snapshot extents are not supported yet; consolidate the snapshot on ESXi first")
+                    map = .seSparse(try SESparseExtent(file: file))
                 case .vmfsRDM, .vmfsRaw:
                     throw file.error(.unsupportedFeature, s, "this is a raw device mapping; copy from the mapped LUN instead")
                 case .zero:

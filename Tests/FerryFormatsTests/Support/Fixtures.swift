@@ -108,3 +108,23 @@ enum RawFixture {
         try handle.write(contentsOf: Data(bytes))
     }
 }
+
+/// A read-only device over an array: cheaper to build than a MemoryDevice for the
+/// thousands of mutants the fuzz test opens (no per-page zero scan).
+final class BytesDevice: BlockDevice {
+    let name: String
+    let bytes: [UInt8]
+    var size: UInt64 { UInt64(bytes.count) }
+    let logicalSectorSize = 512
+    let capabilities: DiskCapabilities = [.randomAccess]
+
+    init(name: String, bytes: [UInt8]) {
+        self.name = name
+        self.bytes = bytes
+    }
+
+    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws {
+        try checkRange(offset, UInt64(buffer.count), operation: "read")
+        bytes.withUnsafeBytes { buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[Int(offset)..<Int(offset) + buffer.count])) }
+    }
+}

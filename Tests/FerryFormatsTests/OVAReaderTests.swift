@@ -1,0 +1,54 @@
+import FerryBinary
+import FerryDisk
+import Foundation
+import Testing
+
+@testable import FerryFormats
+
+/// OVA archives packed with tar around qemu-made streamOptimized disks, read in place.
+@Suite struct OVAReaderTests {
+    func ovf(_ disks: [String]) -> String {
+        let files = disks.enumerated().map { "<File ovf:href=\"\($0.element)\" ovf:id=\"file\($0.offset)\"/>" }
+        return "<?xml version=\"1.0\"?>\n<Envelope><References>\(files.joined())</References></Envelope>\n"
+    }
+
+    @Test func singleAndMultiDiskArchives() throws {
+        guard Tool.haveQemuImg() else { return }
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/tar") || FileManager.default.isExecutableFile(atPath: "/bin/tar") else {
+            print("SKIP: tar not installed")
+            return
+        }
+        let tar = FileManager.default.isExecutableFile(atPath: "/usr/bin/tar") ? "/usr/bin/tar" : "/bin/tar"
+        let dir = try TempDir()
+        var oracles: [String: String] = [:]
+        for (i, name) in ["vm-disk1.vmdk", "vm-disk2.vmdk"].enumerated() {
+            let raw = dir.file("src\(i).raw")
+            try RawFixture.make(raw, size: 6 * 1024 * 1024 + 512, seed: UInt64(60 + i))
+            try Tool.qemu("convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized", raw, dir.file(name))
+            oracles[name] = raw
+        }
+        try ovf(["vm-disk1.vmdk"]).write(toFile: dir.file("vm.ovf"), atomically: true, encoding: .utf8)
+        try Tool.run(tar, ["--format=ustar", "-C", dir.path, "-cf", dir.file("one.ova"), "vm.ovf", "vm-disk1.vmdk"])
+        #expect(try DiskImage.detect(dir.file("one.ova")) == .ova)
+        let one = try DiskImage.openSource(dir.file("one.ova"))
+        #expect(try Compare.firstDifference(one, rawPath: oracles["vm-disk1.vmdk"] ?? "") == nil)
+        #expect(try one.extents(at: 0, length: one.size).contains { $0.kind == .hole })
+
+        // The OVF lists disk2 first: that is the order ovaDisks reports.
+        try ovf(["vm-disk2.vmdk", "vm-disk1.vmdk"]).write(toFile: dir.file("vm.ovf"), atomically: true, encoding: .utf8)
+        try Tool.run(tar, ["--format=pax", "-C", dir.path, "-cf", dir.file("two.ova"), "vm.ovf", "vm-disk1.vmdk", "vm-disk2.vmdk"])
+        #expect(try DiskImage.ovaDisks(dir.file("two.ova")) == ["vm-disk2.vmdk", "vm-disk1.vmdk"])
+        #expect(throws: FormatError.self) { try DiskImage.openSource(dir.file("two.ova")) }
+        for name in ["vm-disk1.vmdk", "vm-disk2.vmdk"] {
+            let disk = try DiskImage.openOVADisk(dir.file("two.ova"), member: name)
+            #expect(try Compare.firstDifference(disk, rawPath: oracles[name] ?? "") == nil, "\(name)")
+        }
+        // A truncated archive fails with a FormatError naming the tar header.
+        let cut = dir.file("cut.ova")
+        try FileManager.default.copyItem(atPath: dir.file("one.ova"), toPath: cut)
+        let h = try FileHandle(forWritingTo: URL(fileURLWithPath: cut))
+        try h.truncate(atOffset: 4096)
+        try h.close()
+        #expect { _ = try DiskImage.openSource(cut, format: .ova) } throws: { ($0 as? FormatError)?.structure == OVA.structure }
+    }
+}
