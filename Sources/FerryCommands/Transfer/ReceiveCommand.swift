@@ -36,6 +36,7 @@ public struct ReceiveCommand: AsyncParsableCommand {
             config.code = try transfer.pairingCode()
             config.insecure = transfer.insecure
             config.progress = try transfer.progressMode()
+            config.retryFor = try transfer.retrySeconds()
             config.overwrite = overwrite
             transfer.warnIfInsecure()
             let insecure = transfer.insecure

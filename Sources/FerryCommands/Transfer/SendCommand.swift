@@ -43,6 +43,7 @@ public struct SendCommand: AsyncParsableCommand {
             config.code = try transfer.pairingCode()
             config.insecure = transfer.insecure
             config.progress = try transfer.progressMode()
+            config.retryFor = try transfer.retrySeconds()
             config.limit = try limit.map(parseRate)
             config.workers = max(1, workers)
             guard let mode = CompressionMode(rawValue: compress) else {
