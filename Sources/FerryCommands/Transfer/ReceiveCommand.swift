@@ -26,6 +26,9 @@ public struct ReceiveCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Replace existing non-empty target files.")
     var overwrite = false
 
+    @Flag(name: .long, help: "Read the stream from stdin (`ferry send SOURCE - | ssh host ferry receive TARGET --stdin`); ssh provides the security.")
+    var stdin = false
+
     public init() {}
 
     public func run() async throws {
@@ -38,6 +41,7 @@ public struct ReceiveCommand: AsyncParsableCommand {
             config.progress = try transfer.progressMode()
             config.retryFor = try transfer.retrySeconds()
             config.overwrite = overwrite
+            if stdin { return try PipeTransfer.receive(from: 0, config) }
             transfer.warnIfInsecure()
             let insecure = transfer.insecure
             config.announce = { announcement in

@@ -15,7 +15,7 @@ public struct SendCommand: AsyncParsableCommand {
             6 network failure, 7 protocol error.
             """)
 
-    @Argument(help: "Source disks or images, then the receiver's HOST[:PORT] (default port 9000).")
+    @Argument(help: "Source disks or images, then the receiver's HOST[:PORT] (default port 9000), or - to write the stream to stdout (for `| ssh host ferry receive TARGET --stdin`).")
     var operands: [String] = []
 
     @OptionGroup var transfer: TransferOptions
@@ -39,7 +39,9 @@ public struct SendCommand: AsyncParsableCommand {
             guard operands.count >= 2, let destinationText = operands.last else {
                 throw TransferError(.usage, "usage: ferry send SOURCE... HOST[:PORT] --code CODE")
             }
-            var config = SendConfiguration(destination: try HostPort(parsing: destinationText, defaultHost: "127.0.0.1"))
+            let toStdout = destinationText == "-"
+            var config = SendConfiguration(
+                destination: toStdout ? HostPort(host: "-", port: 0) : try HostPort(parsing: destinationText, defaultHost: "127.0.0.1"))
             config.code = try transfer.pairingCode()
             config.insecure = transfer.insecure
             config.progress = try transfer.progressMode()
@@ -51,7 +53,7 @@ public struct SendCommand: AsyncParsableCommand {
             }
             config.compress = mode
             config.requestSize = requestSize
-            transfer.warnIfInsecure()
+            if !toStdout { transfer.warnIfInsecure() }
             var sources: [any BlockDevice] = []
             for path in operands.dropLast() {
                 do {
@@ -59,6 +61,10 @@ public struct SendCommand: AsyncParsableCommand {
                 } catch let error as DiskError {
                     throw TransferError(.io, error.description)
                 }
+            }
+            if toStdout {
+                // One-way stream for `| ssh host ferry receive TARGET --stdin`.
+                return try PipeTransfer.send(sources: sources, to: 1, config)
             }
             return try await TransferSender.run(sources: sources, config)
         }
