@@ -168,3 +168,45 @@ import Testing
         }
     }
 }
+
+@Suite struct RawTransferTests {
+    @Test func rawStreamIsCopiedWithZeroElisionAndDigest() async throws {
+        let dir = try Loopback.temporaryDirectory()
+        let size = 4 * 1024 * 1024 + 4096
+        let bytes = try Loopback.makeDisk(at: dir + "/src.img", size: size, seed: 41)
+        let (stream, continuation) = AsyncStream<Int>.makeStream()
+        let receiver = Task.detached {
+            try RawTransfer.receive(
+                target: dir + "/dst.img", size: UInt64(size), listen: HostPort(host: "127.0.0.1", port: 0),
+                overwrite: false, progress: .none
+            ) { continuation.yield($0.port) }
+        }
+        var ports = stream.makeAsyncIterator()
+        let port = try #require(await ports.next())
+        let sent = try RawTransfer.send(
+            source: try FileDevice.openForReading(dir + "/src.img"), to: HostPort(host: "127.0.0.1", port: port), progress: .none)
+        let received = try await receiver.value
+        #expect(Loopback.read(dir + "/dst.img") == bytes)
+        #expect(received.disks.first?.digest == (try Loopback.digest(of: dir + "/src.img")))
+        #expect(sent.disks.first?.digest == received.disks.first?.digest)
+        #expect((received.disks.first?.zeroBytes ?? 0) > 0)
+    }
+
+    @Test func shortRawStreamFails() async throws {
+        let dir = try Loopback.temporaryDirectory()
+        _ = try Loopback.makeDisk(at: dir + "/src.img", size: 1024 * 1024, seed: 42)
+        let (stream, continuation) = AsyncStream<Int>.makeStream()
+        let receiver = Task.detached {
+            try RawTransfer.receive(
+                target: dir + "/dst.img", size: 2 * 1024 * 1024, listen: HostPort(host: "127.0.0.1", port: 0),
+                overwrite: false, progress: .none
+            ) { continuation.yield($0.port) }
+        }
+        var ports = stream.makeAsyncIterator()
+        let port = try #require(await ports.next())
+        _ = try RawTransfer.send(
+            source: try FileDevice.openForReading(dir + "/src.img"), to: HostPort(host: "127.0.0.1", port: port), progress: .none)
+        await #expect(throws: TransferError.self) { _ = try await receiver.value }
+        #expect(!FileManager.default.fileExists(atPath: dir + "/dst.img"))
+    }
+}

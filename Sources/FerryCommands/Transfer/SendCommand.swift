@@ -2,6 +2,7 @@ public import ArgumentParser
 import FerryDisk
 import FerryFormats
 import FerryTransfer
+import Foundation
 
 /// `ferry send SOURCE... HOST[:PORT] --code CODE`
 public struct SendCommand: AsyncParsableCommand {
@@ -25,6 +26,9 @@ public struct SendCommand: AsyncParsableCommand {
 
     @Option(name: .long, help: "Per-chunk compression: auto (by compressibility and bottleneck), none, zstd, lz4, gzip.")
     var compress = "auto"
+
+    @Flag(name: .long, help: "Send a plain byte stream (no protocol, no encryption) to a plain `nc -l PORT > disk.img`.")
+    var raw = false
 
     @Option(name: .long, help: "Requests in flight.")
     var workers = 4
@@ -61,6 +65,13 @@ public struct SendCommand: AsyncParsableCommand {
                 } catch let error as DiskError {
                     throw TransferError(.io, error.description)
                 }
+            }
+            if raw {
+                guard sources.count == 1, let source = sources.first, !toStdout else {
+                    throw TransferError(.usage, "--raw sends one source to HOST:PORT")
+                }
+                FileHandle.standardError.write(Data("ferry send: WARNING: --raw: plaintext, unauthenticated, not verified by the receiver\n".utf8))
+                return try RawTransfer.send(source: source, to: config.destination, progress: config.progress)
             }
             if toStdout {
                 // One-way stream for `| ssh host ferry receive TARGET --stdin`.
