@@ -75,3 +75,11 @@ extension BlockHash {
         return try Swift.withUnsafeBytes(of: &words) { try body($0) }
     }
 }
+
+extension CopyRequest {
+    /// A request built outside the planner (the network sender trims planned requests
+    /// around ranges a resumed receiver already holds).
+    public init(at offset: UInt64, length: UInt64, kind: Kind) {
+        self.init(offset: offset, length: length, kind: kind)
+    }
+}

@@ -54,13 +54,15 @@ public struct DiskDescription: Sendable, Equatable {
 /// ```
 ///  0       4
 ///  | index | flags |
-///    u32     u32     bit 0: the target reads as zeros already
+///    u32     u32     bit 0: the target reads as zeros already; bit 1: segment list follows (resume)
 /// ```
 public struct DiskReady: Sendable, Equatable {
     public var index: UInt32
     public var flags: UInt32
 
     public static let targetIsZero: UInt32 = 1 << 0
+    /// A `SegmentList` follows: the receiver holds journaled segments of this disk.
+    public static let resume: UInt32 = 1 << 1
 
     public init(index: UInt32, flags: UInt32 = 0) {
         self.index = index

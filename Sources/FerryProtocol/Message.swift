@@ -36,8 +36,11 @@ public enum Message: Sendable, Equatable {
     case finish(Finish)
     case result(DiskResult)
     case error(ErrorMessage)
+    case segments(SegmentList)
+    case same(SameSegment)
 
-    /// The type byte. 0x50–0x5F are reserved for the hash-exchange (delta sync) phase.
+    /// The type byte. 0x50–0x5F carry block-hash exchange: resume uses 0x50/0x51;
+    /// the rest is reserved for delta sync.
     public enum Kind: UInt8, Sendable {
         case hello = 0x01
         case disk = 0x02
@@ -49,6 +52,8 @@ public enum Message: Sendable, Equatable {
         case finish = 0x30
         case result = 0x31
         case error = 0x40
+        case segments = 0x50
+        case same = 0x51
     }
 
     public var kind: Kind {
@@ -63,6 +68,8 @@ public enum Message: Sendable, Equatable {
         case .finish: .finish
         case .result: .result
         case .error: .error
+        case .segments: .segments
+        case .same: .same
         }
     }
 
@@ -83,6 +90,8 @@ public enum Message: Sendable, Equatable {
         case .finish: self = .finish(try Finish(parsing: &payload))
         case .result: self = .result(try DiskResult(parsing: &payload))
         case .error: self = .error(try ErrorMessage(parsing: &payload))
+        case .segments: self = .segments(try SegmentList(parsing: &payload))
+        case .same: self = .same(try SameSegment(parsing: &payload))
         }
         guard payload.readableBytes == 0 else {
             throw ProtocolError(.protocolViolation, "\(kind) message has \(payload.readableBytes) trailing bytes")
@@ -105,6 +114,8 @@ public enum Message: Sendable, Equatable {
         case .finish(let m): m.write(to: &buffer)
         case .result(let m): m.write(to: &buffer)
         case .error(let m): m.write(to: &buffer)
+        case .segments(let m): m.write(to: &buffer)
+        case .same(let m): m.write(to: &buffer)
         }
         let length = buffer.writerIndex - lengthIndex - 4
         buffer.setInteger(UInt32(truncatingIfNeeded: length), at: lengthIndex, endianness: .big)

@@ -19,6 +19,8 @@ public struct ReceiverStateMachine: Sendable {
         case writeCompressed(CompressedExtent)
         /// Zero the range (nothing to do on a target known to be zero).
         case zero(ZeroExtent)
+        /// Check the leaves against the journaled segment digest, then count the segment as received.
+        case same(SameSegment)
         /// Wait for writes in flight, flush, compare digests, send a result, call `diskFinished()`.
         case finishDisk(Finish)
         /// Nothing to do until the next disk is described.
@@ -111,6 +113,12 @@ public struct ReceiverStateMachine: Sendable {
             try coverage.insert(extent.offset..<extent.offset + extent.length)
             state = .receiving(disk, coverage)
             return .zero(extent)
+
+        case (.receiving(let disk, var coverage), .same(let segment)):
+            try checkExtent(disk, segment.disk, segment.offset, UInt64(segment.length), coverage)
+            try coverage.insert(segment.offset..<segment.offset + UInt64(segment.length))
+            state = .receiving(disk, coverage)
+            return .same(segment)
 
         case (.receiving(let disk, let coverage), .finish(let finish)):
             guard finish.disk == disk.index else {

@@ -12,6 +12,8 @@ public struct SenderStateMachine: Sendable {
         case describe(UInt32)
         /// Start streaming disk `i`'s extents.
         case startSending(UInt32, targetIsZero: Bool)
+        /// Journaled segments the receiver holds; when `start`, begin streaming disk `i` (resuming).
+        case resumeSegments(SegmentList, start: Bool)
         /// The receiver acknowledged progress.
         case progress(Ack)
         /// Disk `i` is verified and durable on the receiver.
@@ -20,12 +22,15 @@ public struct SenderStateMachine: Sendable {
         case done
         case fail(ProtocolError)
         case peerFailed(ProtocolError)
+        /// Nothing to do yet.
+        case ignoreForNow
     }
 
     enum State: Sendable, Equatable {
         case idle
         case awaitingHello
         case awaitingReady(UInt32)
+        case collectingSegments(UInt32)
         case sending(UInt32)
         case awaitingResult(UInt32, [UInt8])
         case done
@@ -61,6 +66,12 @@ public struct SenderStateMachine: Sendable {
             peerCapabilities = hello.capabilities
             state = .awaitingReady(0)
             return .describe(0)
+        case (.awaitingReady(let i), .ready(let ready)) where ready.index == i && ready.flags & DiskReady.resume != 0:
+            state = .collectingSegments(i)
+            return .ignoreForNow
+        case (.collectingSegments(let i), .segments(let list)) where list.disk == i:
+            if list.isFinal { state = .sending(i) }
+            return .resumeSegments(list, start: list.isFinal)
         case (.awaitingReady(let i), .ready(let ready)) where ready.index == i:
             state = .sending(i)
             return .startSending(i, targetIsZero: ready.flags & DiskReady.targetIsZero != 0)

@@ -21,14 +21,25 @@ final class ReceiverDisk: Sendable {
     /// else is durable, so a failed transfer cannot leave a bootable-looking disk.
     let holdFirstBlock: Bool
     private let held = Mutex<[UInt8]?>(nil)
+    /// Resume bookkeeping (nil for targets that cannot resume: stdout, null:).
+    let journal: ResumeJournal?
+    let tracker: SegmentTracker?
+    /// Bytes of segments flushed and journaled (what `Ack.durable` reports).
+    let durable = Atomic<UInt64>(0)
+    private let checkpointing = Mutex(false)
 
-    init(description: DiskDescription, target: LocalTarget, counters: CopyCounters) throws {
+    init(description: DiskDescription, target: LocalTarget, counters: CopyCounters, journal: ResumeJournal?) throws {
         self.description = description
         self.target = target
         self.counters = counters
+        self.journal = journal
         digest = DigestBuilder(size: description.size)
         knownZero = target.knownZero
-        holdFirstBlock = target.writesInPlace && target.device.isRandomAccess && description.size > 0
+        let hold = target.writesInPlace && target.device.isRandomAccess && description.size > 0
+        holdFirstBlock = hold
+        tracker = journal.map {
+            SegmentTracker(segmentSize: $0.segmentSize, diskSize: description.size, excluded: hold ? [0] : [])
+        }
         if holdFirstBlock && !knownZero {
             let first = min(UInt64(DiskDigest.blockSize), description.size)
             try target.device.writeZeros(at: 0, length: first, mayDiscard: false)
@@ -56,6 +67,7 @@ final class ReceiverDisk: Sendable {
                 }
                 try store(data, at: extent.offset)
                 digest.add(.hashes(leaves), at: extent.offset / UInt64(DiskDigest.blockSize))
+                tracker?.record(offset: extent.offset, leaves: hashes)
             }
         }
         counters.add(data: UInt64(extent.length))
@@ -108,7 +120,56 @@ final class ReceiverDisk: Sendable {
             if length > 0 { try device.writeZeros(at: offset, length: length, mayDiscard: true) }
         }
         digest.addZeros(offset: extent.offset, length: extent.length)
+        tracker?.recordZeros(offset: extent.offset, length: extent.length)
         counters.add(zero: extent.length)
+    }
+
+    /// A journaled segment the sender proved unchanged: its leaves must hash to the
+    /// digest we journaled when we wrote and flushed it. Nothing is written.
+    func same(_ segment: SameSegment) throws {
+        guard let journal, let tracker else {
+            throw ProtocolError(.protocolViolation, "an unchanged segment was claimed but this target has no journal")
+        }
+        let index = segment.offset / UInt64(journal.segmentSize)
+        let range = tracker.range(ofSegment: index)
+        guard range.lowerBound == segment.offset, range.upperBound - range.lowerBound == UInt64(segment.length),
+            let journaled = journal.recovered[index]
+        else {
+            throw ProtocolError(.protocolViolation, "segment at \(segment.offset) was not journaled by this receiver")
+        }
+        try segment.leaves.withUnsafeReadableBytes { leaves in
+            guard ResumeJournal.segmentDigest(leaves) == journaled else {
+                throw ProtocolError(
+                    .verification, "segment at \(segment.offset): the sender's blocks do not match what was journaled here")
+            }
+            var hashes: [BlockHash] = []
+            var i = 0
+            while i + 32 <= leaves.count {
+                if let leaf = BlockHash(raw: UnsafeRawBufferPointer(rebasing: leaves[i..<i + 32])) { hashes.append(leaf) }
+                i += 32
+            }
+            digest.add(.hashes(hashes), at: segment.offset / UInt64(DiskDigest.blockSize))
+        }
+        durable.add(UInt64(segment.length), ordering: .relaxed)
+        counters.add(data: UInt64(segment.length))
+    }
+
+    /// Flushes the target and journals the segments completed since the last
+    /// checkpoint. One at a time; a caller finding one running skips.
+    func checkpoint() throws {
+        guard let journal, let tracker else { return }
+        let mine = checkpointing.withLock { busy -> Bool in
+            defer { busy = true }
+            return !busy
+        }
+        guard mine else { return }
+        defer { checkpointing.withLock { $0 = false } }
+        let complete = tracker.takeComplete()
+        guard !complete.isEmpty else { return }
+        try device.flush()
+        try journal.append(complete)
+        let bytes = complete.reduce(UInt64(0)) { $0 + UInt64(tracker.range(ofSegment: $1.0).count) }
+        durable.add(bytes, ordering: .relaxed)
     }
 
     /// Flushes, writes the held first block, flushes again, and returns the digest of

@@ -15,29 +15,41 @@ struct SourceStreamer: Sendable {
     let digest: DigestBuilder
     let counters: CopyCounters
     let policy: CompressionPolicy?
+    /// Segments the receiver already holds and the sender verified unchanged (resume).
+    let skip: SegmentSkip?
     let allocator = ByteBufferAllocator()
 
-    init(index: UInt32, source: any BlockDevice, requestSize: Int, counters: CopyCounters, policy: CompressionPolicy?) {
+    init(
+        index: UInt32, source: any BlockDevice, requestSize: Int, counters: CopyCounters, policy: CompressionPolicy?,
+        digest: DigestBuilder? = nil, skip: SegmentSkip? = nil
+    ) {
         self.policy = policy
+        self.skip = skip
         self.index = index
         self.source = source
         let size = min(max(requestSize, DiskDigest.blockSize), WireLimits.maxExtentData)
         planner = CopyPlanner(source: source, requestSize: size)
-        digest = DigestBuilder(size: source.size)
+        self.digest = digest ?? DigestBuilder(size: source.size)
         self.counters = counters
     }
 
     /// The messages for the next request, or nil when the disk is done. Blocking: run on the thread pool.
     func next() throws -> [Message]? {
-        guard let request = try planner.next() else { return nil }
-        switch request.kind {
-        case .zero:
-            digest.addZeros(offset: request.offset, length: request.length)
-            counters.add(zero: request.length)
-            return [.zero(ZeroExtent(disk: index, offset: request.offset, length: request.length))]
-        case .data:
-            return try read(request)
+        while let request = try planner.next() {
+            var messages: [Message] = []
+            for piece in skip?.remaining(request) ?? [request] {
+                switch piece.kind {
+                case .zero:
+                    digest.addZeros(offset: piece.offset, length: piece.length)
+                    counters.add(zero: piece.length)
+                    messages.append(.zero(ZeroExtent(disk: index, offset: piece.offset, length: piece.length)))
+                case .data:
+                    messages += try read(piece)
+                }
+            }
+            if !messages.isEmpty { return messages }
         }
+        return nil
     }
 
     private func read(_ request: CopyRequest) throws -> [Message] {
@@ -102,5 +114,60 @@ struct SourceStreamer: Sendable {
             }
         }
         return ok ? out : nil
+    }
+
+    /// Resume: reads journaled segment `segment` of the source and, if its leaves hash
+    /// to the receiver's segment digest, returns the proof (and feeds the digest).
+    func checkSegment(_ segment: UInt64, size segmentSize: UInt64, expected: [UInt8]) throws -> SameSegment? {
+        let start = segment * segmentSize
+        guard start < source.size else { return nil }
+        let end = min(source.size, start + segmentSize)
+        let chunk = UInt64(1 << 20)
+        var leaves: [BlockHash] = []
+        var buffer = [UInt8](repeating: 0, count: Int(chunk))
+        var position = start
+        while position < end {
+            let n = Int(min(chunk, end - position))
+            try buffer.withUnsafeMutableBytes { raw in
+                let piece = UnsafeMutableRawBufferPointer(rebasing: raw[0..<n])
+                try source.read(into: piece, at: position)
+                _ = BlockRuns.split(UnsafeRawBufferPointer(piece), hashes: &leaves)
+            }
+            position += UInt64(n)
+        }
+        var wire = allocator.buffer(capacity: leaves.count * WireLimits.hashSize)
+        for leaf in leaves { leaf.withRawBytes { _ = wire.writeBytes($0) } }
+        let matches = wire.withUnsafeReadableBytes { ResumeJournal.segmentDigest($0) } == expected
+        guard matches else { return nil }
+        digest.add(.hashes(leaves), at: start / UInt64(DiskDigest.blockSize))
+        return SameSegment(disk: index, offset: start, length: Int(end - start), leaves: wire)
+    }
+}
+
+/// The verified-unchanged segments a resumed transfer does not send again.
+struct SegmentSkip: Sendable {
+    let segmentSize: UInt64
+    let matched: Set<UInt64>
+
+    /// The parts of `request` outside matched segments (block-aligned: segments are whole blocks).
+    func remaining(_ request: CopyRequest) -> [CopyRequest] {
+        guard !matched.isEmpty else { return [request] }
+        var pieces: [CopyRequest] = []
+        var position = request.offset
+        let end = request.offset + request.length
+        while position < end {
+            let segment = position / segmentSize
+            let stop = min(end, (segment + 1) * segmentSize)
+            if !matched.contains(segment) {
+                if var last = pieces.last, last.offset + last.length == position {
+                    last.length += stop - position
+                    pieces[pieces.count - 1] = last
+                } else {
+                    pieces.append(CopyRequest(at: position, length: stop - position, kind: request.kind))
+                }
+            }
+            position = stop
+        }
+        return pieces
     }
 }

@@ -19,6 +19,15 @@ public struct ReceiveConfiguration: Sendable {
     public var workers = 4
     /// Seconds a connection may take to say hello before it is dropped.
     public var helloTimeout: Int64 = 30
+    /// After a dropped connection, keep listening this many seconds for the sender to
+    /// reconnect and resume (0: fail at once; the journal still allows a rerun).
+    public var retryFor: Double = 0
+    /// Resume granularity: segments journaled once complete and flushed (whole blocks).
+    public var segmentSize = 64 << 20
+    /// Flush and journal after this many bytes of progress.
+    public var checkpointBytes: UInt64 = 1 << 30
+    /// Acknowledge progress to the sender every this many bytes.
+    public var ackBytes: UInt64 = 16 << 20
     /// Told once the listener is up: where, and the code to give the sender.
     public var announce: @Sendable (ReceiverAnnouncement) -> Void = { _ in }
 
@@ -48,6 +57,10 @@ public struct SendConfiguration: Sendable {
     public var limit: UInt64?
     /// Per-chunk compression.
     public var compress: CompressionMode = .auto
+    /// After a network failure, reconnect and resume for this many seconds.
+    public var retryFor: Double = 0
+    /// Test hook: drop the connection after this many data bytes were sent (simulates a cut link).
+    public var dropAfterBytes: UInt64?
 
     public init(destination: HostPort) {
         self.destination = destination

@@ -7,6 +7,10 @@ import NIOCore
 import NIOPosix
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// `ferry receive`: listens, pairs, receives each disk into its target, verifies
 /// every block and the disk digest, flushes and commits, and only then reports success.
 public enum TransferReceiver {
@@ -19,10 +23,24 @@ public enum TransferReceiver {
         config.announce(ReceiverAnnouncement(listen: HostPort(host: config.listen.host, port: port), code: code))
 
         var failures = 0
+        let generation = Atomic<Int>(0)
+        var lastNetworkError: TransferError?
         return try await listener.executeThenClose { connections in
             for try await connection in connections {
+                generation.add(1, ordering: .relaxed)
                 do {
                     return try await Session(config: config, connection: connection).run()
+                } catch let error as TransferError where error.kind == .network && config.retryFor > 0 {
+                    // The link dropped: the journal keeps what is durable; wait for the
+                    // sender to reconnect (it retries by itself) for retryFor seconds.
+                    lastNetworkError = error
+                    let mine = generation.load(ordering: .relaxed)
+                    let server = listener.channel
+                    server.eventLoop.scheduleTask(in: .seconds(Int64(config.retryFor))) {
+                        if generation.load(ordering: .relaxed) == mine { server.close(promise: nil) }
+                    }
+                    FileHandle.standardError.write(
+                        Data("ferry: \(error.message); waiting up to \(Int(config.retryFor)) s for the sender to reconnect\n".utf8))
                 } catch let error as TransferError where error.kind == .authentication {
                     failures += 1
                     if failures >= config.maxAuthFailures {
@@ -32,7 +50,7 @@ public enum TransferReceiver {
                     FileHandle.standardError.write(Data("ferry: \(error.message); waiting for another attempt\n".utf8))
                 }
             }
-            throw TransferError(.network, "the listener closed before a sender connected")
+            throw lastNetworkError ?? TransferError(.network, "the listener closed before a sender connected")
         }
     }
 }
@@ -44,13 +62,13 @@ private final class Session: Sendable {
     let counters = CopyCounters()
     let helloSeen = Atomic<Bool>(false)
     let lastAck = Mutex<UInt64>(0)
+    let lastCheckpoint = Mutex<UInt64>(0)
     let disks = Mutex<[ReceiverDisk]>([])
     /// Codecs this host can decompress, offered in our hello.
     let codecs: [CompressedExtent.Codec: Codec] = Dictionary(
         uniqueKeysWithValues: Codec.available().map { ($0.kind, $0) })
     /// The first failure of a write job.
     let failure = Mutex<(any Error)?>(nil)
-    static let ackEvery: UInt64 = 16 << 20
 
     init(config: ReceiveConfiguration, connection: MessageChannel) {
         self.config = config
@@ -85,14 +103,23 @@ private final class Session: Sendable {
                                 mode: config.progress, phase: "receive \(disk.target.path)", total: description.size,
                                 counters: counters)
                             reporter?.start()
-                            let flags = disk.knownZero ? DiskReady.targetIsZero : 0
-                            return try await perform(machine.diskOpened(flags: flags))
+                            let recovered = disk.journal?.recovered ?? [:]
+                            var flags = disk.knownZero ? DiskReady.targetIsZero : 0
+                            if !recovered.isEmpty { flags |= DiskReady.resume }
+                            let done = try await perform(machine.diskOpened(flags: flags))
+                            if !recovered.isEmpty, let journal = disk.journal {
+                                try await sendSegments(recovered, segmentSize: journal.segmentSize, disk: description.index, outbound)
+                            }
+                            return done
                         case .write(let extent):
                             guard let disk = current else { throw internalError() }
                             try await bounded(&inFlight, &group, disk, outbound) { try disk.write(extent) }
                         case .writeCompressed(let extent):
                             guard let disk = current, let codec = codecs[extent.codec] else { throw internalError() }
                             try await bounded(&inFlight, &group, disk, outbound) { try disk.write(extent, codec: codec) }
+                        case .same(let segment):
+                            guard let disk = current else { throw internalError() }
+                            try await bounded(&inFlight, &group, disk, outbound) { try disk.same(segment) }
                         case .zero(let extent):
                             guard let disk = current else { throw internalError() }
                             try await bounded(&inFlight, &group, disk, outbound) { try disk.zero(extent) }
@@ -123,8 +150,21 @@ private final class Session: Sendable {
                 }
             }
         } catch {
-            for disk in disks.withLock({ $0 }) { disk.target.abandon() }
-            throw TransferChannel.classify(error, helloSeen: helloSeen.load(ordering: .relaxed))
+            let failure = TransferChannel.classify(error, helloSeen: helloSeen.load(ordering: .relaxed))
+            for disk in disks.withLock({ $0 }) {
+                // A dropped link or an interruption leaves the journal and the partial
+                // target for a resume; anything else (bad data, a hostile peer) does not.
+                let resumable = failure.kind == .network || failure.kind == .cancelled
+                if resumable, let journal = disk.journal {
+                    try? await NIOThreadPool.singleton.runIfActive { try disk.checkpoint() }
+                    journal.closeKeeping()
+                    try? disk.device.close()
+                } else {
+                    disk.journal?.remove()
+                    disk.target.abandon()
+                }
+            }
+            throw failure
         }
         let summary = disks.withLock { disks in
             disks.map { d in
@@ -178,11 +218,17 @@ private final class Session: Sendable {
     private func acknowledge(_ disk: ReceiverDisk, _ outbound: NIOAsyncChannelOutboundWriter<Message>) async throws {
         let done = counters.done.load(ordering: .relaxed)
         let due = lastAck.withLock { last -> Bool in
-            guard done >= last + Self.ackEvery else { return false }
+            guard done >= last + config.ackBytes else { return false }
             last = done
             return true
         }
-        if due { try await outbound.write(.ack(Ack(disk: disk.description.index, written: done, durable: 0))) }
+        guard due else { return }
+        if done >= lastCheckpoint.withLock({ $0 }) + config.checkpointBytes {
+            lastCheckpoint.withLock { $0 = done }
+            try await NIOThreadPool.singleton.runIfActive { try disk.checkpoint() }
+        }
+        let durable = disk.durable.load(ordering: .relaxed)
+        try await outbound.write(.ack(Ack(disk: disk.description.index, written: done, durable: durable)))
     }
 
     private func open(_ description: DiskDescription) async throws -> ReceiverDisk {
@@ -192,16 +238,58 @@ private final class Session: Sendable {
         counters.data.store(0, ordering: .relaxed)
         counters.zero.store(0, ordering: .relaxed)
         lastAck.withLock { $0 = 0 }
+        lastCheckpoint.withLock { $0 = 0 }
         let disk = try await NIOThreadPool.singleton.runIfActive { [config] in
             do {
-                let target = try LocalTarget.open(path, size: description.size, overwrite: config.overwrite)
-                return try ReceiverDisk(description: description, target: target, counters: counters)
+                return try Self.openResumable(path, description, config, counters)
             } catch let error as DiskError {
                 throw ProtocolError(.io, error.description)
             }
         }
         disks.withLock { $0.append(disk) }
         return disk
+    }
+
+    /// Opens the target, continuing an interrupted transfer when a journal for this
+    /// disk (same size and name) and its partial file are there.
+    private static func openResumable(
+        _ path: String, _ description: DiskDescription, _ config: ReceiveConfiguration, _ counters: CopyCounters
+    ) throws -> ReceiverDisk {
+        guard path != "-", path != "null:" else {
+            let target = try LocalTarget.open(path, size: description.size, overwrite: config.overwrite)
+            return try ReceiverDisk(description: description, target: target, counters: counters, journal: nil)
+        }
+        let inPlace = LocalDisk.isBlockDevice(path)
+        let journalPath = ResumeJournal.path(for: path, inPlace: inPlace)
+        var target: LocalTarget?
+        if FileManager.default.fileExists(atPath: journalPath) {
+            target = inPlace
+                ? try LocalTarget.open(path, size: description.size, overwrite: config.overwrite)
+                : try LocalTarget.reopenPartial(path, size: description.size)
+        }
+        if target == nil { unlink(journalPath) }
+        let opened = try target ?? LocalTarget.open(path, size: description.size, overwrite: config.overwrite)
+        let journal = try ResumeJournal(
+            path: journalPath, segmentSize: config.segmentSize, diskSize: description.size, name: description.name)
+        if !journal.recovered.isEmpty {
+            FileHandle.standardError.write(Data(
+                "ferry: resuming \(path): \(journal.recovered.count) segment(s) were written before; the sender will check them against the source\n".utf8))
+        }
+        return try ReceiverDisk(description: description, target: opened, counters: counters, journal: journal)
+    }
+
+    private func sendSegments(
+        _ recovered: [UInt64: [UInt8]], segmentSize: Int, disk: UInt32, _ outbound: NIOAsyncChannelOutboundWriter<Message>
+    ) async throws {
+        let entries = recovered.keys.sorted().map { SegmentList.Entry(index: $0, digest: recovered[$0] ?? []) }
+        var start = 0
+        repeat {
+            let end = min(entries.count, start + SegmentList.maxEntries)
+            try await outbound.write(.segments(SegmentList(
+                disk: disk, segmentSize: UInt32(segmentSize), isFinal: end == entries.count,
+                entries: Array(entries[start..<end]))))
+            start = end
+        } while start < entries.count
     }
 
     private func finishDisk(_ disk: ReceiverDisk, _ finish: Finish, _ outbound: NIOAsyncChannelOutboundWriter<Message>) async throws {
@@ -221,6 +309,7 @@ private final class Session: Sendable {
         }
         do {
             try await NIOThreadPool.singleton.runIfActive { try disk.target.commit() }
+            disk.journal?.remove()
         } catch let error as DiskError {
             throw ProtocolError(.io, error.description)
         }

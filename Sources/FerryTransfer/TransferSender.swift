@@ -24,14 +24,28 @@ public enum TransferSender {
             identity = try PairingIdentity(code: code, role: .sender)
         }
         let started = Date()
-        let connection = try await TransferChannel.connect(to: config.destination, identity: identity)
-        let sender = SenderSession(sources: sources, config: config)
-        do {
-            try await sender.run(connection)
-        } catch {
-            throw TransferChannel.classify(error, helloSeen: sender.helloSeen.load(ordering: .relaxed))
+        var firstFailure: Date?
+        var config = config
+        while true {
+            let sender = SenderSession(sources: sources, config: config)
+            do {
+                let connection = try await TransferChannel.connect(to: config.destination, identity: identity)
+                do {
+                    try await sender.run(connection)
+                } catch {
+                    throw TransferChannel.classify(error, helloSeen: sender.helloSeen.load(ordering: .relaxed))
+                }
+                return TransferSummary(disks: sender.summaries.withLock { $0 }, seconds: Date().timeIntervalSince(started))
+            } catch let error as TransferError where error.kind == .network && config.retryFor > 0 {
+                // Reconnect and resume from the receiver's journal, for at most retryFor seconds.
+                let since = firstFailure ?? Date()
+                firstFailure = since
+                guard Date().timeIntervalSince(since) < config.retryFor else { throw error }
+                config.dropAfterBytes = nil
+                FileHandle.standardError.write(Data("ferry: \(error.message); reconnecting\n".utf8))
+                try await Task.sleep(nanoseconds: 1_000_000_000)
+            }
         }
-        return TransferSummary(disks: sender.summaries.withLock { $0 }, seconds: Date().timeIntervalSince(started))
     }
 }
 
@@ -46,6 +60,8 @@ private final class SenderSession: Sendable {
     let sent = CopyCounters()
     let reporter = Mutex<ProgressReporter?>(nil)
     let failure = Mutex<(any Error)?>(nil)
+    /// Journaled segments a resuming receiver holds.
+    let resume = Mutex<(segmentSize: UInt64, entries: [UInt64: [UInt8]])>((segmentSize: 64 << 20, entries: [:]))
 
     init(sources: [any BlockDevice], config: SendConfiguration) {
         self.sources = sources
@@ -84,27 +100,16 @@ private final class SenderSession: Sendable {
                 .disk(DiskDescription(
                     index: index, count: UInt32(sources.count), size: source.size,
                     sectorSize: UInt32(source.logicalSectorSize == 4096 ? 4096 : 512), name: source.name)))
+        case .ignoreForNow:
+            break
+        case .resumeSegments(let list, let start):
+            resume.withLock { r in
+                r.segmentSize = UInt64(list.segmentSize)
+                for e in list.entries { r.entries[e.index] = e.digest }
+            }
+            if start { begin(list.disk, outbound, &group, connection) }
         case .startSending(let index, _):
-            let source = sources[Int(index)]
-            counters.done.store(0, ordering: .relaxed)
-            reporter.withLock {
-                $0?.stop()
-                $0 = ProgressReporter(mode: config.progress, phase: "send \(source.name)", total: source.size, counters: counters)
-                $0?.start()
-            }
-            group.addTask {
-                // A failed stream (a source read error) must end the session now: tell the
-                // receiver and close, or the inbound loop would wait for a reply forever.
-                do {
-                    try await self.stream(index, outbound)
-                } catch {
-                    self.failure.withLock { if $0 == nil { $0 = error } }
-                    let reason = (error as? ProtocolError) ?? ProtocolError(.io, "\(error)")
-                    try? await outbound.write(.error(ErrorMessage(reason)))
-                    connection.channel.close(promise: nil)
-                    throw error
-                }
-            }
+            begin(index, outbound, &group, connection)
         case .progress(let ack):
             counters.done.store(ack.written, ordering: .relaxed)
             counters.data.store(sent.data.load(ordering: .relaxed), ordering: .relaxed)
@@ -122,15 +127,57 @@ private final class SenderSession: Sendable {
         return false
     }
 
+    /// Starts streaming disk `index` as a child task.
+    private func begin(
+        _ index: UInt32, _ outbound: NIOAsyncChannelOutboundWriter<Message>,
+        _ group: inout ThrowingTaskGroup<Void, any Error>, _ connection: MessageChannel
+    ) {
+        let source = sources[Int(index)]
+        counters.done.store(0, ordering: .relaxed)
+        reporter.withLock {
+            $0?.stop()
+            $0 = ProgressReporter(mode: config.progress, phase: "send \(source.name)", total: source.size, counters: counters)
+            $0?.start()
+        }
+        group.addTask {
+            // A failed stream (a source read error) must end the session now: tell the
+            // receiver and close, or the inbound loop would wait for a reply forever.
+            do {
+                try await self.stream(index, outbound, connection)
+            } catch {
+                self.failure.withLock { if $0 == nil { $0 = error } }
+                let reason = (error as? ProtocolError) ?? ProtocolError(.io, "\(error)")
+                try? await outbound.write(.error(ErrorMessage(reason)))
+                connection.channel.close(promise: nil)
+                throw error
+            }
+        }
+    }
+
+
     /// Streams disk `index` with `config.workers` requests in flight, then sends `finish`.
-    private func stream(_ index: UInt32, _ outbound: NIOAsyncChannelOutboundWriter<Message>) async throws {
+    private func stream(
+        _ index: UInt32, _ outbound: NIOAsyncChannelOutboundWriter<Message>, _ connection: MessageChannel
+    ) async throws {
         let source = sources[Int(index)]
         sent.done.store(0, ordering: .relaxed)
         sent.data.store(0, ordering: .relaxed)
         sent.zero.store(0, ordering: .relaxed)
+        let policy = try compressionPolicy()
+        let (segmentSize, journaled) = resume.withLock { ($0.segmentSize, $0.entries) }
+        var skip: SegmentSkip?
+        let leaves = DigestBuilder(size: source.size)
+        if !journaled.isEmpty {
+            let checker = SourceStreamer(
+                index: index, source: source, requestSize: config.requestSize, counters: sent, policy: nil, digest: leaves)
+            let matched = try await verifyJournaled(journaled, segmentSize: segmentSize, checker, outbound)
+            skip = SegmentSkip(segmentSize: segmentSize, matched: matched)
+        }
         let streamer = SourceStreamer(
-            index: index, source: source, requestSize: config.requestSize, counters: sent, policy: try compressionPolicy())
+            index: index, source: source, requestSize: config.requestSize, counters: sent, policy: policy, digest: leaves,
+            skip: skip)
         let limiter = config.limit.map { RateLimiter(bytesPerSecond: $0) }
+        let dropAfter = config.dropAfterBytes
         try await withThrowingTaskGroup(of: Void.self) { workers in
             for _ in 0..<max(1, config.workers) {
                 workers.addTask {
@@ -142,6 +189,9 @@ private final class SenderSession: Sendable {
                         for message in messages {
                             if let limiter { await limiter.take(message.wireBytes) }
                             try await outbound.write(message)
+                        }
+                        if let dropAfter, self.sent.data.load(ordering: .relaxed) >= dropAfter {
+                            connection.channel.close(promise: nil)  // test hook: a cut link
                         }
                         streamer.policy?.record(
                             work: (prepared - started).seconds, wait: (clock.now - prepared).seconds)
@@ -190,6 +240,37 @@ private final class SenderSession: Sendable {
         }
     }
 
+    /// Resume: re-reads each journaled segment of the source (several at a time) and
+    /// proves the unchanged ones to the receiver; changed ones are sent again.
+    private func verifyJournaled(
+        _ journaled: [UInt64: [UInt8]], segmentSize: UInt64, _ checker: SourceStreamer,
+        _ outbound: NIOAsyncChannelOutboundWriter<Message>
+    ) async throws -> Set<UInt64> {
+        let queue = SegmentQueue(journaled.keys.sorted())
+        try await withThrowingTaskGroup(of: Void.self) { workers in
+            for _ in 0..<max(1, config.workers) {
+                workers.addTask {
+                    while let segment = queue.next() {
+                        let expected = journaled[segment] ?? []
+                        let proof = try await NIOThreadPool.singleton.runIfActive {
+                            try checker.checkSegment(segment, size: segmentSize, expected: expected)
+                        }
+                        guard let proof else { continue }
+                        queue.matched.withLock { _ = $0.insert(segment) }
+                        try await outbound.write(.same(proof))
+                    }
+                }
+            }
+            try await workers.waitForAll()
+        }
+        let result = queue.matched.withLock { $0 }
+        let changed = journaled.count - result.count
+        FileHandle.standardError.write(Data((changed == 0
+            ? "ferry: resuming: \(result.count) segment(s) already on the receiver match the source\n"
+            : "ferry: resuming: the source changed since the interrupted transfer: \(changed) of \(journaled.count) journaled segment(s) differ and are sent again\n").utf8))
+        return result
+    }
+
     private func prepare(_ streamer: SourceStreamer) async throws -> [Message]? {
         do {
             return try await NIOThreadPool.singleton.runIfActive { try streamer.next() }
@@ -197,4 +278,14 @@ private final class SenderSession: Sendable {
             throw TransferError(.io, error.description)
         }
     }
+}
+
+/// Journaled segments waiting to be checked, shared by the checking workers.
+private final class SegmentQueue: Sendable {
+    private let pending: Mutex<[UInt64]>
+    let matched = Mutex(Set<UInt64>())
+
+    init(_ segments: [UInt64]) { pending = Mutex(segments.reversed()) }
+
+    func next() -> UInt64? { pending.withLock { $0.popLast() } }
 }

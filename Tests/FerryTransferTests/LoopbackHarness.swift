@@ -78,3 +78,20 @@ struct SplitMix {
 enum FerryCopyLeaf {
     static func hash(_ bytes: UnsafeRawBufferPointer) -> [UInt8] { BlockHash(of: bytes).bytes }
 }
+
+extension Loopback {
+    /// All random bytes (no zero blocks), so every block crosses the wire unless resumed.
+    static func makeRandomDisk(at path: String, size: Int, seed: UInt64) throws -> [UInt8] {
+        var rng = SplitMix(seed: seed)
+        var bytes = [UInt8](repeating: 0, count: size)
+        for i in stride(from: 0, to: size, by: 8) {
+            var v = rng.next()
+            for j in i..<min(i + 8, size) {
+                bytes[j] = UInt8(truncatingIfNeeded: v)
+                v >>= 8
+            }
+        }
+        _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        return bytes
+    }
+}

@@ -121,3 +121,92 @@ import Testing
         #expect(try PairingIdentity(code: code, role: .sender).ownSPKI == sender.ownSPKI)
     }
 }
+
+@Suite struct PipeTransferTests {
+    @Test func oneWayStreamThroughAPipeIsVerified() async throws {
+        let dir = try Loopback.temporaryDirectory()
+        let a = try Loopback.makeDisk(at: dir + "/a.img", size: 3 * 1024 * 1024 + 777, seed: 31)
+        let b = try Loopback.makeDisk(at: dir + "/b.img", size: 1024 * 1024, seed: 32)
+        var fds: [Int32] = [0, 0]
+        #expect(pipe(&fds) == 0)
+        let (readEnd, writeEnd) = (fds[0], fds[1])
+        var rc = ReceiveConfiguration(targets: [dir + "/a2.img", dir + "/b2.img"], listen: HostPort(host: "-", port: 0))
+        rc.progress = .none
+        let receiver = Task.detached { try PipeTransfer.receive(from: readEnd, rc) }
+        var sc = SendConfiguration(destination: HostPort(host: "-", port: 0))
+        sc.progress = .none
+        let sources: [any BlockDevice] = [try FileDevice.openForReading(dir + "/a.img"), try FileDevice.openForReading(dir + "/b.img")]
+        let sent = try PipeTransfer.send(sources: sources, to: writeEnd, sc)
+        close(writeEnd)
+        let received = try await receiver.value
+        close(readEnd)
+        #expect(Loopback.read(dir + "/a2.img") == a)
+        #expect(Loopback.read(dir + "/b2.img") == b)
+        #expect(sent.disks.map(\.digest) == received.disks.map(\.digest))
+    }
+
+    @Test func truncatedStreamFailsAndLeavesNothing() async throws {
+        let dir = try Loopback.temporaryDirectory()
+        _ = try Loopback.makeDisk(at: dir + "/a.img", size: 2 * 1024 * 1024, seed: 33)
+        let streamPath = dir + "/stream"
+        let out = open(streamPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        var sc = SendConfiguration(destination: HostPort(host: "-", port: 0))
+        sc.progress = .none
+        _ = try PipeTransfer.send(sources: [try FileDevice.openForReading(dir + "/a.img")], to: out, sc)
+        close(out)
+        // Cut the stream in half, and separately flip one data byte.
+        let whole = try #require(Loopback.read(streamPath))
+        for variant in [Array(whole[0..<whole.count / 2]), { var v = whole; v[v.count / 2] ^= 1; return v }()] {
+            _ = FileManager.default.createFile(atPath: streamPath, contents: Data(variant))
+            let input = open(streamPath, O_RDONLY)
+            var rc = ReceiveConfiguration(targets: [dir + "/out.img"], listen: HostPort(host: "-", port: 0))
+            rc.progress = .none
+            #expect(throws: TransferError.self) { _ = try PipeTransfer.receive(from: input, rc) }
+            close(input)
+            #expect(!FileManager.default.fileExists(atPath: dir + "/out.img"))
+            #expect(!FileManager.default.fileExists(atPath: dir + "/.out.img.ferry-partial"))
+        }
+    }
+}
+
+@Suite struct RawTransferTests {
+    @Test func rawStreamIsCopiedWithZeroElisionAndDigest() async throws {
+        let dir = try Loopback.temporaryDirectory()
+        let size = 4 * 1024 * 1024 + 4096
+        let bytes = try Loopback.makeDisk(at: dir + "/src.img", size: size, seed: 41)
+        let (stream, continuation) = AsyncStream<Int>.makeStream()
+        let receiver = Task.detached {
+            try RawTransfer.receive(
+                target: dir + "/dst.img", size: UInt64(size), listen: HostPort(host: "127.0.0.1", port: 0),
+                overwrite: false, progress: .none
+            ) { continuation.yield($0.port) }
+        }
+        var ports = stream.makeAsyncIterator()
+        let port = try #require(await ports.next())
+        let sent = try RawTransfer.send(
+            source: try FileDevice.openForReading(dir + "/src.img"), to: HostPort(host: "127.0.0.1", port: port), progress: .none)
+        let received = try await receiver.value
+        #expect(Loopback.read(dir + "/dst.img") == bytes)
+        #expect(received.disks.first?.digest == (try Loopback.digest(of: dir + "/src.img")))
+        #expect(sent.disks.first?.digest == received.disks.first?.digest)
+        #expect((received.disks.first?.zeroBytes ?? 0) > 0)
+    }
+
+    @Test func shortRawStreamFails() async throws {
+        let dir = try Loopback.temporaryDirectory()
+        _ = try Loopback.makeDisk(at: dir + "/src.img", size: 1024 * 1024, seed: 42)
+        let (stream, continuation) = AsyncStream<Int>.makeStream()
+        let receiver = Task.detached {
+            try RawTransfer.receive(
+                target: dir + "/dst.img", size: 2 * 1024 * 1024, listen: HostPort(host: "127.0.0.1", port: 0),
+                overwrite: false, progress: .none
+            ) { continuation.yield($0.port) }
+        }
+        var ports = stream.makeAsyncIterator()
+        let port = try #require(await ports.next())
+        _ = try RawTransfer.send(
+            source: try FileDevice.openForReading(dir + "/src.img"), to: HostPort(host: "127.0.0.1", port: port), progress: .none)
+        await #expect(throws: TransferError.self) { _ = try await receiver.value }
+        #expect(!FileManager.default.fileExists(atPath: dir + "/dst.img"))
+    }
+}

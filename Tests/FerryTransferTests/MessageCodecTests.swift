@@ -24,6 +24,10 @@ import Testing
         .finish(Finish(disk: 0, digest: Array(0..<32))),
         .result(DiskResult(disk: 0, status: .verified, digest: Array(repeating: 0xAB, count: 32))),
         .error(ErrorMessage(ProtocolError(.verification, "block 3 is wrong"))),
+        .segments(SegmentList(
+            disk: 0, segmentSize: 64 << 20, isFinal: true,
+            entries: [.init(index: 3, digest: Array(repeating: 9, count: 32)), .init(index: 7, digest: Array(0..<32))])),
+        .same(SameSegment(disk: 0, offset: 64 << 20, length: 131_072, leaves: ByteBuffer(repeating: 3, count: 64))),
     ]
 
     @Test(arguments: samples)

@@ -100,6 +100,14 @@ import Testing
         #expect(m.diskFinished() == .done)
         #expect(m.isDone)
     }
+    @Test func unchangedSegmentIsRangeChecked() {
+        var m = receiving()
+        let inside = SameSegment(disk: 0, offset: 0, length: 131_072, leaves: ByteBuffer(repeating: 0, count: 64))
+        #expect(m.received(.same(inside)) == .same(inside))
+        let outside = SameSegment(disk: 0, offset: 196_608, length: 131_072, leaves: ByteBuffer(repeating: 0, count: 64))
+        guard case .fail(let e) = m.received(.same(outside)) else { Issue.record(); return }
+        #expect(e.code == .outOfRange)
+    }
     @Test func peerErrorIsReported() {
         var m = receiving()
         #expect(m.received(.error(ErrorMessage(ProtocolError(.io, "x")))) == .peerFailed(ProtocolError(.io, "x")))
@@ -158,6 +166,17 @@ import Testing
         _ = m.received(receiverHello)
         _ = m.received(.ready(DiskReady(index: 0)))
         #expect(m.received(.ack(Ack(disk: 0, written: 5, durable: 0))) == .progress(Ack(disk: 0, written: 5, durable: 0)))
+    }
+    @Test func resumeReadyWaitsForTheSegmentList() {
+        var m = SenderStateMachine(diskCount: 1, capabilities: [])
+        _ = m.start()
+        _ = m.received(receiverHello)
+        #expect(m.received(.ready(DiskReady(index: 0, flags: DiskReady.resume))) == .ignoreForNow)
+        let first = SegmentList(disk: 0, segmentSize: 1 << 20, isFinal: false, entries: [])
+        let last = SegmentList(disk: 0, segmentSize: 1 << 20, isFinal: true, entries: [])
+        #expect(m.received(.segments(first)) == .resumeSegments(first, start: false))
+        #expect(m.received(.segments(last)) == .resumeSegments(last, start: true))
+        #expect(m.received(.ack(Ack(disk: 0, written: 1, durable: 1))) == .progress(Ack(disk: 0, written: 1, durable: 1)))
     }
     @Test func unexpectedMessageFails() {
         var m = SenderStateMachine(diskCount: 1, capabilities: [])

@@ -26,6 +26,15 @@ public struct ReceiveCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Replace existing non-empty target files.")
     var overwrite = false
 
+    @Flag(name: .long, help: "Accept a plain byte stream (`dd if=/dev/sda | nc HOST PORT`): progress, zero elision and a digest, but no pairing or verification.")
+    var raw = false
+
+    @Option(name: .long, help: "With --raw: the disk size in bytes (needed for file targets; a block device knows its size).")
+    var size: UInt64?
+
+    @Flag(name: .long, help: "Read the stream from stdin (`ferry send SOURCE - | ssh host ferry receive TARGET --stdin`); ssh provides the security.")
+    var stdin = false
+
     public init() {}
 
     public func run() async throws {
@@ -36,7 +45,22 @@ public struct ReceiveCommand: AsyncParsableCommand {
             config.code = try transfer.pairingCode()
             config.insecure = transfer.insecure
             config.progress = try transfer.progressMode()
+            config.retryFor = try transfer.retrySeconds()
             config.overwrite = overwrite
+            if stdin { return try PipeTransfer.receive(from: 0, config) }
+            if raw {
+                guard targets.count == 1, let target = targets.first else {
+                    throw TransferError(.usage, "--raw receives one disk")
+                }
+                FileHandle.standardError.write(Data("ferry receive: WARNING: --raw: anyone who can reach the port can write the target\n".utf8))
+                return try RawTransfer.receive(
+                    target: target, size: size, listen: config.listen, overwrite: overwrite, progress: config.progress
+                ) { address in
+                    let host = address.reachableHosts().first ?? address.host
+                    FileHandle.standardError.write(Data(
+                        "ferry receive: listening on \(address); on the source run:\n    dd if=/dev/sdX bs=1M | nc -N \(host) \(address.port)\n".utf8))
+                }
+            }
             transfer.warnIfInsecure()
             let insecure = transfer.insecure
             config.announce = { announcement in

@@ -2,6 +2,7 @@ public import ArgumentParser
 import FerryDisk
 import FerryFormats
 import FerryTransfer
+import Foundation
 
 /// `ferry send SOURCE... HOST[:PORT] --code CODE`
 public struct SendCommand: AsyncParsableCommand {
@@ -15,7 +16,7 @@ public struct SendCommand: AsyncParsableCommand {
             6 network failure, 7 protocol error.
             """)
 
-    @Argument(help: "Source disks or images, then the receiver's HOST[:PORT] (default port 9000).")
+    @Argument(help: "Source disks or images, then the receiver's HOST[:PORT] (default port 9000), or - to write the stream to stdout (for `| ssh host ferry receive TARGET --stdin`).")
     var operands: [String] = []
 
     @OptionGroup var transfer: TransferOptions
@@ -25,6 +26,9 @@ public struct SendCommand: AsyncParsableCommand {
 
     @Option(name: .long, help: "Per-chunk compression: auto (by compressibility and bottleneck), none, zstd, lz4, gzip.")
     var compress = "auto"
+
+    @Flag(name: .long, help: "Send a plain byte stream (no protocol, no encryption) to a plain `nc -l PORT > disk.img`.")
+    var raw = false
 
     @Option(name: .long, help: "Requests in flight.")
     var workers = 4
@@ -39,10 +43,13 @@ public struct SendCommand: AsyncParsableCommand {
             guard operands.count >= 2, let destinationText = operands.last else {
                 throw TransferError(.usage, "usage: ferry send SOURCE... HOST[:PORT] --code CODE")
             }
-            var config = SendConfiguration(destination: try HostPort(parsing: destinationText, defaultHost: "127.0.0.1"))
+            let toStdout = destinationText == "-"
+            var config = SendConfiguration(
+                destination: toStdout ? HostPort(host: "-", port: 0) : try HostPort(parsing: destinationText, defaultHost: "127.0.0.1"))
             config.code = try transfer.pairingCode()
             config.insecure = transfer.insecure
             config.progress = try transfer.progressMode()
+            config.retryFor = try transfer.retrySeconds()
             config.limit = try limit.map(parseRate)
             config.workers = max(1, workers)
             guard let mode = CompressionMode(rawValue: compress) else {
@@ -50,7 +57,7 @@ public struct SendCommand: AsyncParsableCommand {
             }
             config.compress = mode
             config.requestSize = requestSize
-            transfer.warnIfInsecure()
+            if !toStdout { transfer.warnIfInsecure() }
             var sources: [any BlockDevice] = []
             for path in operands.dropLast() {
                 do {
@@ -58,6 +65,17 @@ public struct SendCommand: AsyncParsableCommand {
                 } catch let error as DiskError {
                     throw TransferError(.io, error.description)
                 }
+            }
+            if raw {
+                guard sources.count == 1, let source = sources.first, !toStdout else {
+                    throw TransferError(.usage, "--raw sends one source to HOST:PORT")
+                }
+                FileHandle.standardError.write(Data("ferry send: WARNING: --raw: plaintext, unauthenticated, not verified by the receiver\n".utf8))
+                return try RawTransfer.send(source: source, to: config.destination, progress: config.progress)
+            }
+            if toStdout {
+                // One-way stream for `| ssh host ferry receive TARGET --stdin`.
+                return try PipeTransfer.send(sources: sources, to: 1, config)
             }
             return try await TransferSender.run(sources: sources, config)
         }

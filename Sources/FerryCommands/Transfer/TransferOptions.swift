@@ -15,6 +15,9 @@ struct TransferOptions: ParsableArguments {
     @Option(name: .long, help: "Progress display: auto, tty, json (JSON lines on stderr) or none.")
     var progress: String = "auto"
 
+    @Option(name: .customLong("retry-for"), help: "After a dropped connection, reconnect and resume for this long (e.g. 30s, 5m, 1h; 0 to fail at once).")
+    var retryFor = "5m"
+
     func pairingCode() throws -> PairingCode? {
         guard let code else { return nil }
         do {
@@ -29,6 +32,19 @@ struct TransferOptions: ParsableArguments {
             throw TransferError(.usage, "--progress must be one of auto, tty, json, none")
         }
         return mode
+    }
+
+    func retrySeconds() throws -> Double {
+        var text = retryFor.lowercased()
+        var unit = 1.0
+        if let last = text.last, let u = ["s": 1.0, "m": 60.0, "h": 3600.0][String(last)] {
+            unit = u
+            text.removeLast()
+        }
+        guard let value = Double(text), value >= 0, value.isFinite else {
+            throw TransferError(.usage, "--retry-for: '\(retryFor)' is not a duration like 30s, 5m or 1h")
+        }
+        return value * unit
     }
 
     func warnIfInsecure() {

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Side-by-side loopback benchmark of `ferry send/receive` (TLS 1.3 + per-block
+# verification + digest) against the plaintext tools it replaces: socat with 1 MiB
+# buffers, the runbook's `dd | nc`, and mbuffer. Two data sets: 1 GiB of random
+# bytes and a 2 GiB disk that is half zeros (16 MiB runs, written, not holes — what
+# dd sees on a real block device).
+#
+# Usage: Benchmarks/transfer.sh [FERRY_BINARY] [WORK_DIR]
+#   default binary .build/release/ferry (swift build -c release --product ferry)
+# Needs: socat, netcat-openbsd, mbuffer, GNU time (/usr/bin/time). Loopback only.
+# Prints seconds, the ratio to socat, and peak RSS of the receiving and sending
+# process. Targets: random ≤ 1.1× socat, half-zero ≤ 0.5× socat, RSS ≤ 128 MiB.
+set -euo pipefail
+
+FERRY=${1:-.build/release/ferry}
+WORK=${2:-${TMPDIR:-/tmp}/ferry-transfer-bench}
+PORT=${PORT:-19473}
+HOST=127.0.0.1
+CODE=7kqm-2xrt-9pfa-w3ne
+
+for tool in socat nc mbuffer /usr/bin/time "$FERRY"; do
+    command -v "$tool" >/dev/null || { echo "SKIP: $tool not found"; exit 0; }
+done
+mkdir -p "$WORK"
+cd "$WORK"
+
+if [ ! -f random.img ]; then
+    head -c 1G /dev/urandom > random.img
+fi
+if [ ! -f halfzero.img ]; then
+    # 64 × (16 MiB random + 16 MiB zeros) = 2 GiB, zeros allocated.
+    for i in $(seq 0 63); do
+        dd if=random.img bs=16M skip=$((i % 64)) count=1 status=none
+        head -c 16M /dev/zero
+    done > halfzero.img
+fi
+
+wait_listen() {
+    for _ in $(seq 1 200); do
+        ss -ltn "sport = :$PORT" | grep -q LISTEN && return 0
+        sleep 0.05
+    done
+    echo "listener on $PORT did not come up" >&2
+    return 1
+}
+
+# run NAME RECEIVER-CMD SENDER-CMD: times the transfer, records peak RSS of both sides.
+run() {
+    local name=$1 recv=$2 send=$3
+    rm -f out.img .out.img.ferry-partial
+    /usr/bin/time -f %M -o recv.rss bash -c "$recv" 2>recv.err &
+    local rpid=$!
+    wait_listen
+    local start end
+    start=$(date +%s.%N)
+    /usr/bin/time -f %M -o send.rss bash -c "$send" 2>send.err
+    wait "$rpid"
+    end=$(date +%s.%N)
+    local secs rss_r rss_s
+    secs=$(echo "$end - $start" | bc -l)
+    rss_r=$(( $(tail -1 recv.rss) / 1024 ))
+    rss_s=$(( $(tail -1 send.rss) / 1024 ))
+    if ! cmp -s "$SRC" out.img; then echo "!! $name: output differs from source" >&2; fi
+    printf '%s %s %.2f %d %d\n' "$DATASET" "$name" "$secs" "$rss_r" "$rss_s" >> results.txt
+}
+
+rm -f results.txt
+for DATASET in random halfzero; do
+    SRC=$DATASET.img
+    cat "$SRC" > /dev/null  # warm the page cache equally for every tool
+    run socat \
+        "socat -u -b 1048576 TCP-LISTEN:$PORT,reuseaddr OPEN:out.img,creat,trunc" \
+        "socat -u -b 1048576 OPEN:$SRC TCP:$HOST:$PORT"
+    run dd+nc \
+        "nc -l $HOST $PORT | dd of=out.img bs=1M status=none" \
+        "dd if=$SRC bs=1M status=none | nc -N $HOST $PORT"
+    run mbuffer \
+        "mbuffer -q -m 64M -I $PORT -o out.img" \
+        "mbuffer -q -m 64M -i $SRC -O $HOST:$PORT"
+    run ferry \
+        "$FERRY receive out.img --listen $HOST:$PORT --code $CODE --progress none" \
+        "$FERRY send $SRC $HOST:$PORT --code $CODE --progress none"
+    run ferry-nocompress \
+        "$FERRY receive out.img --listen $HOST:$PORT --code $CODE --progress none" \
+        "$FERRY send $SRC $HOST:$PORT --code $CODE --progress none --compress none"
+done
+
+echo
+printf '%-9s %-17s %8s %9s %10s %10s\n' dataset tool seconds 'x socat' 'RSS recv' 'RSS send'
+while read -r ds name secs rr rs; do
+    base=$(awk -v d="$ds" '$1==d && $2=="socat" {print $3}' results.txt)
+    ratio=$(echo "$secs / $base" | bc -l)
+    printf '%-9s %-17s %8.2f %8.2fx %7d MiB %7d MiB\n' "$ds" "$name" "$secs" "$ratio" "$rr" "$rs"
+done < results.txt

@@ -1,0 +1,143 @@
+import FerryCopy
+public import FerryDisk
+import FerryProtocol
+import Foundation
+import NIOCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The protocol over a one-way byte stream: `ferry send SOURCE - | ssh host ferry
+/// receive TARGET --stdin`. ssh provides the security; the stream carries the same
+/// messages (hello, disk, extents with block hashes, finish with the digest), and the
+/// receiver checks all of it exactly as over the network. Nothing flows back, so the
+/// sender's exit status means "all sent" and the receiver's (ssh passes it on) means
+/// "verified and durable". No resume, no compression negotiation.
+public enum PipeTransfer {
+    public static func send(sources: [any BlockDevice], to fd: Int32, _ config: SendConfiguration) throws -> TransferSummary {
+        let started = Date()
+        let out = FDWriter(fd: fd)
+        var buffer = ByteBuffer()
+        Message.hello(Hello(capabilities: [], role: .sender)).write(to: &buffer)
+        try out.write(&buffer)
+        var summaries: [TransferSummary.Disk] = []
+        for (i, source) in sources.enumerated() {
+            let index = UInt32(i)
+            Message.disk(DiskDescription(
+                index: index, count: UInt32(sources.count), size: source.size,
+                sectorSize: UInt32(source.logicalSectorSize == 4096 ? 4096 : 512), name: source.name)).write(to: &buffer)
+            let counters = CopyCounters()
+            let reporter = ProgressReporter(mode: config.progress, phase: "send \(source.name)", total: source.size, counters: counters)
+            reporter.start()
+            defer { reporter.stop() }
+            let streamer = SourceStreamer(
+                index: index, source: source, requestSize: config.requestSize, counters: counters, policy: nil)
+            while let messages = try streamer.next() {
+                for m in messages { m.write(to: &buffer) }
+                try out.write(&buffer)
+            }
+            let digest = try streamer.digest.finalize()
+            Message.finish(Finish(disk: index, digest: digest.bytes)).write(to: &buffer)
+            try out.write(&buffer)
+            summaries.append(TransferSummary.Disk(
+                name: source.name, size: source.size, dataBytes: counters.data.load(ordering: .relaxed),
+                zeroBytes: counters.zero.load(ordering: .relaxed), digest: digest))
+        }
+        return TransferSummary(disks: summaries, seconds: Date().timeIntervalSince(started))
+    }
+
+    public static func receive(from fd: Int32, _ config: ReceiveConfiguration) throws -> TransferSummary {
+        let started = Date()
+        var machine = ReceiverStateMachine(diskCount: config.targets.count, capabilities: [])
+        var current: ReceiverDisk?
+        var opened: [ReceiverDisk] = []
+        var summaries: [TransferSummary.Disk] = []
+        var reporter: ProgressReporter?
+        defer { reporter?.stop() }
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(8 << 20)
+        do {
+            while true {
+                while let message = try MessageDecoder.next(from: &buffer) {
+                    var action = machine.received(message)
+                    while true {
+                        switch action {
+                        case .reply, .awaitNextDisk:
+                            break
+                        case .openDisk(let description):
+                            let counters = CopyCounters()
+                            let target = try LocalTarget.open(
+                                config.targets[Int(description.index)], size: description.size, overwrite: config.overwrite)
+                            let disk = try ReceiverDisk(description: description, target: target, counters: counters, journal: nil)
+                            opened.append(disk)
+                            current = disk
+                            reporter?.stop()
+                            reporter = ProgressReporter(
+                                mode: config.progress, phase: "receive \(target.path)", total: description.size, counters: counters)
+                            reporter?.start()
+                            action = machine.diskOpened(flags: 0)
+                            continue
+                        case .write(let extent): try current?.write(extent)
+                        case .writeCompressed, .same:
+                            throw ProtocolError(.protocolViolation, "compressed or resumed extents on a one-way stream")
+                        case .zero(let extent): try current?.zero(extent)
+                        case .finishDisk(let finish):
+                            guard let disk = current else { throw ProtocolError(.protocolViolation, "finish without a disk") }
+                            let digest = try disk.finish()
+                            guard digest.bytes == finish.digest else {
+                                throw ProtocolError(.verification, "disk \(finish.disk): digest \(digest.hex) does not match the sender's")
+                            }
+                            try disk.target.commit()
+                            summaries.append(TransferSummary.Disk(
+                                name: disk.target.path, size: disk.description.size,
+                                dataBytes: disk.counters.data.load(ordering: .relaxed),
+                                zeroBytes: disk.counters.zero.load(ordering: .relaxed), digest: digest))
+                            action = machine.diskFinished()
+                            continue
+                        case .done:
+                            return TransferSummary(disks: summaries, seconds: Date().timeIntervalSince(started))
+                        case .fail(let error):
+                            throw TransferError(error, fromPeer: false)
+                        case .peerFailed(let error):
+                            throw TransferError(error, fromPeer: true)
+                        }
+                        break
+                    }
+                }
+                buffer.discardReadBytes()
+                let n = try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 1 << 20) { raw -> Int in
+                    let r = Glibc.read(fd, raw.baseAddress, raw.count)
+                    if r < 0 { throw DiskError.system(errno, "stdin", operation: "read") }
+                    return r
+                }
+                if n == 0 {
+                    throw TransferError(.network, "the stream ended before the transfer finished")
+                }
+            }
+        } catch {
+            for disk in opened { disk.target.abandon() }
+            if let e = error as? ProtocolError { throw TransferError(e, fromPeer: false) }
+            if let e = error as? DiskError { throw TransferError(.io, e.description) }
+            if let e = error as? DigestError { throw TransferError(.verification, e.description) }
+            throw error
+        }
+    }
+}
+
+/// Writes whole buffers to a descriptor, retrying short writes and EINTR.
+struct FDWriter {
+    let fd: Int32
+
+    func write(_ buffer: inout ByteBuffer) throws {
+        while buffer.readableBytes > 0 {
+            let n = buffer.withUnsafeReadableBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw TransferError(.network, "writing the stream failed: \(String(cString: strerror(errno)))")
+            }
+            buffer.moveReaderIndex(forwardBy: n)
+        }
+        buffer.clear()
+    }
+}

@@ -1,0 +1,146 @@
+public import FerryCopy
+public import FerryDisk
+import Foundation
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Interoperating with the old runbook: a plain byte stream, no protocol.
+///
+/// * `ferry receive TARGET --raw --listen ADDR:PORT` accepts `dd if=/dev/sda | nc HOST PORT`
+///   and writes it through the copy engine: progress, zero blocks turned into holes
+///   (or efficient zeroing), the disk digest printed at the end. A raw stream carries
+///   no size, so the target's size must be known (a block device) or given.
+/// * `ferry send SOURCE HOST:PORT --raw` feeds a plain `nc -l PORT > disk.img`.
+///
+/// Nothing here is authenticated or verified end to end — the digest printed on both
+/// sides is what lets a person compare. Blocking sockets: one stream, one worker.
+public enum RawTransfer {
+    public static func receive(
+        target path: String, size: UInt64?, listen: HostPort, overwrite: Bool, progress: ProgressMode,
+        announce: @Sendable (HostPort) -> Void = { _ in }
+    ) throws -> TransferSummary {
+        let started = Date()
+        var diskSize = size
+        if diskSize == nil, LocalDisk.isBlockDevice(path) {
+            diskSize = try FileDevice.openForReading(path).size
+        }
+        guard let diskSize else {
+            throw TransferError(.usage, "a raw stream carries no size: pass --size BYTES for a file target")
+        }
+        let server = try RawSocket.listen(listen)
+        defer { close(server.fd) }
+        announce(HostPort(host: listen.host, port: server.port))
+        let client = accept(server.fd, nil, nil)
+        guard client >= 0 else { throw TransferError(.network, "accept failed: \(String(cString: strerror(errno)))") }
+        defer { close(client) }
+        let source = StreamDevice(name: "network stream", descriptor: FileDescriptor(rawValue: client), size: diskSize, writable: false)
+        let target = try LocalTarget.open(path, size: diskSize, overwrite: overwrite)
+        return try copy(
+            source: source, target: target.device, targetIsZero: target.knownZero, progress: progress,
+            phase: "receive \(path)", started: started
+        ) {
+            try target.commit()
+        } onFailure: {
+            target.abandon()
+        }
+    }
+
+    public static func send(source: any BlockDevice, to address: HostPort, progress: ProgressMode) throws -> TransferSummary {
+        let started = Date()
+        let fd = try RawSocket.connect(address)
+        defer { close(fd) }
+        let sink = StreamDevice(name: "\(address)", descriptor: FileDescriptor(rawValue: fd), size: source.size, writable: true)
+        return try copy(
+            source: source, target: sink, targetIsZero: false, progress: progress, phase: "send \(source.name)",
+            started: started
+        ) {
+            _ = shutdown(fd, Int32(SHUT_WR))
+        } onFailure: {}
+    }
+
+    private static func copy(
+        source: any BlockDevice, target: any BlockDevice, targetIsZero: Bool, progress: ProgressMode, phase: String,
+        started: Date,
+        onSuccess: () throws -> Void, onFailure: () -> Void
+    ) throws -> TransferSummary {
+        let counters = CopyCounters()
+        let reporter = ProgressReporter(mode: progress, phase: phase, total: source.size, counters: counters)
+        reporter.start()
+        defer { reporter.stop() }
+        do {
+            var options = CopyOptions()
+            options.requestSize = 1 << 20
+            // A new sparse file already reads as zeros: zero blocks cost nothing at all.
+            options.targetIsZero = targetIsZero
+            let result = try CopyEngine.run(source: source, target: target, options: options, counters: counters)
+            try onSuccess()
+            guard let digest = result.digest else { throw TransferError(.io, "no digest was computed") }
+            return TransferSummary(
+                disks: [TransferSummary.Disk(
+                    name: target.name, size: result.size, dataBytes: result.dataBytes, zeroBytes: result.zeroBytes, digest: digest)],
+                seconds: Date().timeIntervalSince(started))
+        } catch let error as DiskError {
+            onFailure()
+            throw TransferError(error.operation == "read" ? .network : .io, error.description)
+        } catch {
+            onFailure()
+            throw error
+        }
+    }
+}
+
+/// Minimal blocking IPv4/IPv6 TCP sockets for raw mode.
+enum RawSocket {
+    static func addresses(_ address: HostPort, passive: Bool) throws -> UnsafeMutablePointer<addrinfo> {
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_family = AF_UNSPEC
+        if passive { hints.ai_flags = AI_PASSIVE }
+        var result: UnsafeMutablePointer<addrinfo>?
+        let status = getaddrinfo(address.host, String(address.port), &hints, &result)
+        guard status == 0, let result else {
+            throw TransferError(.network, "cannot resolve \(address): \(String(cString: gai_strerror(status)))")
+        }
+        return result
+    }
+
+    static func listen(_ address: HostPort) throws -> (fd: Int32, port: Int) {
+        let info = try addresses(address, passive: true)
+        defer { freeaddrinfo(info) }
+        let fd = socket(info.pointee.ai_family, info.pointee.ai_socktype, info.pointee.ai_protocol)
+        guard fd >= 0 else { throw TransferError(.network, "socket: \(String(cString: strerror(errno)))") }
+        var one: Int32 = 1
+        _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        guard bind(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0, Glibc.listen(fd, 1) == 0 else {
+            let message = String(cString: strerror(errno))
+            close(fd)
+            throw TransferError(.network, "cannot listen on \(address): \(message)")
+        }
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let port = withUnsafeMutablePointer(to: &storage) { pointer -> Int in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { _ = getsockname(fd, $0, &length) }
+            if Int32(pointer.pointee.ss_family) == AF_INET6 {
+                return pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin6_port)) }
+            }
+            return pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin_port)) }
+        }
+        return (fd, port)
+    }
+
+    static func connect(_ address: HostPort) throws -> Int32 {
+        let info = try addresses(address, passive: false)
+        defer { freeaddrinfo(info) }
+        let fd = socket(info.pointee.ai_family, info.pointee.ai_socktype, info.pointee.ai_protocol)
+        guard fd >= 0 else { throw TransferError(.network, "socket: \(String(cString: strerror(errno)))") }
+        guard Glibc.connect(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 else {
+            let message = String(cString: strerror(errno))
+            close(fd)
+            throw TransferError(.network, "cannot connect to \(address): \(message)")
+        }
+        return fd
+    }
+}
