@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Image-format benchmark: ferry against qemu-img, side by side in one run.
+#
+#   Benchmarks/formats.sh         (BENCH_DIR=/some/disk to choose where the data goes)
+#
+# (a) 2 GiB, half data (1 MiB random blocks interleaved with holes) as monolithicSparse
+#     and streamOptimized VMDK → raw: ferry copy vs qemu-img convert -O raw;
+# (b) the raw disk → qcow2: ferry copy vs qemu-img convert -O qcow2;
+# (c) a 100 GiB virtual qcow2 and VMDK with 1 % allocated → ferry checksum (target: < 2 s).
+# Best of 3, warm page cache; prints seconds and the ratio ferry/qemu-img.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dir=${BENCH_DIR:-/var/tmp/ferry-bench}
+mkdir -p "$dir"
+swift build -c release --product ferry >/dev/null
+ferry=$(swift build -c release --show-bin-path)/ferry
+command -v qemu-img >/dev/null || { echo "needs qemu-img (apt-get install qemu-utils)"; exit 1; }
+
+best() {  # best of 3 wall-clock seconds of a command, removing $dir/out.* first
+  local best=""
+  for _ in 1 2 3; do
+    rm -f "$dir"/out.*
+    local s e
+    s=$(date +%s.%N); "$@" >/dev/null 2>&1; e=$(date +%s.%N)
+    local t; t=$(awk "BEGIN{print $e-$s}")
+    if [ -z "$best" ] || awk "BEGIN{exit !($t < $best)}"; then best=$t; fi
+  done
+  echo "$best"
+}
+
+row() { printf "%-34s ferry %6.2f s   qemu-img %6.2f s   ratio %.2fx\n" "$1" "$2" "$3" "$(awk "BEGIN{print $2/$3}")"; }
+
+if [ ! -f "$dir/half.raw" ]; then
+  truncate -s 2G "$dir/half.raw"
+  for i in $(seq 0 2 2047); do
+    dd if=/dev/urandom of="$dir/half.raw" bs=1M count=1 seek="$i" conv=notrunc status=none
+  done
+fi
+[ -f "$dir/half-sparse.vmdk" ] || qemu-img convert -O vmdk -o subformat=monolithicSparse "$dir/half.raw" "$dir/half-sparse.vmdk"
+[ -f "$dir/half-stream.vmdk" ] || qemu-img convert -O vmdk -o subformat=streamOptimized "$dir/half.raw" "$dir/half-stream.vmdk"
+cat "$dir"/half* > /dev/null
+
+echo "== 2 GiB, half data"
+for v in sparse stream; do
+  f=$(best "$ferry" copy "$dir/half-$v.vmdk" "$dir/out.raw" --progress none)
+  q=$(best qemu-img convert -O raw "$dir/half-$v.vmdk" "$dir/out.raw")
+  row "VMDK $v → raw" "$f" "$q"
+done
+f=$(best "$ferry" copy "$dir/half.raw" "$dir/out.qcow2" --progress none)
+q=$(best qemu-img convert -O qcow2 "$dir/half.raw" "$dir/out.qcow2")
+row "raw → qcow2" "$f" "$q"
+
+echo
+echo "== 100 GiB virtual, 1 % allocated → ferry checksum"
+if [ ! -f "$dir/big.qcow2" ]; then
+  truncate -s 100G "$dir/big.raw"
+  for i in $(seq 0 99); do  # 10 MiB of data in every GiB
+    dd if=/dev/urandom of="$dir/big.raw" bs=1M count=10 seek=$((i * 1024)) conv=notrunc status=none
+  done
+  qemu-img convert -O qcow2 "$dir/big.raw" "$dir/big.qcow2"
+  qemu-img convert -O vmdk -o subformat=monolithicSparse "$dir/big.raw" "$dir/big.vmdk"
+  rm -f "$dir/big.raw"
+fi
+for img in big.qcow2 big.vmdk; do
+  t=$(best "$ferry" checksum "$dir/$img")
+  printf "%-34s %6.2f s\n" "$img" "$t"
+done
+rm -f "$dir"/out.*
