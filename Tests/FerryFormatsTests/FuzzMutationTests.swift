@@ -53,7 +53,7 @@ import Testing
         switch format {
         case .vmdk: disk = try VMDK.open(file, chain: &chain)
         case .vhd: disk = try VHD.open(file, chain: &chain)
-        case .vhdx: disk = try VHDX.open(file)
+        case .vhdx: disk = try VHDX.open(file, chain: &chain)
         default: disk = try QCOW2.open(file, chain: &chain)
         }
         // Bounded work per case: a mutated size may claim petabytes.

@@ -48,4 +48,35 @@ import Testing
         let data = try disk.extents(at: 0, length: size).filter { $0.kind == .data }.reduce(0) { $0 + $1.length }
         #expect(data <= 8 << 20)
     }
+
+    @Test func differencingChildOverQemuParent() throws {
+        guard Tool.haveQemuImg() else { return }
+        let dir = try TempDir()
+        let raw = dir.file("src.raw")
+        let size = 7 * 1024 * 1024 + 512 * 5
+        try RawFixture.make(raw, size: UInt64(size), seed: 81, density: 0.9)
+        try Tool.qemu("convert", "-f", "raw", "-O", "vhdx", "-o", "block_size=1M", raw, dir.file("parent.vhdx"))
+        let parentFile = try FileDevice.openForReading(dir.file("parent.vhdx"))
+        let headers = try [65536, 131072].map { try VHDX.Header(parsing: parentFile.readBytes(at: UInt64($0), count: 4096), baseOffset: UInt64($0)) }
+        let current = headers.max(by: { $0.sequence < $1.sequence })
+        var expected = try FileDevice.openForReading(raw).readBytes(at: 0, count: size)
+        var rng = SeededRandom(seed: 81)
+        print("vhdx differencing: seed 81")
+        let child = VHDXDifferencingBuilder.build(size: size, parentDataWriteGUID: current?.dataWriteGUID ?? [],
+                                                  relativePath: ".\\parent.vhdx", rng: &rng, expected: &expected)
+        try Data(child).write(to: URL(fileURLWithPath: dir.file("child.vhdx")))
+        let disk = try DiskImage.openSource(dir.file("child.vhdx"))
+        #expect(disk.size == UInt64(size))
+        #expect(Bytes.equal(try disk.readBytes(at: 0, count: size), expected))
+        let kinds = Set(try disk.extents(at: 0, length: disk.size).map(\.kind))
+        #expect(kinds.contains(.zero) && kinds.contains(.data))
+        // A parent whose data write GUID changed (it was written after the snapshot) is refused.
+        var other = SeededRandom(seed: 82)
+        var ignored = expected
+        let stale = VHDXDifferencingBuilder.build(size: size, parentDataWriteGUID: [UInt8](repeating: 7, count: 16),
+                                                  relativePath: "parent.vhdx", rng: &other, expected: &ignored)
+        try Data(stale).write(to: URL(fileURLWithPath: dir.file("child.vhdx")))
+        #expect { _ = try DiskImage.openSource(dir.file("child.vhdx")) } throws: { ($0 as? FormatError)?.field == "parent_linkage" }
+    }
 }
+

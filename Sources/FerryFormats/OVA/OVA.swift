@@ -144,7 +144,7 @@ public enum OVA {
         case .vmdk: return try VMDK.open(inner, chain: &chain)
         case .qcow2: return try QCOW2.open(inner, chain: &chain)
         case .vhd: return try VHD.open(inner, chain: &chain)
-        case .vhdx: return try VHDX.open(inner)
+        case .vhdx: return try VHDX.open(inner, chain: &chain)
         case .raw, .ova: return slice
         }
     }
