@@ -180,9 +180,12 @@ import Testing
         expectFormatError(try copy(vhdx, dir.file("crc.vhdx"), patch: [(65536 + 100, [1]), (131072 + 100, [1])]), .badChecksum)
         // A log GUID with a valid CRC: the log must be replayed, which ferry refuses clearly.
         let header = try FileDevice.openForReading(vhdx).readBytes(at: 65536, count: 4096)
+        let other = try FileDevice.openForReading(vhdx).readBytes(at: 131072, count: 4096)
         var dirty = header
         dirty[48] = 0x42
-        dirty[8] = dirty[8] &+ 100  // make it the current header
+        // Make it the current header: a sequence number above both.
+        let sequence = max(header.littleEndian(UInt64.self, at: 8) ?? 0, other.littleEndian(UInt64.self, at: 8) ?? 0) + 1
+        dirty.replaceSubrange(8..<16, with: withUnsafeBytes(of: sequence.littleEndian) { Array($0) })
         let crc = VHDX.crc32c(dirty, zeroing: 4)
         dirty.replaceSubrange(4..<8, with: withUnsafeBytes(of: crc.littleEndian) { Array($0) })
         expectFormatError(try copy(vhdx, dir.file("log.vhdx"), patch: [(65536, dirty)]), .unsupportedFeature, structure: "VHDX header")
