@@ -24,6 +24,10 @@ import Testing
         try source.readBytes(at: 0, count: Int(source.size)).withUnsafeBytes { try writer.write($0, at: 0) }
         try writer.flush()
         result.append(("ferry.qcow2", .qcow2, try Data(contentsOf: URL(fileURLWithPath: dir.file("ferry.qcow2"))).map { $0 }))
+        // A VMware-dialect stream (footer, markers) from the test builder.
+        var padded = try source.readBytes(at: 0, count: Int(source.size))
+        padded += [UInt8](repeating: 0, count: (512 - padded.count % 512) % 512)
+        result.append(("vmware-stream.vmdk", .vmdk, VMwareStreamBuilder.build(from: padded)))
         guard FileManager.default.isExecutableFile(atPath: Tool.qemuImg) else {
             print("fuzz: qemu-img missing, fuzzing ferry-written qcow2 only")
             return result
