@@ -20,9 +20,12 @@ extension VHDX {
         var sequence: UInt64
         var dataWriteGUID: [UInt8]
         var logGUID: [UInt8]
+        /// Where this header sits (64 KiB or 128 KiB).
+        var offset: UInt64
 
         init(parsing bytes: [UInt8], baseOffset: UInt64) throws {
             let s = VHDX.headerStructure
+            offset = baseOffset
             var r = ByteReader(bytes, structure: s, baseOffset: baseOffset)
             guard try r.readBytes(4, field: "signature") == Array("head".utf8) else {
                 throw FormatError(.badMagic, structure: s, field: "signature", offset: baseOffset, "expected head")

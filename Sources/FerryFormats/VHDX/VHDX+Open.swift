@@ -28,7 +28,7 @@ extension VHDX {
         }
         let header = try currentHeader(file)
         guard header.logGUID.allSatisfy({ $0 == 0 }) else {
-            throw file.error(.unsupportedFeature, headerStructure, field: "log GUID", at: nil,
+            throw file.error(.unsupportedFeature, headerStructure, field: "log GUID", at: header.offset + 48,
                              "the image has a log that must be replayed (it was not closed cleanly); run `qemu-img check -r all` on a copy, or open and close it in Hyper-V, then retry")
         }
         let regions = try regionTable(file)
