@@ -178,7 +178,7 @@ import Testing
         #expect(failure(vhdx) == nil)
         // Corrupt both headers: CRC-32C fails.
         expectFormatError(try copy(vhdx, dir.file("crc.vhdx"), patch: [(65536 + 100, [1]), (131072 + 100, [1])]), .badChecksum)
-        // A log GUID with a valid CRC: the log must be replayed, which ferry refuses clearly.
+        // A log GUID whose log holds no valid entry: nothing to replay, the image opens.
         let header = try FileDevice.openForReading(vhdx).readBytes(at: 65536, count: 4096)
         let other = try FileDevice.openForReading(vhdx).readBytes(at: 131072, count: 4096)
         var dirty = header
@@ -188,7 +188,7 @@ import Testing
         dirty.replaceSubrange(8..<16, with: withUnsafeBytes(of: sequence.littleEndian) { Array($0) })
         let crc = VHDX.crc32c(dirty, zeroing: 4)
         dirty.replaceSubrange(4..<8, with: withUnsafeBytes(of: crc.littleEndian) { Array($0) })
-        expectFormatError(try copy(vhdx, dir.file("log.vhdx"), patch: [(65536, dirty)]), .unsupportedFeature, structure: "VHDX header")
+        #expect(failure(try copy(vhdx, dir.file("log.vhdx"), patch: [(65536, dirty)])) == nil)
         expectFormatError(try copy(vhdx, dir.file("trunc.vhdx"), truncate: 70000), format: .vhdx)
     }
 

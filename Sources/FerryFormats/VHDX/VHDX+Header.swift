@@ -22,6 +22,8 @@ extension VHDX {
         var logGUID: [UInt8]
         /// Where this header sits (64 KiB or 128 KiB).
         var offset: UInt64
+        var logLength: UInt32 = 0
+        var logOffset: UInt64 = 0
 
         init(parsing bytes: [UInt8], baseOffset: UInt64) throws {
             let s = VHDX.headerStructure
@@ -42,6 +44,8 @@ extension VHDX {
             guard version == 1 else {
                 throw FormatError(.unsupportedVersion, structure: s, field: "version", offset: baseOffset + 66, "version \(version) is not 1")
             }
+            logLength = try r.readLittleEndian(UInt32.self, "log length")
+            logOffset = try r.readLittleEndian(UInt64.self, "log offset")
         }
     }
 

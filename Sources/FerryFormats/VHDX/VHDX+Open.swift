@@ -27,10 +27,9 @@ extension VHDX {
             throw file.error(.badMagic, "VHDX file identifier", at: 0, "expected vhdxfile")
         }
         let header = try currentHeader(file)
-        guard header.logGUID.allSatisfy({ $0 == 0 }) else {
-            throw file.error(.unsupportedFeature, headerStructure, field: "log GUID", at: header.offset + 48,
-                             "the image has a log that must be replayed (it was not closed cleanly); run `qemu-img check -r all` on a copy, or open and close it in Hyper-V, then retry")
-        }
+        // A non-zero log GUID means the log may hold updates not yet in place:
+        // replay them into an in-memory overlay (the source is never written).
+        let file = header.logGUID.allSatisfy({ $0 == 0 }) ? file : try Log.replay(file, header: header)
         let regions = try regionTable(file)
         guard let batRegion = regions.entries.first(where: { $0.guid == Region.bat }),
               let metaRegion = regions.entries.first(where: { $0.guid == Region.metadata }) else {
