@@ -41,6 +41,13 @@ import Testing
             ("d.vhd", "vpc", ["-o", "subformat=dynamic"]),
             ("d.vhdx", "vhdx", ["-o", "subformat=dynamic,block_size=1M"]),
         ]
+        // A VHDX with a dirty log, so log search and replay meet mutations too (the
+        // 300 KB disk has one block; the log allocates BAT entry 1 beyond it).
+        try Tool.run(Tool.qemuImg, ["convert", "-f", "raw", "-O", "vhdx", "-o", "block_size=1M", raw, dir.file("log.vhdx")])
+        var logRNG = SeededRandom(seed: 3)
+        if let dirty = try VHDXLogBuilder.dirty(clean: try Data(contentsOf: URL(fileURLWithPath: dir.file("log.vhdx"))).map { $0 }, rng: &logRNG) {
+            result.append(("log.vhdx", .vhdx, dirty.bytes))
+        }
         for (name, format, options) in variants {
             try Tool.run(Tool.qemuImg, ["convert", "-f", "raw", "-O", format] + options + [raw, dir.file(name)])
             let kind: ImageFormat = ["vmdk": .vmdk, "vpc": .vhd, "vhdx": .vhdx][format] ?? .qcow2

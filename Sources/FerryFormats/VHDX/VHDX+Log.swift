@@ -22,6 +22,11 @@ extension VHDX {
         static let sector: UInt64 = 4096
         /// Most bytes the overlay may hold (a log is at most a few MiB of pages).
         static let maxOverlayBytes: UInt64 = 256 << 20
+        /// Largest log read (Hyper-V and qemu write 1 MiB logs).
+        static let maxLogBytes: UInt64 = 64 << 20
+        /// Checksum work allowed while searching, in multiples of the log size, so a
+        /// log full of fake headers claiming huge entries cannot make the search hang.
+        static let searchBudgetFactor: UInt64 = 8
 
         struct Entry {
             let position: UInt64
@@ -36,15 +41,20 @@ extension VHDX {
         /// Replays the log of `header` and returns the file seen through the result.
         static func replay(_ file: HostFile, header: Header) throws -> HostFile {
             let length = UInt64(header.logLength)
-            guard length >= sector, length % sector == 0, length <= 1 << 30 else {
+            guard length >= sector, length % sector == 0, length <= maxLogBytes else {
                 throw file.error(.outOfRange, headerStructure, field: "log length", at: header.offset + 68,
-                                 "log length \(length) is not a positive multiple of 4 KiB up to 1 GiB")
+                                 "log length \(length) is not a positive multiple of 4 KiB up to \(maxLogBytes) bytes")
             }
             try file.checkInside(HostOffset(header.logOffset), length, headerStructure, field: "log offset")
             let log = try file.bytes(at: HostOffset(header.logOffset), count: Int(length), "VHDX log")
             var entries: [UInt64: Entry] = [:]
+            var budget = length * searchBudgetFactor
             for position in stride(from: UInt64(0), to: length, by: Int(sector)) {
-                if let entry = parse(log, at: position, guid: header.logGUID) { entries[position] = entry }
+                if let entry = parse(log, at: position, guid: header.logGUID, budget: &budget) { entries[position] = entry }
+                guard budget > 0 else {
+                    throw file.error(.limitExceeded, structure, at: header.offset + position,
+                                     "the log holds too many overlapping entry headers to search")
+                }
             }
             // Longest chain of consecutive sequence numbers from each start; keep the
             // one ending highest.
@@ -79,7 +89,7 @@ extension VHDX {
         }
 
         /// A valid entry at `position` (wrapping around the log), or nil.
-        static func parse(_ log: [UInt8], at position: UInt64, guid: [UInt8]) -> Entry? {
+        static func parse(_ log: [UInt8], at position: UInt64, guid: [UInt8], budget: inout UInt64) -> Entry? {
             let size = UInt64(log.count)
             func bytes(_ offset: UInt64, _ count: Int) -> [UInt8] {
                 (0..<UInt64(count)).map { log[Int((position + offset + $0) % size)] }
@@ -93,6 +103,11 @@ extension VHDX {
                   Array(head[32..<48]) == guid,
                   let lastFileOffset = head.littleEndian(UInt64.self, at: 56)
             else { return nil }
+            guard budget >= length else {
+                budget = 0
+                return nil
+            }
+            budget -= length
             let whole = bytes(0, Int(length))
             guard head.littleEndian(UInt32.self, at: 4) == VHDX.crc32c(whole, zeroing: 4) else { return nil }
             let descriptorSectors = (64 + count * 32 + sector - 1) / sector
