@@ -31,7 +31,7 @@ public enum DiskImage {
         case .vhd:
             return try VHD.open(file, chain: &chain)
         case .vhdx:
-            return try VHDX.open(file)
+            return try VHDX.open(file, chain: &chain)
         case .ova:
             return try OVA.open(file, member: nil, chain: &chain)
         }

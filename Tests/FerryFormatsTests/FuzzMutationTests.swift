@@ -24,6 +24,10 @@ import Testing
         try source.readBytes(at: 0, count: Int(source.size)).withUnsafeBytes { try writer.write($0, at: 0) }
         try writer.flush()
         result.append(("ferry.qcow2", .qcow2, try Data(contentsOf: URL(fileURLWithPath: dir.file("ferry.qcow2"))).map { $0 }))
+        // A VMware-dialect stream (footer, markers) from the test builder.
+        var padded = try source.readBytes(at: 0, count: Int(source.size))
+        padded += [UInt8](repeating: 0, count: (512 - padded.count % 512) % 512)
+        result.append(("vmware-stream.vmdk", .vmdk, VMwareStreamBuilder.build(from: padded)))
         guard FileManager.default.isExecutableFile(atPath: Tool.qemuImg) else {
             print("fuzz: qemu-img missing, fuzzing ferry-written qcow2 only")
             return result
@@ -37,6 +41,13 @@ import Testing
             ("d.vhd", "vpc", ["-o", "subformat=dynamic"]),
             ("d.vhdx", "vhdx", ["-o", "subformat=dynamic,block_size=1M"]),
         ]
+        // A VHDX with a dirty log, so log search and replay meet mutations too (the
+        // 300 KB disk has one block; the log allocates BAT entry 1 beyond it).
+        try Tool.run(Tool.qemuImg, ["convert", "-f", "raw", "-O", "vhdx", "-o", "block_size=1M", raw, dir.file("log.vhdx")])
+        var logRNG = SeededRandom(seed: 3)
+        if let dirty = try VHDXLogBuilder.dirty(clean: try Data(contentsOf: URL(fileURLWithPath: dir.file("log.vhdx"))).map { $0 }, rng: &logRNG) {
+            result.append(("log.vhdx", .vhdx, dirty.bytes))
+        }
         for (name, format, options) in variants {
             try Tool.run(Tool.qemuImg, ["convert", "-f", "raw", "-O", format] + options + [raw, dir.file(name)])
             let kind: ImageFormat = ["vmdk": .vmdk, "vpc": .vhd, "vhdx": .vhdx][format] ?? .qcow2
@@ -53,7 +64,7 @@ import Testing
         switch format {
         case .vmdk: disk = try VMDK.open(file, chain: &chain)
         case .vhd: disk = try VHD.open(file, chain: &chain)
-        case .vhdx: disk = try VHDX.open(file)
+        case .vhdx: disk = try VHDX.open(file, chain: &chain)
         default: disk = try QCOW2.open(file, chain: &chain)
         }
         // Bounded work per case: a mutated size may claim petabytes.

@@ -58,7 +58,7 @@ final class MappedDisk: BlockDevice {
             case .hole:
                 try readBacking(into: target, at: position)
             case .data(let file, let host):
-                try file.read(into: target, at: host, "data")
+                try readData(file, host, into: target)
             case .compressed(let unit, let within):
                 let bytes = try unitBytes(unit)
                 guard within >= 0, within + count <= bytes.count else {
@@ -69,6 +69,20 @@ final class MappedDisk: BlockDevice {
                 bytes.withUnsafeBytes { target.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[within..<within + count])) }
             }
             done += count
+        }
+    }
+
+    /// Reads mapped data. A run that starts inside the file but ends past its end (a
+    /// last cluster or grain cut short) reads zeros beyond the end, as qemu does; a run
+    /// starting past the end is corruption (mappers reject those entries first).
+    private func readData(_ file: HostFile, _ host: HostOffset, into target: UnsafeMutableRawBufferPointer) throws {
+        guard host.bytes < file.size else {
+            throw file.error(.outOfRange, "data", at: host.bytes, "mapped data starts past the end of the \(file.size)-byte file")
+        }
+        let inside = Int(min(UInt64(target.count), file.size - host.bytes))
+        try file.read(into: UnsafeMutableRawBufferPointer(rebasing: target[0..<inside]), at: host, "data")
+        if inside < target.count {
+            UnsafeMutableRawBufferPointer(rebasing: target[inside...]).initializeMemory(as: UInt8.self, repeating: 0)
         }
     }
 

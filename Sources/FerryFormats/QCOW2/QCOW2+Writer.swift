@@ -123,26 +123,35 @@ extension QCOW2 {
 
         func writeZeros(at offset: UInt64, length: UInt64, mayDiscard: Bool) throws {
             try checkRange(offset, length, operation: "zero")
+            let end = offset + length
+            let tableSpan = Layout.l2Entries * Self.cluster
             var position = offset
-            while position < offset + length {
-                let count = Int(min(offset + length - position, 1 << 30))
-                for p in pieces(position, count) {
-                    let hostToZero: (UInt64, UInt64)? = try state.withLock { s in
-                        let e = entry(s, p)
-                        let host = e & QCOW2.offsetMask
-                        guard host != 0, e & QCOW2.zeroFlag == 0 else { return nil }  // already reads as zeros
-                        if p.count == Int(Self.cluster) {
-                            // Keep the cluster allocated but flagged zero (qcow2.rst: "preallocated zero cluster").
-                            setEntry(&s, p, host | QCOW2.zeroFlag | QCOW2.copiedFlag)
-                            if mayDiscard { try target.writeZeros(at: host, length: Self.cluster, mayDiscard: true) }
-                            return nil
-                        }
-                        return (host + p.within, UInt64(p.count))
-                    }
-                    if let (at, n) = hostToZero { try writeZeroBytes(target, at: at, length: n) }
+            while position < end {
+                // Work one L2 table's range at a time; a range with no table yet is
+                // unallocated and already reads as zeros.
+                let stop = min(end, (position / tableSpan + 1) * tableSpan)
+                let hasTable = state.withLock { $0.l2[Int(position / tableSpan)] != nil }
+                if hasTable {
+                    for p in pieces(position, Int(stop - position)) { try zeroPiece(p, mayDiscard: mayDiscard) }
                 }
-                position += UInt64(count)
+                position = stop
             }
+        }
+
+        private func zeroPiece(_ p: Piece, mayDiscard: Bool) throws {
+            let hostToZero: (UInt64, UInt64)? = try state.withLock { s in
+                let e = entry(s, p)
+                let host = e & QCOW2.offsetMask
+                guard host != 0, e & QCOW2.zeroFlag == 0 else { return nil }  // already reads as zeros
+                if p.count == Int(Self.cluster) {
+                    // Keep the cluster allocated but flagged zero (qcow2.rst: "preallocated zero cluster").
+                    setEntry(&s, p, host | QCOW2.zeroFlag | QCOW2.copiedFlag)
+                    if mayDiscard { try target.writeZeros(at: host, length: Self.cluster, mayDiscard: true) }
+                    return nil
+                }
+                return (host + p.within, UInt64(p.count))
+            }
+            if let (at, n) = hostToZero { try writeZeroBytes(target, at: at, length: n) }
         }
 
         func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws {

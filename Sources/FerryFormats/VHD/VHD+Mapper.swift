@@ -8,12 +8,15 @@ extension VHD {
         let virtualSize: UInt64
         let type: DiskType
         let bat: [UInt32]
+        /// Where the BAT sits in the file, for error messages.
+        let batOffset: UInt64
         let blockSize: UInt64
         /// Bytes of sector bitmap before each block's data (rounded up to a sector).
         let bitmapBytes: UInt64
         private let bitmaps: Mutex<TableCache<[UInt8]>>
 
-        init(file: HostFile, virtualSize: UInt64, type: DiskType, bat: [UInt32], blockSize: UInt64) {
+        init(file: HostFile, virtualSize: UInt64, type: DiskType, bat: [UInt32], batOffset: UInt64 = 0, blockSize: UInt64) {
+            self.batOffset = batOffset
             self.file = file
             self.virtualSize = virtualSize
             self.type = type
@@ -42,7 +45,7 @@ extension VHD {
             let start = UInt64(bat[Int(block)]) * 512
             let dataStart = start + bitmapBytes
             guard dataStart < file.size else {
-                throw file.error(.outOfRange, "VHD block allocation table", field: "entry \(block)", at: nil,
+                throw file.error(.outOfRange, "VHD block allocation table", field: "entry \(block)", at: batOffset + block * 4,
                                  "block at sector \(bat[Int(block)]) lies past the end of the \(file.size)-byte file")
             }
             let rest = min(limit, blockSize - within)

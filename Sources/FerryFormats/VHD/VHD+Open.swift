@@ -43,7 +43,8 @@ extension VHD {
         let raw = try file.bytes(at: HostOffset(header.tableOffset), count: Int(batBytes), "VHD block allocation table")
         var bat = [UInt32](repeating: 0, count: Int(needed))
         for i in 0..<bat.count { bat[i] = raw.bigEndian(UInt32.self, at: i * 4) ?? VHD.unallocated }
-        let mapper = Mapper(file: file, virtualSize: size, type: footer.diskType, bat: bat, blockSize: blockSize)
+        let mapper = Mapper(file: file, virtualSize: size, type: footer.diskType, bat: bat,
+                            batOffset: header.tableOffset, blockSize: blockSize)
         var parent: (any BlockDevice)?
         if footer.diskType == .differencing {
             let path = try parentPath(header, file: file)

@@ -20,9 +20,14 @@ extension VHDX {
         var sequence: UInt64
         var dataWriteGUID: [UInt8]
         var logGUID: [UInt8]
+        /// Where this header sits (64 KiB or 128 KiB).
+        var offset: UInt64
+        var logLength: UInt32 = 0
+        var logOffset: UInt64 = 0
 
         init(parsing bytes: [UInt8], baseOffset: UInt64) throws {
             let s = VHDX.headerStructure
+            offset = baseOffset
             var r = ByteReader(bytes, structure: s, baseOffset: baseOffset)
             guard try r.readBytes(4, field: "signature") == Array("head".utf8) else {
                 throw FormatError(.badMagic, structure: s, field: "signature", offset: baseOffset, "expected head")
@@ -39,6 +44,8 @@ extension VHDX {
             guard version == 1 else {
                 throw FormatError(.unsupportedVersion, structure: s, field: "version", offset: baseOffset + 66, "version \(version) is not 1")
             }
+            logLength = try r.readLittleEndian(UInt32.self, "log length")
+            logOffset = try r.readLittleEndian(UInt64.self, "log offset")
         }
     }
 

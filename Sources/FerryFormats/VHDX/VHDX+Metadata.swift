@@ -12,6 +12,9 @@ extension VHDX {
         var hasParent = false
         var virtualSize: UInt64 = 0
         var logicalSectorSize: UInt32 = 512
+        /// Parent locator key/value pairs (differencing disks): parent_linkage,
+        /// relative_path, volume_path, absolute_win32_path.
+        var parentLocator: [String: String] = [:]
 
         static let structure = "VHDX metadata"
 
@@ -49,6 +52,8 @@ extension VHDX {
                     virtualSize = try item.readLittleEndian(UInt64.self, "virtual disk size")
                 case Item.logicalSectorSize:
                     logicalSectorSize = try item.readLittleEndian(UInt32.self, "logical sector size")
+                case Item.parentLocator:
+                    parentLocator = try Self.parseLocator(Array(region[offset..<offset + length]), baseOffset: baseOffset + UInt64(offset))
                 default:
                     if flags & 4 != 0 && !known.contains(guid) {
                         throw FormatError(.unsupportedFeature, structure: s, field: "entry \(index)",
@@ -72,6 +77,34 @@ extension VHDX {
                 throw FormatError(.outOfRange, structure: s, field: "virtual disk size", offset: baseOffset,
                                   "virtual size \(virtualSize) exceeds the 64 TiB VHDX maximum")
             }
+        }
+
+        /// Parent locator ([MS-VHDX] 2.6.2.6): type GUID @0, reserved u16 @16, key/value
+        /// count u16 @18, entries of {u32 key offset, u32 value offset, u16 key length,
+        /// u16 value length} from @20; offsets relative to the item, strings UTF-16LE.
+        static func parseLocator(_ item: [UInt8], baseOffset: UInt64) throws -> [String: String] {
+            var r = ByteReader(item, structure: "VHDX parent locator", baseOffset: baseOffset)
+            try r.skip(18)
+            let count = try r.readLittleEndian(UInt16.self, "key value count")
+            var result: [String: String] = [:]
+            func text(_ offset: UInt32, _ length: UInt16) throws -> String {
+                let start = Int(offset)
+                guard start <= item.count, Int(length) <= item.count - start else {
+                    throw FormatError(.outOfRange, structure: "VHDX parent locator", offset: baseOffset + UInt64(offset),
+                                      "a string of \(length) bytes lies outside the locator")
+                }
+                var units: [UInt16] = []
+                for i in stride(from: start, to: start + Int(length) - 1, by: 2) { units.append(UInt16(item[i]) | UInt16(item[i + 1]) << 8) }
+                return String(decoding: units, as: UTF16.self)
+            }
+            for _ in 0..<count {
+                let keyOffset = try r.readLittleEndian(UInt32.self, "key offset")
+                let valueOffset = try r.readLittleEndian(UInt32.self, "value offset")
+                let keyLength = try r.readLittleEndian(UInt16.self, "key length")
+                let valueLength = try r.readLittleEndian(UInt16.self, "value length")
+                result[try text(keyOffset, keyLength)] = try text(valueOffset, valueLength)
+            }
+            return result
         }
     }
 }

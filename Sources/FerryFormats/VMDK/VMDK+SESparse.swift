@@ -23,6 +23,7 @@ extension VMDK {
         let file: HostFile
         let capacity: UInt64
         let gd: [UInt64]
+        let gdOffset: UInt64
         let tablesOffset: UInt64
         let grainsOffset: UInt64
         private let tables: Mutex<TableCache<[UInt64]>>
@@ -64,6 +65,7 @@ extension VMDK {
             }
             tablesOffset = try Checked.multiply(try field(144, "grain_tables_offset"), 512, "grain_tables_offset", structure: s)
             grainsOffset = try Checked.multiply(try field(192, "grains_offset"), 512, "grains_offset", structure: s)
+            gdOffset = gdAt
             let raw = try file.bytes(at: HostOffset(gdAt), count: Int(needed), "VMDK seSparse grain directory")
             gd = (0..<Int(needed / 8)).map { raw.littleEndian(UInt64.self, at: $0 * 8) ?? 0 }
             tables = Mutex(TableCache(tableBytes: Int(Self.tableEntries) * 8))
@@ -80,7 +82,8 @@ extension VMDK {
             }
             let gde = gd[gdIndex]
             guard gde >> 32 == 0x1000_0000 else {
-                throw file.error(.inconsistent, "VMDK seSparse grain directory", field: "entry \(gdIndex)", at: nil,
+                throw file.error(.inconsistent, "VMDK seSparse grain directory", field: "entry \(gdIndex)",
+                                 at: gdOffset + UInt64(gdIndex) * 8,
                                  "grain directory entry 0x\(String(gde, radix: 16)) is neither 0 nor allocated")
             }
             let tableAt = try Checked.add(tablesOffset, (gde & 0xffff_ffff) * Self.tableEntries * 8, "grain table", structure: Self.structure)
