@@ -69,6 +69,16 @@ void ferry_fadvise_dontneed(int fd, off_t offset, off_t length) {
     (void)posix_fadvise(fd, offset, length, POSIX_FADV_DONTNEED);
 }
 
+void ferry_start_writeback(int fd, off_t offset, off_t length) {
+    (void)sync_file_range(fd, offset, length, SYNC_FILE_RANGE_WRITE);
+}
+
+void ferry_finish_writeback_and_drop(int fd, off_t offset, off_t length) {
+    (void)sync_file_range(fd, offset, length,
+                          SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
+    (void)posix_fadvise(fd, offset, length, POSIX_FADV_DONTNEED);
+}
+
 void ferry_fadvise_sequential(int fd) {
     (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 }

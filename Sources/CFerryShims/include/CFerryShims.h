@@ -32,6 +32,12 @@ int ferry_is_zero(const void *buffer, size_t length);
 
 /// posix_fadvise(POSIX_FADV_DONTNEED) to drop pages we will not read again.
 void ferry_fadvise_dontneed(int fd, off_t offset, off_t length);
+/// sync_file_range(SYNC_FILE_RANGE_WRITE): start writeback of a range now, without waiting.
+void ferry_start_writeback(int fd, off_t offset, off_t length);
+/// sync_file_range(WAIT_BEFORE|WRITE|WAIT_AFTER) then POSIX_FADV_DONTNEED: the range is on its
+/// way to disk and its clean pages leave the page cache.
+void ferry_finish_writeback_and_drop(int fd, off_t offset, off_t length);
+
 /// posix_fadvise(POSIX_FADV_SEQUENTIAL).
 void ferry_fadvise_sequential(int fd);
 
