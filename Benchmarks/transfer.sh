@@ -12,7 +12,7 @@
 # process. Targets: random ≤ 1.1× socat, half-zero ≤ 0.5× socat, RSS ≤ 128 MiB.
 set -euo pipefail
 
-FERRY=${1:-.build/release/ferry}
+FERRY=$(realpath "${1:-.build/release/ferry}")
 WORK=${2:-${TMPDIR:-/tmp}/ferry-transfer-bench}
 PORT=${PORT:-19473}
 HOST=127.0.0.1
@@ -70,6 +70,10 @@ for DATASET in random halfzero; do
     cat "$SRC" > /dev/null  # warm the page cache equally for every tool
     run socat \
         "socat -u -b 1048576 TCP-LISTEN:$PORT,reuseaddr OPEN:out.img,creat,trunc" \
+        "socat -u -b 1048576 OPEN:$SRC TCP:$HOST:$PORT"
+    # socat plus an fsync of the output: ferry only reports success once the target is durable.
+    run socat+fsync \
+        "socat -u -b 1048576 TCP-LISTEN:$PORT,reuseaddr OPEN:out.img,creat,trunc && sync out.img" \
         "socat -u -b 1048576 OPEN:$SRC TCP:$HOST:$PORT"
     run dd+nc \
         "nc -l $HOST $PORT | dd of=out.img bs=1M status=none" \

@@ -98,6 +98,54 @@ public enum Message: Sendable, Equatable {
         }
     }
 
+    /// Writes the frame except its bulk bytes (the data of a data or compressed extent),
+    /// which it returns to be written right after — unchanged, so the sender's 1 MiB
+    /// buffers go to the socket without being copied into the frame. The length field
+    /// counts them. Nil when the frame was written whole.
+    public func writeFrame(into buffer: inout ByteBuffer) -> ByteBuffer? {
+        let bulk: ByteBuffer
+        switch self {
+        case .data(let m):
+            var head = m
+            bulk = m.data
+            head.data = ByteBuffer()
+            Message.data(head).write(to: &buffer)
+        case .compressed(let m):
+            var head = m
+            bulk = m.compressed
+            head.compressed = ByteBuffer()
+            Message.compressed(head).write(to: &buffer)
+        default:
+            write(to: &buffer)
+            return nil
+        }
+        // Patch the lengths written for an empty payload: the frame length, and the
+        // extent's own length field(s), which the bulk bytes follow.
+        let frameStart = buffer.writerIndex - frameBytesWithoutBulk
+        let total = buffer.writerIndex - frameStart - 4 + bulk.readableBytes
+        buffer.setInteger(UInt32(truncatingIfNeeded: total), at: frameStart, endianness: .big)
+        switch self {
+        case .data:
+            // type(1) disk(4) offset(8) → length
+            buffer.setInteger(UInt32(truncatingIfNeeded: bulk.readableBytes), at: frameStart + 4 + 1 + 12, endianness: .big)
+        case .compressed:
+            // type(1) disk(4) offset(8) length(4) codec(1) → compressed length
+            buffer.setInteger(UInt32(truncatingIfNeeded: bulk.readableBytes), at: frameStart + 4 + 1 + 17, endianness: .big)
+        default:
+            break
+        }
+        return bulk
+    }
+
+    /// The encoded size of a data/compressed frame with its bulk bytes left out.
+    private var frameBytesWithoutBulk: Int {
+        switch self {
+        case .data(let m): 4 + 1 + 16 + m.hashes.readableBytes
+        case .compressed(let m): 4 + 1 + 21 + m.hashes.readableBytes
+        default: 0
+        }
+    }
+
     /// Writes the whole frame: length, type, payload.
     public func write(to buffer: inout ByteBuffer) {
         let lengthIndex = buffer.writerIndex

@@ -52,7 +52,7 @@ enum TransferChannel {
         let sync = channel.pipeline.syncOperations
         if let identity { try sync.addHandler(identity.makeHandler()) }
         try sync.addHandler(ByteToMessageHandler(MessageDecoder()))
-        try sync.addHandler(MessageToByteHandler(MessageEncoder()))
+        try sync.addHandler(MessageFrameWriter())
         return try MessageChannel(
             wrappingChannelSynchronously: channel,
             configuration: .init(backPressureStrategy: .init(lowWatermark: 4, highWatermark: 16)))

@@ -132,11 +132,13 @@ import Testing
         let (readEnd, writeEnd) = (fds[0], fds[1])
         var rc = ReceiveConfiguration(targets: [dir + "/a2.img", dir + "/b2.img"], listen: HostPort(host: "-", port: 0))
         rc.progress = .none
-        let receiver = Task.detached { try PipeTransfer.receive(from: readEnd, rc) }
+        let receiverConfig = rc
+        let receiver = Task { try await onThread { try PipeTransfer.receive(from: readEnd, receiverConfig) } }
         var sc = SendConfiguration(destination: HostPort(host: "-", port: 0))
         sc.progress = .none
         let sources: [any BlockDevice] = [try FileDevice.openForReading(dir + "/a.img"), try FileDevice.openForReading(dir + "/b.img")]
-        let sent = try PipeTransfer.send(sources: sources, to: writeEnd, sc)
+        let senderConfig = sc
+        let sent = try await onThread { try PipeTransfer.send(sources: sources, to: writeEnd, senderConfig) }
         close(writeEnd)
         let received = try await receiver.value
         close(readEnd)
@@ -175,16 +177,20 @@ import Testing
         let size = 4 * 1024 * 1024 + 4096
         let bytes = try Loopback.makeDisk(at: dir + "/src.img", size: size, seed: 41)
         let (stream, continuation) = AsyncStream<Int>.makeStream()
-        let receiver = Task.detached {
-            try RawTransfer.receive(
+        let receiver = Task {
+            try await onThread {
+                try RawTransfer.receive(
                 target: dir + "/dst.img", size: UInt64(size), listen: HostPort(host: "127.0.0.1", port: 0),
                 overwrite: false, progress: .none
             ) { continuation.yield($0.port) }
+            }
         }
         var ports = stream.makeAsyncIterator()
         let port = try #require(await ports.next())
-        let sent = try RawTransfer.send(
-            source: try FileDevice.openForReading(dir + "/src.img"), to: HostPort(host: "127.0.0.1", port: port), progress: .none)
+        let source = try FileDevice.openForReading(dir + "/src.img")
+        let sent = try await onThread {
+            try RawTransfer.send(source: source, to: HostPort(host: "127.0.0.1", port: port), progress: .none)
+        }
         let received = try await receiver.value
         #expect(Loopback.read(dir + "/dst.img") == bytes)
         #expect(received.disks.first?.digest == (try Loopback.digest(of: dir + "/src.img")))
@@ -196,16 +202,20 @@ import Testing
         let dir = try Loopback.temporaryDirectory()
         _ = try Loopback.makeDisk(at: dir + "/src.img", size: 1024 * 1024, seed: 42)
         let (stream, continuation) = AsyncStream<Int>.makeStream()
-        let receiver = Task.detached {
-            try RawTransfer.receive(
+        let receiver = Task {
+            try await onThread {
+                try RawTransfer.receive(
                 target: dir + "/dst.img", size: 2 * 1024 * 1024, listen: HostPort(host: "127.0.0.1", port: 0),
                 overwrite: false, progress: .none
             ) { continuation.yield($0.port) }
+            }
         }
         var ports = stream.makeAsyncIterator()
         let port = try #require(await ports.next())
-        _ = try RawTransfer.send(
-            source: try FileDevice.openForReading(dir + "/src.img"), to: HostPort(host: "127.0.0.1", port: port), progress: .none)
+        let source = try FileDevice.openForReading(dir + "/src.img")
+        _ = try await onThread {
+            try RawTransfer.send(source: source, to: HostPort(host: "127.0.0.1", port: port), progress: .none)
+        }
         await #expect(throws: TransferError.self) { _ = try await receiver.value }
         #expect(!FileManager.default.fileExists(atPath: dir + "/dst.img"))
     }

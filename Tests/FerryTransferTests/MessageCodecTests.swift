@@ -95,3 +95,14 @@ import Testing
         #expect(throws: ProtocolError.self) { _ = try MessageDecoder.next(from: &buffer) }
     }
 }
+
+@Suite struct FrameWriterTests {
+    @Test(arguments: MessageCodecTests.samples)
+    func headerPlusBulkEqualsWholeFrame(_ message: Message) throws {
+        var whole = ByteBuffer()
+        message.write(to: &whole)
+        var split = ByteBuffer()
+        if var bulk = message.writeFrame(into: &split) { split.writeBuffer(&bulk) }
+        #expect(split == whole)
+    }
+}
