@@ -16,8 +16,8 @@ enum MemoryTuning {
     static func apply() {
         guard let libc = ferry_dlopen("libc.so.6"), let symbol = ferry_dlsym(libc, "mallopt") else { return }
         let mallopt = unsafeBitCast(symbol, to: Mallopt.self)
-        _ = mallopt(-3, 64 << 20)
-        _ = mallopt(-1, 128 << 20)
+        _ = mallopt(-3, 8 << 20)
+        _ = mallopt(-1, 16 << 20)
         _ = mallopt(-8, 2)
     }
 }
