@@ -30,12 +30,15 @@ import Testing
         var replies: [Message] = []
         try await channel.executeThenClose { inbound, outbound in
             for b in bytes { try? await outbound.write(b) }
-            if hangUp { return }
             var pending = ByteBuffer()
             do {
                 for try await var chunk in inbound {
                     pending.writeBuffer(&chunk)
-                    while let m = try MessageDecoder.next(from: &pending) { replies.append(m) }
+                    while let m = try MessageDecoder.next(from: &pending) {
+                        replies.append(m)
+                        // Hang up once the receiver has opened the target and said so.
+                        if hangUp, case .ready = m { return }
+                    }
                 }
             } catch {}
         }

@@ -7,8 +7,17 @@ import Testing
     static var binary: String? {
         let path = FileManager.default.currentDirectoryPath + "/.build/debug/ferry"
         guard FileManager.default.isExecutableFile(atPath: path) else { return nil }
-        guard let help = try? run(path, ["send", "--help"]), help.status == 0 else { return nil }
-        return path
+        // The root command must know send (a placeholder binary prints anything and exits 0).
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = ["send", "--help"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        guard (try? process.run()) != nil else { return nil }
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return output.contains("pairing code") ? path : nil
     }
 
     static func start(_ path: String, _ arguments: [String]) throws -> Process {
