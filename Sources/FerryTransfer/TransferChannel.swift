@@ -93,6 +93,15 @@ enum TransferChannel {
         }
     }
 
+    /// The short reason inside a TLS error ("CERTIFICATE_UNKNOWN"), not BoringSSL's whole trace.
+    static func tlsReason(_ error: any Error) -> String {
+        let text = "\(error)"
+        if let range = text.range(of: #"OPENSSL_internal:[A-Z0-9_]+"#, options: .regularExpression) {
+            return String(text[range].dropFirst("OPENSSL_internal:".count))
+        }
+        return "TLS handshake failed"
+    }
+
     /// Classifies a failure seen on a channel: TLS failures before the peer said hello
     /// are authentication failures (wrong code); the rest are network or protocol errors.
     static func classify(_ error: any Error, helloSeen: Bool) -> TransferError {
@@ -101,7 +110,7 @@ enum TransferChannel {
         if error is NIOSSLError || error is BoringSSLError {
             return helloSeen
                 ? TransferError(.network, "the encrypted channel failed: \(error)")
-                : TransferError(.authentication, "pairing failed (wrong code, or the peer is not ferry with this code): \(error)")
+                : TransferError(.authentication, "pairing failed: the peer does not hold this pairing code (\(Self.tlsReason(error)))")
         }
         return TransferError(.network, "connection lost: \(error)")
     }
