@@ -38,6 +38,9 @@ public enum Message: Sendable, Equatable {
     case error(ErrorMessage)
     case segments(SegmentList)
     case same(SameSegment)
+    /// Either side, every few seconds: "still here". No payload. Lets the other side
+    /// tell a silent dead link from a slow one (see `TransferChannel.idleTimeout`).
+    case ping
 
     /// The type byte. 0x50–0x5F carry block-hash exchange: resume uses 0x50/0x51;
     /// the rest is reserved for delta sync.
@@ -49,6 +52,7 @@ public enum Message: Sendable, Equatable {
         case zero = 0x11
         case compressed = 0x12
         case ack = 0x20
+        case ping = 0x21
         case finish = 0x30
         case result = 0x31
         case error = 0x40
@@ -70,6 +74,7 @@ public enum Message: Sendable, Equatable {
         case .error: .error
         case .segments: .segments
         case .same: .same
+        case .ping: .ping
         }
     }
 
@@ -92,6 +97,7 @@ public enum Message: Sendable, Equatable {
         case .error: self = .error(try ErrorMessage(parsing: &payload))
         case .segments: self = .segments(try SegmentList(parsing: &payload))
         case .same: self = .same(try SameSegment(parsing: &payload))
+        case .ping: self = .ping
         }
         guard payload.readableBytes == 0 else {
             throw ProtocolError(.protocolViolation, "\(kind) message has \(payload.readableBytes) trailing bytes")
@@ -164,6 +170,7 @@ public enum Message: Sendable, Equatable {
         case .error(let m): m.write(to: &buffer)
         case .segments(let m): m.write(to: &buffer)
         case .same(let m): m.write(to: &buffer)
+        case .ping: break
         }
         let length = buffer.writerIndex - lengthIndex - 4
         buffer.setInteger(UInt32(truncatingIfNeeded: length), at: lengthIndex, endianness: .big)

@@ -28,6 +28,7 @@ import Testing
             disk: 0, segmentSize: 64 << 20, isFinal: true,
             entries: [.init(index: 3, digest: Array(repeating: 9, count: 32)), .init(index: 7, digest: Array(0..<32))])),
         .same(SameSegment(disk: 0, offset: 64 << 20, length: 131_072, leaves: ByteBuffer(repeating: 3, count: 64))),
+        .ping,
     ]
 
     @Test(arguments: samples)
