@@ -31,7 +31,7 @@ public struct SendCommand: AsyncParsableCommand {
     var raw = false
 
     @Option(name: .long, help: "Requests read and hashed at once (each holds one request in memory).")
-    var workers = 2
+    var workers = 4
 
     @Option(name: .customLong("request-size"), help: "Bytes per request (64K to 4M).")
     var requestSize = 1 << 20
