@@ -9,10 +9,11 @@
 #   default binary .build/release/ferry (swift build -c release --product ferry)
 # Needs: socat, netcat-openbsd, mbuffer, GNU time (/usr/bin/time). Loopback only.
 # Prints seconds, the ratio to socat, and peak RSS of the receiving and sending
-# process. Targets: random ≤ 1.1× socat, half-zero ≤ 0.5× socat, RSS ≤ 128 MiB.
+# process. ferry reports success only after fsync, so "socat+fsync" is the like-for-like
+# baseline; plain socat leaves the data in the page cache. Targets: random ≤ 1.1× socat, half-zero ≤ 0.5× socat, RSS ≤ 128 MiB.
 set -euo pipefail
 
-FERRY=${1:-.build/release/ferry}
+FERRY=$(realpath "${1:-.build/release/ferry}")
 WORK=${2:-${TMPDIR:-/tmp}/ferry-transfer-bench}
 PORT=${PORT:-19473}
 HOST=127.0.0.1
@@ -47,7 +48,8 @@ wait_listen() {
 # run NAME RECEIVER-CMD SENDER-CMD: times the transfer, records peak RSS of both sides.
 run() {
     local name=$1 recv=$2 send=$3
-    rm -f out.img .out.img.ferry-partial
+    rm -f out.img .out.img.ferry-partial .out.img.ferry-journal
+    sync  # earlier runs' dirty pages must not be written back during this one
     /usr/bin/time -f %M -o recv.rss bash -c "$recv" 2>recv.err &
     local rpid=$!
     wait_listen
@@ -70,6 +72,10 @@ for DATASET in random halfzero; do
     cat "$SRC" > /dev/null  # warm the page cache equally for every tool
     run socat \
         "socat -u -b 1048576 TCP-LISTEN:$PORT,reuseaddr OPEN:out.img,creat,trunc" \
+        "socat -u -b 1048576 OPEN:$SRC TCP:$HOST:$PORT"
+    # socat plus an fsync of the output: ferry only reports success once the target is durable.
+    run socat+fsync \
+        "socat -u -b 1048576 TCP-LISTEN:$PORT,reuseaddr OPEN:out.img,creat,trunc && sync out.img" \
         "socat -u -b 1048576 OPEN:$SRC TCP:$HOST:$PORT"
     run dd+nc \
         "nc -l $HOST $PORT | dd of=out.img bs=1M status=none" \

@@ -54,3 +54,24 @@ public struct MessageEncoder: MessageToByteEncoder, Sendable {
         data.write(to: &out)
     }
 }
+
+/// Frames outgoing messages without copying bulk data: the header (with hashes) goes
+/// in a small buffer and the extent's bytes follow as their own write. Used on the
+/// real channels; `MessageEncoder` is the simple form.
+public final class MessageFrameWriter: ChannelOutboundHandler, Sendable {
+    public typealias OutboundIn = Message
+    public typealias OutboundOut = ByteBuffer
+
+    public init() {}
+
+    public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let message = Self.unwrapOutboundIn(data)
+        var header = context.channel.allocator.buffer(capacity: 4096)
+        if let bulk = message.writeFrame(into: &header) {
+            context.write(Self.wrapOutboundOut(header), promise: nil)
+            context.write(Self.wrapOutboundOut(bulk), promise: promise)
+        } else {
+            context.write(Self.wrapOutboundOut(header), promise: promise)
+        }
+    }
+}

@@ -38,6 +38,9 @@ public enum Message: Sendable, Equatable {
     case error(ErrorMessage)
     case segments(SegmentList)
     case same(SameSegment)
+    /// Either side, every few seconds: "still here". No payload. Lets the other side
+    /// tell a silent dead link from a slow one (see `TransferChannel.idleTimeout`).
+    case ping
 
     /// The type byte. 0x50–0x5F carry block-hash exchange: resume uses 0x50/0x51;
     /// the rest is reserved for delta sync.
@@ -49,6 +52,7 @@ public enum Message: Sendable, Equatable {
         case zero = 0x11
         case compressed = 0x12
         case ack = 0x20
+        case ping = 0x21
         case finish = 0x30
         case result = 0x31
         case error = 0x40
@@ -70,6 +74,7 @@ public enum Message: Sendable, Equatable {
         case .error: .error
         case .segments: .segments
         case .same: .same
+        case .ping: .ping
         }
     }
 
@@ -92,9 +97,58 @@ public enum Message: Sendable, Equatable {
         case .error: self = .error(try ErrorMessage(parsing: &payload))
         case .segments: self = .segments(try SegmentList(parsing: &payload))
         case .same: self = .same(try SameSegment(parsing: &payload))
+        case .ping: self = .ping
         }
         guard payload.readableBytes == 0 else {
             throw ProtocolError(.protocolViolation, "\(kind) message has \(payload.readableBytes) trailing bytes")
+        }
+    }
+
+    /// Writes the frame except its bulk bytes (the data of a data or compressed extent),
+    /// which it returns to be written right after — unchanged, so the sender's 1 MiB
+    /// buffers go to the socket without being copied into the frame. The length field
+    /// counts them. Nil when the frame was written whole.
+    public func writeFrame(into buffer: inout ByteBuffer) -> ByteBuffer? {
+        let bulk: ByteBuffer
+        switch self {
+        case .data(let m):
+            var head = m
+            bulk = m.data
+            head.data = ByteBuffer()
+            Message.data(head).write(to: &buffer)
+        case .compressed(let m):
+            var head = m
+            bulk = m.compressed
+            head.compressed = ByteBuffer()
+            Message.compressed(head).write(to: &buffer)
+        default:
+            write(to: &buffer)
+            return nil
+        }
+        // Patch the lengths written for an empty payload: the frame length, and the
+        // extent's own length field(s), which the bulk bytes follow.
+        let frameStart = buffer.writerIndex - frameBytesWithoutBulk
+        let total = buffer.writerIndex - frameStart - 4 + bulk.readableBytes
+        buffer.setInteger(UInt32(truncatingIfNeeded: total), at: frameStart, endianness: .big)
+        switch self {
+        case .data:
+            // type(1) disk(4) offset(8) → length
+            buffer.setInteger(UInt32(truncatingIfNeeded: bulk.readableBytes), at: frameStart + 4 + 1 + 12, endianness: .big)
+        case .compressed:
+            // type(1) disk(4) offset(8) length(4) codec(1) → compressed length
+            buffer.setInteger(UInt32(truncatingIfNeeded: bulk.readableBytes), at: frameStart + 4 + 1 + 17, endianness: .big)
+        default:
+            break
+        }
+        return bulk
+    }
+
+    /// The encoded size of a data/compressed frame with its bulk bytes left out.
+    private var frameBytesWithoutBulk: Int {
+        switch self {
+        case .data(let m): 4 + 1 + 16 + m.hashes.readableBytes
+        case .compressed(let m): 4 + 1 + 21 + m.hashes.readableBytes
+        default: 0
         }
     }
 
@@ -116,6 +170,7 @@ public enum Message: Sendable, Equatable {
         case .error(let m): m.write(to: &buffer)
         case .segments(let m): m.write(to: &buffer)
         case .same(let m): m.write(to: &buffer)
+        case .ping: break
         }
         let length = buffer.writerIndex - lengthIndex - 4
         buffer.setInteger(UInt32(truncatingIfNeeded: length), at: lengthIndex, endianness: .big)

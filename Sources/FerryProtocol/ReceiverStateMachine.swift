@@ -23,7 +23,7 @@ public struct ReceiverStateMachine: Sendable {
         case same(SameSegment)
         /// Wait for writes in flight, flush, compare digests, send a result, call `diskFinished()`.
         case finishDisk(Finish)
-        /// Nothing to do until the next disk is described.
+        /// Nothing to do now (the next disk has yet to be described, or a ping arrived).
         case awaitNextDisk
         /// Every disk is done.
         case done
@@ -64,6 +64,7 @@ public struct ReceiverStateMachine: Sendable {
             state = .failed
             return .peerFailed(e.error)
         }
+        if case .ping = message { return .awaitNextDisk }
         do {
             return try handle(message)
         } catch {

@@ -58,6 +58,8 @@ public struct SenderStateMachine: Sendable {
         case (_, .error(let e)):
             state = .failed
             return .peerFailed(e.error)
+        case (_, .ping):
+            return .ignoreForNow
         case (.awaitingHello, .hello(let hello)):
             guard hello.version == Hello.currentVersion else {
                 return fail(.version, "the receiver speaks protocol version \(hello.version); this sender speaks \(Hello.currentVersion)")

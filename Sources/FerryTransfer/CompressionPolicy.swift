@@ -17,12 +17,14 @@ public enum CompressionMode: String, Sendable, CaseIterable {
 ///   so compression would only slow us down and is skipped, except cheap lz4 while
 ///   the two are balanced.
 /// * **Compressibility.** Each compressed chunk's ratio feeds a moving average; a
-///   chunk that does not shrink below 90 % is sent raw, and after such chunks the
-///   policy stops trying for a while, probing again every `probeInterval` chunks, so
-///   already-compressed or encrypted data costs almost no CPU.
+///   chunk that does not shrink below 90 % is sent raw, and after such a chunk the
+///   policy stops trying for a while — 16 chunks, doubling after every failed probe up
+///   to 1024 and back to 16 after a success — so already-compressed or encrypted data
+///   costs almost no CPU.
 final class CompressionPolicy: Sendable {
     static let worthwhileRatio = 0.9
     static let probeInterval = 16
+    static let maxSkip = 1024
 
     let mode: CompressionMode
     private let codecs: [CompressedExtent.Codec: Codec]
@@ -32,6 +34,7 @@ final class CompressionPolicy: Sendable {
         var workSeconds = 0.0
         var ratio = 0.5
         var skipUntil = 0
+        var skip = CompressionPolicy.probeInterval
         var chunk = 0
     }
     private let state = Mutex(State())
@@ -70,7 +73,12 @@ final class CompressionPolicy: Sendable {
         let ratio = Double(compressed ?? original) / Double(max(1, original))
         state.withLock { s in
             s.ratio = s.ratio * 0.8 + ratio * 0.2
-            if ratio >= Self.worthwhileRatio { s.skipUntil = s.chunk + Self.probeInterval }
+            if ratio >= Self.worthwhileRatio {
+                s.skipUntil = s.chunk + s.skip
+                s.skip = min(Self.maxSkip, s.skip * 2)
+            } else {
+                s.skip = Self.probeInterval
+            }
         }
     }
 

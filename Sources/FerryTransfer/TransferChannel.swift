@@ -47,12 +47,24 @@ enum TransferChannel {
     /// Socket buffers large enough for one stream to fill a 10 GbE link with some latency.
     static let socketBuffer = 4 << 20
 
-    /// Installs TLS (unless insecure) and the framing on a fresh channel.
+    /// Each side pings every `pingInterval`; a side that hears nothing at all for
+    /// `idleTimeout` treats the link as dead and closes, which the retry logic turns
+    /// into a reconnect and resume (TCP alone may wait a quarter of an hour).
+    static let pingInterval: TimeAmount = .seconds(5)
+    static let idleTimeout: TimeAmount = .seconds(30)
+
+    /// Installs TLS (unless insecure), the framing and the liveness check on a fresh channel.
     static func configure(_ channel: any Channel, identity: PairingIdentity?) throws -> MessageChannel {
         let sync = channel.pipeline.syncOperations
+        try sync.addHandler(IdleStateHandler(readTimeout: idleTimeout))
+        try sync.addHandler(IdleCloser())
         if let identity { try sync.addHandler(identity.makeHandler()) }
         try sync.addHandler(ByteToMessageHandler(MessageDecoder()))
-        try sync.addHandler(MessageToByteHandler(MessageEncoder()))
+        try sync.addHandler(MessageFrameWriter())
+        let pinger = channel.eventLoop.scheduleRepeatedTask(initialDelay: pingInterval, delay: pingInterval) { _ in
+            channel.writeAndFlush(Message.ping, promise: nil)
+        }
+        channel.closeFuture.whenComplete { _ in pinger.cancel() }
         return try MessageChannel(
             wrappingChannelSynchronously: channel,
             configuration: .init(backPressureStrategy: .init(lowWatermark: 4, highWatermark: 16)))
@@ -93,6 +105,15 @@ enum TransferChannel {
         }
     }
 
+    /// The short reason inside a TLS error ("CERTIFICATE_UNKNOWN"), not BoringSSL's whole trace.
+    static func tlsReason(_ error: any Error) -> String {
+        let text = "\(error)"
+        if let range = text.range(of: #"OPENSSL_internal:[A-Z0-9_]+"#, options: .regularExpression) {
+            return String(text[range].dropFirst("OPENSSL_internal:".count))
+        }
+        return "TLS handshake failed"
+    }
+
     /// Classifies a failure seen on a channel: TLS failures before the peer said hello
     /// are authentication failures (wrong code); the rest are network or protocol errors.
     static func classify(_ error: any Error, helloSeen: Bool) -> TransferError {
@@ -101,7 +122,7 @@ enum TransferChannel {
         if error is NIOSSLError || error is BoringSSLError {
             return helloSeen
                 ? TransferError(.network, "the encrypted channel failed: \(error)")
-                : TransferError(.authentication, "pairing failed (wrong code, or the peer is not ferry with this code): \(error)")
+                : TransferError(.authentication, "pairing failed: the peer does not hold this pairing code (\(Self.tlsReason(error)))")
         }
         return TransferError(.network, "connection lost: \(error)")
     }
@@ -130,5 +151,20 @@ extension TransferChannel {
         }
         if let failure = failure() { throw failure }
         throw TransferError(.network, "the \(peer) closed the connection before the transfer finished")
+    }
+}
+
+/// Closes the channel when the `IdleStateHandler` reports that nothing was read for
+/// `TransferChannel.idleTimeout`: the peer, or the link to it, is gone.
+final class IdleCloser: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
+            context.fireErrorCaught(TransferError(.network, "nothing heard from the peer for \(TransferChannel.idleTimeout.nanoseconds / 1_000_000_000) s; the link looks dead"))
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 }

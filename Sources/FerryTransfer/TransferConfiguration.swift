@@ -51,7 +51,8 @@ public struct SendConfiguration: Sendable {
     public var progress: ProgressMode = .auto
     /// Bytes read, hashed and sent per request (a multiple of 64 KiB, at most 4 MiB).
     public var requestSize = 1 << 20
-    /// Requests in flight.
+    /// Requests read and hashed at once; each worker holds one request until its bytes
+    /// reach the socket, so memory is bounded by workers × request size.
     public var workers = 4
     /// Data bytes per second on the wire, or nil for no limit.
     public var limit: UInt64?

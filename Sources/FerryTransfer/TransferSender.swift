@@ -11,6 +11,7 @@ import Synchronization
 public enum TransferSender {
     public static func run(sources: [any BlockDevice], _ config: SendConfiguration) async throws -> TransferSummary {
         guard !sources.isEmpty else { throw TransferError(.usage, "name at least one source") }
+        MemoryTuning.apply()
         guard sources.count <= WireLimits.maxDisks else {
             throw TransferError(.usage, "at most \(WireLimits.maxDisks) disks per session")
         }
@@ -188,7 +189,12 @@ private final class SenderSession: Sendable {
                         let prepared = clock.now
                         for message in messages {
                             if let limiter { await limiter.take(message.wireBytes) }
-                            try await outbound.write(message)
+                            // Straight to the channel, waiting until the bytes reach the
+                            // socket: each worker then holds at most one request, so the
+                            // sender's memory is bounded by workers × request size. (The
+                            // async writer returns once the message is queued, and queues
+                            // can grow while the event loop is busy encrypting.)
+                            try await connection.channel.writeAndFlush(message)
                         }
                         if let dropAfter, self.sent.data.load(ordering: .relaxed) >= dropAfter {
                             connection.channel.close(promise: nil)  // test hook: a cut link

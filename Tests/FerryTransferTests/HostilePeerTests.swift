@@ -30,12 +30,15 @@ import Testing
         var replies: [Message] = []
         try await channel.executeThenClose { inbound, outbound in
             for b in bytes { try? await outbound.write(b) }
-            if hangUp { return }
             var pending = ByteBuffer()
             do {
                 for try await var chunk in inbound {
                     pending.writeBuffer(&chunk)
-                    while let m = try MessageDecoder.next(from: &pending) { replies.append(m) }
+                    while let m = try MessageDecoder.next(from: &pending) {
+                        replies.append(m)
+                        // Hang up once the receiver has opened the target and said so.
+                        if hangUp, case .ready = m { return }
+                    }
                 }
             } catch {}
         }
@@ -59,7 +62,8 @@ import Testing
     /// Runs one attack against a fresh receiver whose target already exists with
     /// known content (and --overwrite): the content must survive, and no partial stays.
     func attack(
-        _ bytes: [ByteBuffer], expect kind: TransferError.Kind, code: ProtocolError.Code? = nil, hangUp: Bool = false
+        _ bytes: [ByteBuffer], expect kind: TransferError.Kind, code: ProtocolError.Code? = nil, hangUp: Bool = false,
+        keepsPartialForResume: Bool = false
     ) async throws {
         let dir = try Loopback.temporaryDirectory()
         let original = try Loopback.makeDisk(at: dir + "/dst.img", size: 8192, seed: 9)
@@ -81,7 +85,10 @@ import Testing
             #expect(errors == [code], "replies: \(replies.map(\.kind))")
         }
         #expect(Loopback.read(dir + "/dst.img") == original)
-        #expect(!FileManager.default.fileExists(atPath: dir + "/.dst.img.ferry-partial"))
+        // A dropped link keeps the partial file and its journal for a resume; every
+        // other failure removes them.
+        #expect(FileManager.default.fileExists(atPath: dir + "/.dst.img.ferry-partial") == keepsPartialForResume)
+        #expect(FileManager.default.fileExists(atPath: dir + "/.dst.img.ferry-journal") == keepsPartialForResume)
     }
 
     @Test func offsetPastTheEnd() async throws {
@@ -119,7 +126,8 @@ import Testing
     }
 
     @Test func connectionDroppedMidDisk() async throws {
-        try await attack([Self.frame([hello, disk, data(at: 0, blocks: 1)])], expect: .network, hangUp: true)
+        try await attack(
+            [Self.frame([hello, disk, data(at: 0, blocks: 1)])], expect: .network, hangUp: true, keepsPartialForResume: true)
     }
 }
 

@@ -1,7 +1,6 @@
 import FerryCopy
 import FerryDisk
 import FerryProtocol
-import FerryTestSupport
 import FerryTransfer
 import Foundation
 import Testing
@@ -133,13 +132,13 @@ import Testing
         let (readEnd, writeEnd) = (fds[0], fds[1])
         var rc = ReceiveConfiguration(targets: [dir + "/a2.img", dir + "/b2.img"], listen: HostPort(host: "-", port: 0))
         rc.progress = .none
-        let receiveConfig = rc
-        let receiver = Task { try await onThread { try PipeTransfer.receive(from: readEnd, receiveConfig) } }
+        let receiverConfig = rc
+        let receiver = Task { try await onThread { try PipeTransfer.receive(from: readEnd, receiverConfig) } }
         var sc = SendConfiguration(destination: HostPort(host: "-", port: 0))
         sc.progress = .none
         let sources: [any BlockDevice] = [try FileDevice.openForReading(dir + "/a.img"), try FileDevice.openForReading(dir + "/b.img")]
-        let sendConfig = sc
-        let sent = try await onThread { try PipeTransfer.send(sources: sources, to: writeEnd, sendConfig) }
+        let senderConfig = sc
+        let sent = try await onThread { try PipeTransfer.send(sources: sources, to: writeEnd, senderConfig) }
         close(writeEnd)
         let received = try await receiver.value
         close(readEnd)
@@ -181,9 +180,9 @@ import Testing
         let receiver = Task {
             try await onThread {
                 try RawTransfer.receive(
-                    target: dir + "/dst.img", size: UInt64(size), listen: HostPort(host: "127.0.0.1", port: 0),
-                    overwrite: false, progress: .none
-                ) { continuation.yield($0.port) }
+                target: dir + "/dst.img", size: UInt64(size), listen: HostPort(host: "127.0.0.1", port: 0),
+                overwrite: false, progress: .none
+            ) { continuation.yield($0.port) }
             }
         }
         var ports = stream.makeAsyncIterator()
@@ -206,9 +205,9 @@ import Testing
         let receiver = Task {
             try await onThread {
                 try RawTransfer.receive(
-                    target: dir + "/dst.img", size: 2 * 1024 * 1024, listen: HostPort(host: "127.0.0.1", port: 0),
-                    overwrite: false, progress: .none
-                ) { continuation.yield($0.port) }
+                target: dir + "/dst.img", size: 2 * 1024 * 1024, listen: HostPort(host: "127.0.0.1", port: 0),
+                overwrite: false, progress: .none
+            ) { continuation.yield($0.port) }
             }
         }
         var ports = stream.makeAsyncIterator()

@@ -28,6 +28,7 @@ import Testing
             disk: 0, segmentSize: 64 << 20, isFinal: true,
             entries: [.init(index: 3, digest: Array(repeating: 9, count: 32)), .init(index: 7, digest: Array(0..<32))])),
         .same(SameSegment(disk: 0, offset: 64 << 20, length: 131_072, leaves: ByteBuffer(repeating: 3, count: 64))),
+        .ping,
     ]
 
     @Test(arguments: samples)
@@ -93,5 +94,16 @@ import Testing
         var buffer = Self.frame(.hello(Hello(capabilities: [], role: .sender)))
         buffer.setInteger(UInt32(0x4854_5450), at: 5, endianness: .big)  // "HTTP"
         #expect(throws: ProtocolError.self) { _ = try MessageDecoder.next(from: &buffer) }
+    }
+}
+
+@Suite struct FrameWriterTests {
+    @Test(arguments: MessageCodecTests.samples)
+    func headerPlusBulkEqualsWholeFrame(_ message: Message) throws {
+        var whole = ByteBuffer()
+        message.write(to: &whole)
+        var split = ByteBuffer()
+        if var bulk = message.writeFrame(into: &split) { split.writeBuffer(&bulk) }
+        #expect(split == whole)
     }
 }

@@ -1,4 +1,5 @@
 import FerryProtocol
+import FerryTransfer
 import Testing
 
 @Suite struct PairingCodeTests {
@@ -34,5 +35,20 @@ import Testing
     @Test(arguments: ["", "7kqm-2xrt-9pfa-w3n", "7kqm-2xrt-9pfa-w3nee", "7kqm-2xrt-9pfa-w3nu", "7kqm-2xrt-9pfa-w3n!", "7kqm-2xrt-9pfa-w3né"])
     func malformedCodesAreRefused(_ text: String) {
         #expect(throws: ProtocolError.self) { try PairingCode(parsing: text) }
+    }
+}
+
+@Suite struct HostPortTests {
+    @Test func parsesTheUsualForms() throws {
+        #expect(try HostPort(parsing: "192.0.2.10", defaultHost: "x") == HostPort(host: "192.0.2.10", port: 9000))
+        #expect(try HostPort(parsing: "192.0.2.10:7000", defaultHost: "x") == HostPort(host: "192.0.2.10", port: 7000))
+        #expect(try HostPort(parsing: ":7000", defaultHost: "0.0.0.0") == HostPort(host: "0.0.0.0", port: 7000))
+        #expect(try HostPort(parsing: "[fd00::1]:7000", defaultHost: "x") == HostPort(host: "fd00::1", port: 7000))
+        #expect(try HostPort(parsing: "fd00::1", defaultHost: "x") == HostPort(host: "fd00::1", port: 9000))
+    }
+
+    @Test(arguments: ["host:port", "host:70000", "[::1]:x"])
+    func badPortsAreRefused(_ text: String) {
+        #expect(throws: TransferError.self) { try HostPort(parsing: text, defaultHost: "x") }
     }
 }

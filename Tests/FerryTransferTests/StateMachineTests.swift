@@ -20,6 +20,13 @@ import Testing
             data: ByteBuffer(repeating: 1, count: length)))
     }
 
+    @Test func pingIsIgnoredInAnyState() {
+        var fresh = ReceiverStateMachine(diskCount: 1, capabilities: [])
+        #expect(fresh.received(.ping) == .awaitNextDisk)
+        var m = receiving()
+        #expect(m.received(.ping) == .awaitNextDisk)
+        guard case .write = m.received(data(0, 65536)) else { Issue.record(); return }
+    }
     @Test func helloIsAnswered() {
         var m = ReceiverStateMachine(diskCount: 1, capabilities: [])
         #expect(m.received(senderHello) == .reply(.hello(Hello(capabilities: [], role: .receiver))))
@@ -122,6 +129,12 @@ import Testing
 @Suite struct SenderStateMachineTests {
     let receiverHello = Message.hello(Hello(capabilities: [.zstd], role: .receiver))
 
+    @Test func senderIgnoresPing() {
+        var m = SenderStateMachine(diskCount: 1, capabilities: [])
+        _ = m.start()
+        #expect(m.received(.ping) == .ignoreForNow)
+        #expect(m.received(receiverHello) == .describe(0))
+    }
     @Test func startSendsHello() {
         var m = SenderStateMachine(diskCount: 1, capabilities: [])
         #expect(m.start() == .send(.hello(Hello(capabilities: [], role: .sender))))

@@ -30,7 +30,7 @@ public struct SendCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Send a plain byte stream (no protocol, no encryption) to a plain `nc -l PORT > disk.img`.")
     var raw = false
 
-    @Option(name: .long, help: "Requests in flight.")
+    @Option(name: .long, help: "Requests read and hashed at once (each holds one request in memory).")
     var workers = 4
 
     @Option(name: .customLong("request-size"), help: "Bytes per request (64K to 4M).")
