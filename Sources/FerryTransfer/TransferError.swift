@@ -28,15 +28,16 @@ public struct TransferError: Error, Sendable, CustomStringConvertible {
         self.message = message
     }
 
-    /// The process exit code for this failure.
+    /// The process exit code for this failure: the same table as every ferry command
+    /// (README, `ferry --help`), based on sysexits(3).
     public var exitCode: Int32 {
         switch kind {
-        case .usage: 2
-        case .authentication: 3
-        case .verification: 4
-        case .io: 5
-        case .network: 6
-        case .protocolViolation: 7
+        case .usage: 64
+        case .authentication: 77
+        case .verification: 3
+        case .io: 74
+        case .network: 69
+        case .protocolViolation: 76
         case .cancelled: 130
         }
     }

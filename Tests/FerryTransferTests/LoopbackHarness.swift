@@ -95,14 +95,3 @@ extension Loopback {
         return bytes
     }
 }
-
-/// Runs blocking work (a pipe or raw-socket receiver) on its own thread: blocking a
-/// Swift-concurrency thread would starve the NIO-driven tests running beside it.
-func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        let thread = Thread {
-            do { continuation.resume(returning: try body()) } catch { continuation.resume(throwing: error) }
-        }
-        thread.start()
-    }
-}

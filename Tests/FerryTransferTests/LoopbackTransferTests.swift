@@ -1,6 +1,7 @@
 import FerryCopy
 import FerryDisk
 import FerryProtocol
+import FerryTestSupport
 import FerryTransfer
 import Foundation
 import Testing
@@ -79,7 +80,7 @@ import Testing
                 Issue.record("a sender with the wrong code succeeded")
             } catch let error as TransferError {
                 #expect(error.kind == .authentication)
-                #expect(error.exitCode == 3)
+                #expect(error.exitCode == 77)
             }
         }
         // The receiver gives up after maxAuthFailures attempts.

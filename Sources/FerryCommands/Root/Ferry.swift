@@ -8,7 +8,8 @@ public struct Ferry: AsyncParsableCommand {
         discussion: """
             Exit codes: 0 success, 1 unexpected failure, 3 verification failed, 64 usage, \
             65 damaged or unsupported input, 66 source not found, 69 network failure, \
-            73 target cannot be created or written, 74 I/O error, 77 authentication failed, \
+            73 target cannot be created or written, 74 I/O error, 76 protocol error, \
+            77 authentication failed (wrong pairing code), \
             130 interrupted.
             """,
         version: "0.1.0",

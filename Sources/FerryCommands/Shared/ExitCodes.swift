@@ -24,6 +24,8 @@ public enum FerryExit: Int32, CaseIterable, Sendable {
     case ioError = 74
     /// The peer could not be reached or the connection broke beyond retrying.
     case network = 69
+    /// The peer broke the wire protocol or the two sides disagree.
+    case protocolError = 76
     /// Authentication failed: wrong pairing code.
     case authentication = 77
     /// Interrupted by Ctrl-C or SIGTERM; the partial target was removed.
@@ -40,6 +42,7 @@ public enum FerryExit: Int32, CaseIterable, Sendable {
         case .cannotCreate: return "target cannot be created or written"
         case .ioError: return "I/O error"
         case .network: return "network failure"
+        case .protocolError: return "protocol error"
         case .authentication: return "authentication failed"
         case .interrupted: return "interrupted"
         }

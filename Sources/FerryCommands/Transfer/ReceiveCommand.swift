@@ -11,8 +11,8 @@ public struct ReceiveCommand: AsyncParsableCommand {
             Prints a pairing code and the exact command to run on the source host. The channel is \
             TLS 1.3 with both ends authenticated by keys derived from the code; after 3 failed \
             pairing attempts the receiver gives up. Targets are untouched until a peer has paired. \
-            Exit codes: 0 verified and durable, 2 usage, 3 pairing failed, 4 verification failed, \
-            5 I/O error, 6 network failure, 7 protocol error.
+            Exit codes: 0 verified and durable, 3 verification failed, 64 usage, 69 network failure, \
+            74 I/O error, 76 protocol error, 77 pairing failed, 130 interrupted.
             """)
 
     @Argument(help: "Target files or block devices, one per disk sent.")

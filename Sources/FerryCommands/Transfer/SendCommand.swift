@@ -12,8 +12,8 @@ public struct SendCommand: AsyncParsableCommand {
         discussion: """
             Every block is hashed once and checked by the receiver before it is written; both ends \
             compare the disk digest, and success is reported only once the target is on stable storage. \
-            Exit codes: 0 verified, 2 usage, 3 pairing failed, 4 verification failed, 5 I/O error, \
-            6 network failure, 7 protocol error.
+            Exit codes: 0 verified and durable, 3 verification failed, 64 usage, 69 network failure, \
+            74 I/O error, 76 protocol error, 77 pairing failed, 130 interrupted.
             """)
 
     @Argument(help: "Source disks or images, then the receiver's HOST[:PORT] (default port 9000), or - to write the stream to stdout (for `| ssh host ferry receive TARGET --stdin`).")
