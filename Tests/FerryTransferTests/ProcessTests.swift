@@ -50,7 +50,7 @@ import Testing
         // Malformed code: refused before anything happens (usage, exit 64).
         #expect(try Self.run(ferry, ["send", dir + "/src.img", "127.0.0.1:1", "--code", "7kqm-2xrt-9pfa-w3nu"]).status == 64)
 
-        // Wrong code: both sides fail with exit 3, the target never appears.
+        // Wrong code: both sides fail with exit 77, the target never appears.
         let port1 = Self.freePort()
         let receiver1 = try Self.start(ferry, [
             "receive", dir + "/dst.img", "--listen", "127.0.0.1:\(port1)", "--code", code, "--progress", "none",
