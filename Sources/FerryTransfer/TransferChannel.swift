@@ -124,7 +124,28 @@ enum TransferChannel {
                 ? TransferError(.network, "the encrypted channel failed: \(error)")
                 : TransferError(.authentication, "pairing failed: the peer does not hold this pairing code (\(Self.tlsReason(error)))")
         }
+        // Before the peer's hello, the only thing on the wire is the TLS handshake. When the
+        // receiver rejects our certificate it may close before its alert reaches us, and we
+        // then see the connection reset or closed instead of a TLS error. Calling that a
+        // network failure would make the sender retry a wrong code for minutes.
+        if !helloSeen, Self.isClosedByPeer(error) {
+            return TransferError(
+                .authentication,
+                "pairing failed: the receiver closed the connection during the handshake (wrong code, or it stopped accepting attempts)")
+        }
         return TransferError(.network, "connection lost: \(error)")
+    }
+
+    /// A reset, broken pipe or end of stream: the peer went away, as opposed to a timeout.
+    static func isClosedByPeer(_ error: any Error) -> Bool {
+        if let e = error as? IOError { return e.errnoCode == ECONNRESET || e.errnoCode == EPIPE }
+        if let e = error as? ChannelError {
+            switch e {
+            case .eof, .ioOnClosedChannel, .alreadyClosed, .outputClosed, .inputClosed: return true
+            default: return false
+            }
+        }
+        return false
     }
 }
 

@@ -24,8 +24,9 @@ public struct ReceiveConfiguration: Sendable {
     public var retryFor: Double = 0
     /// Resume granularity: segments journaled once complete and flushed (whole blocks).
     public var segmentSize = 64 << 20
-    /// Flush and journal after this many bytes of progress.
-    public var checkpointBytes: UInt64 = 1 << 30
+    /// Flush and journal after this many bytes of progress: the most a receiver killed
+    /// outright (kill -9, power loss) has to receive again, plus one segment.
+    public var checkpointBytes: UInt64 = 256 << 20
     /// Acknowledge progress to the sender every this many bytes.
     public var ackBytes: UInt64 = 16 << 20
     /// Told once the listener is up: where, and the code to give the sender.

@@ -79,7 +79,7 @@ import Testing
                     Loopback.sendConfig(port: port, code: PairingCode.random()))
                 Issue.record("a sender with the wrong code succeeded")
             } catch let error as TransferError {
-                #expect(error.kind == .authentication)
+                #expect(error.kind == .authentication, "\(error.message)")
                 #expect(error.exitCode == 77)
             }
         }

@@ -77,4 +77,69 @@ import Testing
         #expect(receiver2.terminationStatus == 0)
         #expect(Loopback.read(dir + "/dst.img") == bytes)
     }
+
+    /// kill -9 of both ends mid-transfer, then the same two commands again: the second run
+    /// proves the journaled segments against the source by hash and finishes the copy.
+    @Test func killedSenderAndReceiverResumeWhereTheyStopped() async throws {
+        guard let ferry = Self.binary else {
+            print("SKIP: .build/debug/ferry with send/receive is not built yet")
+            return
+        }
+        let dir = try Loopback.temporaryDirectory()
+        let size = 384 * 1024 * 1024
+        #expect(try Self.run("/bin/sh", ["-c", "head -c \(size) /dev/urandom > '\(dir)/src.img'"]).status == 0)
+        let code = "7kqm-2xrt-9pfa-w3ne"
+        let port = Self.freePort()
+        let receive = ["receive", dir + "/dst.img", "--listen", "127.0.0.1:\(port)", "--code", code, "--progress", "none"]
+        let send = ["send", dir + "/src.img", "127.0.0.1:\(port)", "--code", code, "--progress", "none"]
+
+        // First attempt, slowed to 32 MB/s; both ends die by kill -9 as soon as the receiver
+        // has journaled its first checkpoint (256 MiB in, 4 s before the copy would end).
+        let receiver1 = try Self.start(ferry, receive)
+        try await Task.sleep(nanoseconds: 1_500_000_000)
+        let sender1 = try Self.start(ferry, send + ["--limit", "32M"])
+        let journal = dir + "/.dst.img.ferry-journal"
+        func journalSize() -> Int { (try? FileManager.default.attributesOfItem(atPath: journal)[.size] as? Int) ?? 0 }
+        // The journal starts as a header naming the disk; it grows when a checkpoint lands.
+        var waited = 0
+        var header = 0
+        while waited < 600 {
+            let size = journalSize()
+            if header == 0 { header = size } else if size > header { break }
+            try await Task.sleep(nanoseconds: 100_000_000)
+            waited += 1
+        }
+        kill(sender1.processIdentifier, SIGKILL)
+        kill(receiver1.processIdentifier, SIGKILL)
+        sender1.waitUntilExit()
+        receiver1.waitUntilExit()
+        #expect(waited < 600, "the receiver never journaled a checkpoint")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/dst.img"), "an interrupted copy must not have its final name")
+
+        // Second attempt: the same two commands, at full speed.
+        let receiver2 = Process()
+        receiver2.executableURL = URL(fileURLWithPath: ferry)
+        receiver2.arguments = receive
+        let receiverErrors = Pipe()
+        receiver2.standardError = receiverErrors
+        receiver2.standardOutput = FileHandle.nullDevice
+        try receiver2.run()
+        try await Task.sleep(nanoseconds: 1_500_000_000)
+        let sender2 = Process()
+        sender2.executableURL = URL(fileURLWithPath: ferry)
+        sender2.arguments = send
+        let errors = Pipe()
+        sender2.standardError = errors
+        sender2.standardOutput = FileHandle.nullDevice
+        try sender2.run()
+        let said = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        sender2.waitUntilExit()
+        let receiverSaid = String(decoding: receiverErrors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        receiver2.waitUntilExit()
+        print("journal waited \(waited) × 100 ms; receiver: \(receiverSaid)")
+        #expect(sender2.terminationStatus == 0, "\(said)")
+        #expect(receiver2.terminationStatus == 0)
+        #expect(said.contains("already on the receiver match the source"), "\(said)")
+        #expect(Loopback.read(dir + "/dst.img") == Loopback.read(dir + "/src.img"))
+    }
 }
