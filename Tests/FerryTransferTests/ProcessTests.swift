@@ -30,6 +30,18 @@ import Testing
         return process
     }
 
+    /// Starts a process whose standard error the test reads.
+    static func startCapturingErrors(_ path: String, _ arguments: [String]) throws -> (Process, Pipe) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        return (process, errors)
+    }
+
     static func run(_ path: String, _ arguments: [String]) throws -> (status: Int32, Void) {
         let process = try start(path, arguments)
         process.waitUntilExit()
@@ -117,21 +129,9 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: dir + "/dst.img"), "an interrupted copy must not have its final name")
 
         // Second attempt: the same two commands, at full speed.
-        let receiver2 = Process()
-        receiver2.executableURL = URL(fileURLWithPath: ferry)
-        receiver2.arguments = receive
-        let receiverErrors = Pipe()
-        receiver2.standardError = receiverErrors
-        receiver2.standardOutput = FileHandle.nullDevice
-        try receiver2.run()
+        let (receiver2, receiverErrors) = try Self.startCapturingErrors(ferry, receive)
         try await Task.sleep(nanoseconds: 1_500_000_000)
-        let sender2 = Process()
-        sender2.executableURL = URL(fileURLWithPath: ferry)
-        sender2.arguments = send
-        let errors = Pipe()
-        sender2.standardError = errors
-        sender2.standardOutput = FileHandle.nullDevice
-        try sender2.run()
+        let (sender2, errors) = try Self.startCapturingErrors(ferry, send)
         let said = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         sender2.waitUntilExit()
         let receiverSaid = String(decoding: receiverErrors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
