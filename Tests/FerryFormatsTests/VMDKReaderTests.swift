@@ -106,7 +106,12 @@ import Testing
         let text = String(decoding: head, as: UTF8.self)
         guard let range = text.range(of: "CID=") else { Issue.record("no CID in the embedded descriptor"); return }
         let at = UInt64(text.utf8.distance(from: text.startIndex, to: range.upperBound)) + 512
-        try RawFixture.poke(dir.file("base.vmdk"), at: at, Array("0badcafe".utf8))
+        // qemu writes the CID unpadded ("%x"), so keep its length: a longer value would
+        // overwrite the newline (and did, one run in sixteen).
+        let old = text[range.upperBound...].prefix { $0.isHexDigit }
+        var replacement = String(repeating: "b", count: old.count)
+        if replacement == old { replacement = String(repeating: "c", count: old.count) }
+        try RawFixture.poke(dir.file("base.vmdk"), at: at, Array(replacement.utf8))
         #expect {
             _ = try DiskImage.openSource(dir.file("child.vmdk"))
         } throws: { error in
