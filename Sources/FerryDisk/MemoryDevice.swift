@@ -29,19 +29,13 @@ public final class MemoryDevice: BlockDevice {
     public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws {
         try checkRange(offset, UInt64(buffer.count), operation: "read")
         pages.withLock { pages in
-            var done = 0
-            while done < buffer.count {
-                let position = offset + UInt64(done)
-                let page = position / UInt64(Self.pageSize)
-                let within = Int(position % UInt64(Self.pageSize))
-                let n = min(Self.pageSize - within, buffer.count - done)
+            Self.forEachPiece(of: buffer.count, at: offset) { page, within, done, n in
                 let target = UnsafeMutableRawBufferPointer(rebasing: buffer[done..<done + n])
                 if let bytes = pages[page] {
                     bytes.withUnsafeBytes { target.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[within..<within + n])) }
                 } else {
                     target.initializeMemory(as: UInt8.self, repeating: 0)
                 }
-                done += n
             }
         }
     }
@@ -56,20 +50,27 @@ public final class MemoryDevice: BlockDevice {
 
     private func store(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) {
         pages.withLock { pages in
-            var done = 0
-            while done < buffer.count {
-                let position = offset + UInt64(done)
-                let page = position / UInt64(Self.pageSize)
-                let within = Int(position % UInt64(Self.pageSize))
-                let n = min(Self.pageSize - within, buffer.count - done)
+            Self.forEachPiece(of: buffer.count, at: offset) { page, within, done, n in
                 var bytes = pages[page] ?? [UInt8](repeating: 0, count: Self.pageSize)
                 bytes.withUnsafeMutableBytes {
                     UnsafeMutableRawBufferPointer(rebasing: $0[within..<within + n])
                         .copyMemory(from: UnsafeRawBufferPointer(rebasing: buffer[done..<done + n]))
                 }
                 pages[page] = bytes.allSatisfy({ $0 == 0 }) ? nil : bytes
-                done += n
             }
+        }
+    }
+
+    /// Splits `count` bytes at `offset` at page boundaries: (page, offset within it,
+    /// bytes done before this piece, piece length).
+    private static func forEachPiece(of count: Int, at offset: UInt64, _ body: (UInt64, Int, Int, Int) -> Void) {
+        var done = 0
+        while done < count {
+            let position = offset + UInt64(done)
+            let within = Int(position % UInt64(pageSize))
+            let n = min(pageSize - within, count - done)
+            body(position / UInt64(pageSize), within, done, n)
+            done += n
         }
     }
 
