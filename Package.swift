@@ -103,7 +103,12 @@ let package = Package(
 
         .testTarget(name: "FerryBinaryTests", dependencies: ["FerryBinary"], swiftSettings: swiftSettings),
         .testTarget(name: "FerryDiskTests", dependencies: ["FerryDisk", "FerryTestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "FerryCopyTests", dependencies: ["FerryCopy", "FerryDisk", "FerryTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "FerryCopyTests",
+            dependencies: [
+                "FerryCopy", "FerryDisk", "FerryBinary", "FerryTestSupport", .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings),
         .testTarget(name: "FerryFormatsTests", dependencies: ["FerryFormats", "FerryCopy", "FerryTestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "FerryGuestTests",

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <linux/fs.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/sysmacros.h>
@@ -98,3 +99,32 @@ unsigned ferry_minor(uint64_t dev) { return minor((dev_t)dev); }
 void *ferry_dlopen(const char *soname) { return dlopen(soname, RTLD_NOW | RTLD_LOCAL); }
 void *ferry_dlsym(void *handle, const char *name) { return dlsym(handle, name); }
 const char *ferry_dlerror(void) { return dlerror(); }
+
+/* XXH128_hash_t XXH3_128bits(const void *data, size_t len): the struct is returned by
+ * value, which Swift cannot call through a function pointer, hence this shim. */
+typedef struct {
+    uint64_t low64;
+    uint64_t high64;
+} ferry_xxh128_t;
+typedef ferry_xxh128_t (*ferry_xxh3_128_fn)(const void *, size_t);
+
+static pthread_once_t xxh3_once = PTHREAD_ONCE_INIT;
+static ferry_xxh3_128_fn xxh3_128;
+
+static void xxh3_resolve(void) {
+    void *handle = dlopen("libxxhash.so.0", RTLD_NOW | RTLD_LOCAL);
+    if (handle != NULL) xxh3_128 = (ferry_xxh3_128_fn)dlsym(handle, "XXH3_128bits");
+}
+
+int ferry_xxh3_load(void) {
+    pthread_once(&xxh3_once, xxh3_resolve);
+    return xxh3_128 != NULL;
+}
+
+void ferry_xxh3_128(const void *data, size_t length, uint8_t out[16]) {
+    ferry_xxh128_t h = xxh3_128(data, length);
+    for (int i = 0; i < 8; i++) {
+        out[i] = (uint8_t)(h.high64 >> (56 - 8 * i));
+        out[8 + i] = (uint8_t)(h.low64 >> (56 - 8 * i));
+    }
+}

@@ -13,7 +13,9 @@ public enum BlockRuns {
     /// Splits `data` (which starts on a block boundary) into runs of zero and data
     /// blocks, appending the leaf hash of every block — zero or not — to `hashes`
     /// in block order. Zero blocks get the constant zero leaf without hashing.
-    public static func split(_ data: UnsafeRawBufferPointer, hashes: inout [BlockHash]) -> [BlockRun] {
+    public static func split(
+        _ data: UnsafeRawBufferPointer, hashes: inout [BlockHash], leaf: LeafHash = .sha256
+    ) -> [BlockRun] {
         let block = DiskDigest.blockSize
         var runs: [BlockRun] = []
         var start = 0
@@ -21,7 +23,7 @@ public enum BlockRuns {
             let end = min(start + block, data.count)
             let bytes = UnsafeRawBufferPointer(rebasing: data[start..<end])
             let isZero = ferry_is_zero(bytes.baseAddress, bytes.count) == 1
-            hashes.append(isZero ? BlockHash.zeros(count: bytes.count) : BlockHash(of: bytes))
+            hashes.append(isZero ? leaf.zeros(count: bytes.count) : leaf.hash(bytes))
             if let last = runs.last, last.isZero == isZero {
                 runs[runs.count - 1].end = end
             } else {
@@ -34,16 +36,18 @@ public enum BlockRuns {
 
     /// Index of the first block of `data` whose hash differs from the 32-byte leaves
     /// in `expected` (block order), or nil when all match.
-    public static func firstMismatch(_ data: UnsafeRawBufferPointer, expected: UnsafeRawBufferPointer) -> Int? {
+    public static func firstMismatch(
+        _ data: UnsafeRawBufferPointer, expected: UnsafeRawBufferPointer, leaf: LeafHash = .sha256
+    ) -> Int? {
         let block = DiskDigest.blockSize
         var index = 0
         var start = 0
         while start < data.count {
             let end = min(start + block, data.count)
             guard (index + 1) * 32 <= expected.count else { return index }
-            let leaf = BlockHash(of: UnsafeRawBufferPointer(rebasing: data[start..<end]))
-            let matches = leaf.withRawBytes { ours in
-                ours.elementsEqual(UnsafeRawBufferPointer(rebasing: expected[index * 32..<(index + 1) * 32]))
+            let ours = leaf.hash(UnsafeRawBufferPointer(rebasing: data[start..<end]))
+            let matches = ours.withRawBytes { raw in
+                raw.elementsEqual(UnsafeRawBufferPointer(rebasing: expected[index * 32..<(index + 1) * 32]))
             }
             if !matches { return index }
             index += 1

@@ -15,6 +15,8 @@ public struct CopyOptions: Sendable {
     public var targetIsZero = false
     /// Compute the disk digest on the fly.
     public var computeDigest = true
+    /// The digest's block hash (`--digest`).
+    public var leaf = LeafHash.sha256
     /// Write the target's first block only after everything else is durable, and zero
     /// it first: an in-place target (a block device) that a failed copy leaves behind
     /// then has no boot sector or partition table and cannot pass for a good copy.
@@ -59,7 +61,7 @@ public enum CopyEngine {
         }
         let sequential = !source.isRandomAccess || !(target?.isRandomAccess ?? true)
         let planner = CopyPlanner(source: source, requestSize: options.requestSize, useExtents: options.useExtents)
-        let digest = options.computeDigest ? DigestBuilder(size: source.size) : nil
+        let digest = options.computeDigest ? DigestBuilder(size: source.size, leaf: options.leaf) : nil
         let hold = options.holdFirstBlock && target != nil && !sequential && source.size > 0
         let job = CopyJob(
             source: source, target: target, planner: planner, digest: digest, counters: counters,
@@ -181,8 +183,8 @@ private final class CopyJob: Sendable {
             let end = min(start + block, length)
             let bytes = UnsafeRawBufferPointer(rebasing: data[start..<end])
             let isZero = ferry_is_zero(bytes.baseAddress, bytes.count) == 1
-            if digest != nil {
-                hashes.append(isZero ? BlockHash.zeros(count: bytes.count) : BlockHash(of: bytes))
+            if let leaf = digest?.leaf {
+                hashes.append(isZero ? leaf.zeros(count: bytes.count) : leaf.hash(bytes))
             }
             if !isZero { dataBytes += UInt64(bytes.count) }
             if runIsZero != isZero {

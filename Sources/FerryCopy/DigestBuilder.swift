@@ -27,10 +27,13 @@ public final class DigestBuilder: Sendable {
 
     public let size: UInt64
     public let blockCount: UInt64
+    /// The hash of each block: callers hash data blocks with it; zero blocks are added here.
+    public let leaf: LeafHash
     private let state = Mutex(State())
 
-    public init(size: UInt64) {
+    public init(size: UInt64, leaf: LeafHash = .sha256) {
         self.size = size
+        self.leaf = leaf
         blockCount = (size + UInt64(DiskDigest.blockSize) - 1) / UInt64(DiskDigest.blockSize)
     }
 
@@ -76,7 +79,7 @@ public final class DigestBuilder: Sendable {
             let lastIsShort = last == blockCount - 1 && length(ofBlock: last) != DiskDigest.blockSize
             applyZeroLeaves(from: first, count: lastIsShort ? count - 1 : count, to: &state)
             if lastIsShort {
-                BlockHash.zeros(count: length(ofBlock: last)).update(&state.streams[Int(last % streamCount)])
+                leaf.zeros(count: length(ofBlock: last)).update(&state.streams[Int(last % streamCount)])
             }
         }
         state.nextBlock = first + run.count
@@ -93,7 +96,7 @@ public final class DigestBuilder: Sendable {
             let offsetInCycle = (s + streamCount - first % streamCount) % streamCount
             guard offsetInCycle < count else { continue }
             var leaves = (count - offsetInCycle + streamCount - 1) / streamCount
-            ZeroLeafBatch.shared.withBatch { batch, perBatch in
+            ZeroLeafBatch.of(leaf).withBatch { batch, perBatch in
                 while leaves > 0 {
                     let n = Int(min(leaves, UInt64(perBatch)))
                     state.streams[Int(s)].update(bufferPointer: UnsafeRawBufferPointer(rebasing: batch[0..<n * 32]))
@@ -115,7 +118,7 @@ public final class DigestBuilder: Sendable {
                 let d = stream.finalize()
                 d.withUnsafeBytes { root.update(bufferPointer: $0) }
             }
-            return DiskDigest(bytes: Array(root.finalize()))
+            return DiskDigest(bytes: Array(root.finalize()), leaf: leaf)
         }
     }
 }
@@ -125,14 +128,22 @@ public struct DigestError: Error, Sendable, CustomStringConvertible {
     public init(_ description: String) { self.description = description }
 }
 
-/// 4096 copies of the zero-block leaf, built once.
+/// 4096 copies of the zero-block leaf, built once per leaf hash.
 private final class ZeroLeafBatch: Sendable {
-    static let shared = ZeroLeafBatch()
+    static let sha256 = ZeroLeafBatch(.sha256)
+    static let xxh3 = ZeroLeafBatch(.xxh3)
     static let leaves = 4096
     private let buffer: [UInt8]
 
-    private init() {
-        let one = BlockHash.zeroBlock.bytes
+    static func of(_ leaf: LeafHash) -> ZeroLeafBatch {
+        switch leaf {
+        case .sha256: sha256
+        case .xxh3: xxh3
+        }
+    }
+
+    private init(_ leaf: LeafHash) {
+        let one = leaf.zeroBlock.bytes
         var bytes: [UInt8] = []
         bytes.reserveCapacity(one.count * Self.leaves)
         for _ in 0..<Self.leaves { bytes.append(contentsOf: one) }

@@ -18,16 +18,32 @@ import Synchronization
 public struct DiskDigest: Sendable, Hashable, CustomStringConvertible {
     public static let blockSize = 64 * 1024
     public static let streams = 32
-    public static let algorithm = "sha256"
 
     public let bytes: [UInt8]
-    public init(bytes: [UInt8]) { self.bytes = bytes }
+    /// The hash of each block; two digests are equal only if this matches too.
+    public let leaf: LeafHash
+    public init(bytes: [UInt8], leaf: LeafHash = .sha256) {
+        self.bytes = bytes
+        self.leaf = leaf
+    }
 
     public var hex: String { bytes.hexString }
-    public var description: String { hex }
+    /// The hex value, prefixed with its leaf hash unless that is blkhash's sha256
+    /// ("xxh3:…"), so a digest printed by one command is never compared with another
+    /// kind by mistake.
+    public var labelled: String { leaf == .sha256 ? hex : "\(leaf):\(hex)" }
+    public var description: String { labelled }
 
-    /// Parses a 64-digit hex string.
-    public init?(hex: String) {
+    /// Parses a 64-digit hex string, optionally labelled "xxh3:" or "sha256:".
+    public init?(hex text: String) {
+        var hex = Substring(text)
+        var leaf = LeafHash.sha256
+        if let colon = hex.firstIndex(of: ":") {
+            guard let named = LeafHash(rawValue: String(hex[..<colon])) else { return nil }
+            leaf = named
+            hex = hex[hex.index(after: colon)...]
+        }
+        self.leaf = leaf
         let chars = Array(hex.utf8)
         guard chars.count == 64 else { return nil }
         var out: [UInt8] = []
@@ -63,7 +79,11 @@ public struct BlockHash: Sendable, Hashable {
         (a, b, c, d) = words
     }
 
-    /// Hashes one block's bytes.
+    init(words: (UInt64, UInt64, UInt64, UInt64)) {
+        (a, b, c, d) = words
+    }
+
+    /// Hashes one block's bytes with SHA-256 (`LeafHash.hash` for the others).
     public init(of block: UnsafeRawBufferPointer) {
         self.init(SHA256.hash(data: block))
     }

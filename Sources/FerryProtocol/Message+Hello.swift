@@ -60,4 +60,7 @@ public struct Capabilities: OptionSet, Sendable, Hashable {
     public static let resume = Capabilities(rawValue: 1 << 3)
     /// Hash exchange / delta sync (reserved, messages 0x50–0x5F).
     public static let hashExchange = Capabilities(rawValue: 1 << 4)
+    /// Block hashes (the 32-byte leaves of extents, segments and digests) are XXH3-128
+    /// instead of SHA-256. Used only when both hellos carry it.
+    public static let xxh3 = Capabilities(rawValue: 1 << 5)
 }

@@ -46,6 +46,8 @@ public struct ReceiverStateMachine: Sendable {
     public let diskCount: UInt32
     public let capabilities: Capabilities
     private(set) var state: State = .awaitingHello
+    /// What the sender offered in its hello.
+    public private(set) var peerCapabilities: Capabilities = []
     /// Sizes of disks already described, so a size that changes is caught.
     private var sizes: [UInt32: UInt64] = [:]
 
@@ -80,6 +82,7 @@ public struct ReceiverStateMachine: Sendable {
                 throw ProtocolError(.version, "the sender speaks protocol version \(hello.version); this receiver speaks \(Hello.currentVersion)")
             }
             guard hello.role == .sender else { throw ProtocolError(.protocolViolation, "the peer is not a sender") }
+            peerCapabilities = hello.capabilities
             state = .awaitingDisk(0)
             return .reply(.hello(Hello(capabilities: capabilities, role: .receiver)))
 

@@ -19,7 +19,9 @@ public enum PipeTransfer {
         let started = Date()
         let out = FDWriter(fd: fd)
         var buffer = ByteBuffer()
-        Message.hello(Hello(capabilities: [], role: .sender)).write(to: &buffer)
+        let offer = LeafHash.offer(config.digest)
+        let leaf: LeafHash = offer.contains(.xxh3) ? .xxh3 : .sha256
+        Message.hello(Hello(capabilities: offer, role: .sender)).write(to: &buffer)
         try out.write(&buffer)
         var summaries: [TransferSummary.Disk] = []
         for (i, source) in sources.enumerated() {
@@ -32,7 +34,7 @@ public enum PipeTransfer {
             reporter.start()
             defer { reporter.stop() }
             let streamer = SourceStreamer(
-                index: index, source: source, requestSize: config.requestSize, counters: counters, policy: nil)
+                index: index, source: source, requestSize: config.requestSize, counters: counters, policy: nil, leaf: leaf)
             while let messages = try streamer.next() {
                 for m in messages { m.write(to: &buffer) }
                 try out.write(&buffer)
@@ -69,7 +71,9 @@ public enum PipeTransfer {
                             let counters = CopyCounters()
                             let target = try LocalTarget.open(
                                 config.targets[Int(description.index)], size: description.size, overwrite: config.overwrite)
-                            let disk = try ReceiverDisk(description: description, target: target, counters: counters, journal: nil)
+                            let disk = try ReceiverDisk(
+                                description: description, target: target, counters: counters, journal: nil,
+                                leaf: try LeafHash.following(machine.peerCapabilities))
                             opened.append(disk)
                             current = disk
                             reporter?.stop()

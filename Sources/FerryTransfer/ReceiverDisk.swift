@@ -28,17 +28,19 @@ final class ReceiverDisk: Sendable {
     let durable = Atomic<UInt64>(0)
     private let checkpointing = Mutex(false)
 
-    init(description: DiskDescription, target: LocalTarget, counters: CopyCounters, journal: ResumeJournal?) throws {
+    init(
+        description: DiskDescription, target: LocalTarget, counters: CopyCounters, journal: ResumeJournal?, leaf: LeafHash
+    ) throws {
         self.description = description
         self.target = target
         self.counters = counters
         self.journal = journal
-        digest = DigestBuilder(size: description.size)
+        digest = DigestBuilder(size: description.size, leaf: leaf)
         knownZero = target.knownZero
         let hold = target.writesInPlace && target.device.isRandomAccess && description.size > 0
         holdFirstBlock = hold
         tracker = journal.map {
-            SegmentTracker(segmentSize: $0.segmentSize, diskSize: description.size, excluded: hold ? [0] : [])
+            SegmentTracker(segmentSize: $0.segmentSize, diskSize: description.size, excluded: hold ? [0] : [], leaf: leaf)
         }
         if holdFirstBlock && !knownZero {
             let first = min(UInt64(DiskDigest.blockSize), description.size)
@@ -53,7 +55,7 @@ final class ReceiverDisk: Sendable {
     func write(_ extent: DataExtent) throws {
         try extent.data.withUnsafeReadableBytes { data in
             try extent.hashes.withUnsafeReadableBytes { hashes in
-                if let bad = BlockRuns.firstMismatch(data, expected: hashes) {
+                if let bad = BlockRuns.firstMismatch(data, expected: hashes, leaf: digest.leaf) {
                     let at = extent.offset + UInt64(bad * DiskDigest.blockSize)
                     throw ProtocolError(
                         .verification, "block at offset \(at) of disk \(description.index) does not match its hash; nothing was written for it")

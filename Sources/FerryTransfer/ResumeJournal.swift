@@ -1,5 +1,6 @@
 import Crypto
 import FerryBinary
+import FerryCopy
 import FerryDisk
 import Foundation
 import Synchronization
@@ -19,13 +20,14 @@ import Glibc
 /// to the same segment digest; size alone is never trusted.
 ///
 /// ```
-///  header:  0 magic "FRRYJRNL" | 8 version u16 | 10 segment size u32 | 14 disk size u64 | 22 name (u16 + UTF-8)
+///  header:  0 magic "FRRYJRNL" | 8 version u16 | 10 segment size u32 | 14 disk size u64 | 22 leaf hash u8
+///           | 23 name (u16 + UTF-8)                       (leaf hash: 0 sha256, 1 xxh3)
 ///  records: segment index u64 | segment digest (32 bytes)          (40 bytes each, big-endian)
 /// ```
 /// A torn last record (crash mid-append) is ignored.
 final class ResumeJournal: Sendable {
     static let magic = Array("FRRYJRNL".utf8)
-    static let version: UInt16 = 1
+    static let version: UInt16 = 2
     static let recordSize = 40
 
     let path: String
@@ -46,8 +48,8 @@ final class ResumeJournal: Sendable {
     }
 
     /// Opens (or creates) the journal. An existing journal for a different disk
-    /// (size, name or segment size) is discarded.
-    init(path: String, segmentSize: Int, diskSize: UInt64, name: String) throws {
+    /// (size, name, segment size) or kept with another block hash is discarded.
+    init(path: String, segmentSize: Int, diskSize: UInt64, name: String, leaf: LeafHash) throws {
         self.path = path
         self.segmentSize = segmentSize
         self.diskSize = diskSize
@@ -56,6 +58,7 @@ final class ResumeJournal: Sendable {
         header.writeBigEndian(Self.version)
         header.writeBigEndian(UInt32(segmentSize))
         header.writeBigEndian(diskSize)
+        header.writeBigEndian(UInt8(leaf == .sha256 ? 0 : 1))
         let nameBytes = Array(name.utf8.prefix(1024))
         header.writeBigEndian(UInt16(nameBytes.count))
         header.write(bytes: nameBytes)

@@ -11,6 +11,8 @@ final class SegmentTracker: Sendable {
     let diskSize: UInt64
     /// Segments never journaled (block 0 of an in-place target, written last).
     let excluded: Set<UInt64>
+    /// The block hash of the session (zero blocks are filled in with its zero leaf).
+    let leaf: LeafHash
 
     private struct Fill {
         var leaves: [UInt8]
@@ -23,7 +25,8 @@ final class SegmentTracker: Sendable {
     }
     private let state = Mutex(State())
 
-    init(segmentSize: Int, diskSize: UInt64, excluded: Set<UInt64>) {
+    init(segmentSize: Int, diskSize: UInt64, excluded: Set<UInt64>, leaf: LeafHash) {
+        self.leaf = leaf
         self.segmentSize = UInt64(segmentSize)
         self.diskSize = diskSize
         self.excluded = excluded
@@ -84,7 +87,7 @@ final class SegmentTracker: Sendable {
             if position == r.lowerBound && stop == r.upperBound {
                 // The whole segment is zeros: its digest without a leaf table.
                 if !excluded.contains(segment) {
-                    let digest = Self.zeroDigest(blocks: blocks(inSegment: segment), lastLength: Int(r.upperBound - (r.upperBound - 1) / block * block))
+                    let digest = zeroDigest(blocks: blocks(inSegment: segment), lastLength: Int(r.upperBound - (r.upperBound - 1) / block * block))
                     state.withLock { $0.complete.append((segment, digest)) }
                 }
             } else {
@@ -93,8 +96,7 @@ final class SegmentTracker: Sendable {
                 leaves.reserveCapacity(count * 32)
                 for i in 0..<count {
                     let blockStart = position + UInt64(i) * block
-                    let leaf = BlockHash.zeros(count: Int(min(block, diskSize - blockStart)))
-                    leaves += leaf.bytes
+                    leaves += leaf.zeros(count: Int(min(block, diskSize - blockStart))).bytes
                 }
                 leaves.withUnsafeBytes { record(offset: position, leaves: $0) }
             }
@@ -103,11 +105,11 @@ final class SegmentTracker: Sendable {
     }
 
     /// SHA-256 over `blocks` zero leaves, the last one of `lastLength` bytes.
-    static func zeroDigest(blocks: Int, lastLength: Int) -> [UInt8] {
+    func zeroDigest(blocks: Int, lastLength: Int) -> [UInt8] {
         var hasher = SHA256()
-        let full = BlockHash.zeroBlock.bytes
+        let full = leaf.zeroBlock.bytes
         for _ in 0..<max(0, blocks - 1) { hasher.update(data: full) }
-        if blocks > 0 { hasher.update(data: BlockHash.zeros(count: lastLength).bytes) }
+        if blocks > 0 { hasher.update(data: leaf.zeros(count: lastLength).bytes) }
         return Array(hasher.finalize())
     }
 

@@ -21,7 +21,7 @@ struct SourceStreamer: Sendable {
 
     init(
         index: UInt32, source: any BlockDevice, requestSize: Int, counters: CopyCounters, policy: CompressionPolicy?,
-        digest: DigestBuilder? = nil, skip: SegmentSkip? = nil
+        digest: DigestBuilder? = nil, leaf: LeafHash = .sha256, skip: SegmentSkip? = nil
     ) {
         self.policy = policy
         self.skip = skip
@@ -29,7 +29,7 @@ struct SourceStreamer: Sendable {
         self.source = source
         let size = min(max(requestSize, DiskDigest.blockSize), WireLimits.maxExtentData)
         planner = CopyPlanner(source: source, requestSize: size)
-        self.digest = digest ?? DigestBuilder(size: source.size)
+        self.digest = digest ?? DigestBuilder(size: source.size, leaf: leaf)
         self.counters = counters
     }
 
@@ -61,7 +61,7 @@ struct SourceStreamer: Sendable {
         }
         var leaves: [BlockHash] = []
         leaves.reserveCapacity(ExtentRules.blockCount(forLength: length))
-        let runs = buffer.withUnsafeReadableBytes { BlockRuns.split($0, hashes: &leaves) }
+        let runs = buffer.withUnsafeReadableBytes { BlockRuns.split($0, hashes: &leaves, leaf: digest.leaf) }
         let firstBlock = request.offset / UInt64(DiskDigest.blockSize)
         digest.add(.hashes(leaves), at: firstBlock)
 
@@ -131,7 +131,7 @@ struct SourceStreamer: Sendable {
             try buffer.withUnsafeMutableBytes { raw in
                 let piece = UnsafeMutableRawBufferPointer(rebasing: raw[0..<n])
                 try source.read(into: piece, at: position)
-                _ = BlockRuns.split(UnsafeRawBufferPointer(piece), hashes: &leaves)
+                _ = BlockRuns.split(UnsafeRawBufferPointer(piece), hashes: &leaves, leaf: digest.leaf)
             }
             position += UInt64(n)
         }

@@ -59,6 +59,9 @@ public struct SendConfiguration: Sendable {
     public var limit: UInt64?
     /// Per-chunk compression.
     public var compress: CompressionMode = .auto
+    /// The block hash to use when the receiver has it too (else SHA-256). xxh3 keeps
+    /// hashing off the critical path; sha256 gives the digest `blksum` computes.
+    public var digest: LeafHash = .xxh3
     /// After a network failure, reconnect and resume for this many seconds.
     public var retryFor: Double = 0
     /// Test hook: drop the connection after this many data bytes were sent (simulates a cut link).

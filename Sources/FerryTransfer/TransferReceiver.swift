@@ -88,7 +88,7 @@ private final class Session: Sendable {
             try await connection.executeThenClose { inbound, outbound in
                 var machine = ReceiverStateMachine(
                     diskCount: config.targets.count,
-                    capabilities: codecs.values.reduce(into: Capabilities()) { $0.insert(Codec.capability($1.kind)) })
+                    capabilities: codecs.values.reduce(into: LeafHash.offer(.xxh3)) { $0.insert(Codec.capability($1.kind)) })
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     var inFlight = 0
                     var current: ReceiverDisk?
@@ -97,7 +97,8 @@ private final class Session: Sendable {
                         case .reply(let message):
                             try await outbound.write(message)
                         case .openDisk(let description):
-                            let disk = try await open(description)
+                            let disk = try await open(
+                                description, leaf: LeafHash.agreed(machine.capabilities, machine.peerCapabilities))
                             current = disk
                             reporter?.stop()
                             reporter = ProgressReporter(
@@ -232,7 +233,7 @@ private final class Session: Sendable {
         try await outbound.write(.ack(Ack(disk: disk.description.index, written: done, durable: durable)))
     }
 
-    private func open(_ description: DiskDescription) async throws -> ReceiverDisk {
+    private func open(_ description: DiskDescription, leaf: LeafHash) async throws -> ReceiverDisk {
         let path = config.targets[Int(description.index)]
         let counters = counters
         counters.done.store(0, ordering: .relaxed)
@@ -242,7 +243,7 @@ private final class Session: Sendable {
         lastCheckpoint.withLock { $0 = 0 }
         let disk = try await NIOThreadPool.singleton.runIfActive { [config] in
             do {
-                return try Self.openResumable(path, description, config, counters)
+                return try Self.openResumable(path, description, config, counters, leaf)
             } catch let error as DiskError {
                 throw ProtocolError(.io, error.description)
             }
@@ -254,11 +255,12 @@ private final class Session: Sendable {
     /// Opens the target, continuing an interrupted transfer when a journal for this
     /// disk (same size and name) and its partial file are there.
     private static func openResumable(
-        _ path: String, _ description: DiskDescription, _ config: ReceiveConfiguration, _ counters: CopyCounters
+        _ path: String, _ description: DiskDescription, _ config: ReceiveConfiguration, _ counters: CopyCounters,
+        _ leaf: LeafHash
     ) throws -> ReceiverDisk {
         guard path != "-", path != "null:" else {
             let target = try LocalTarget.open(path, size: description.size, overwrite: config.overwrite)
-            return try ReceiverDisk(description: description, target: target, counters: counters, journal: nil)
+            return try ReceiverDisk(description: description, target: target, counters: counters, journal: nil, leaf: leaf)
         }
         let inPlace = LocalDisk.isBlockDevice(path)
         let journalPath = ResumeJournal.path(for: path, inPlace: inPlace)
@@ -271,12 +273,13 @@ private final class Session: Sendable {
         if target == nil { unlink(journalPath) }
         let opened = try target ?? LocalTarget.open(path, size: description.size, overwrite: config.overwrite)
         let journal = try ResumeJournal(
-            path: journalPath, segmentSize: config.segmentSize, diskSize: description.size, name: description.name)
+            path: journalPath, segmentSize: config.segmentSize, diskSize: description.size, name: description.name,
+            leaf: leaf)
         if !journal.recovered.isEmpty {
             FileHandle.standardError.write(Data(
                 "ferry: resuming \(path): \(journal.recovered.count) segment(s) were written before; the sender will check them against the source\n".utf8))
         }
-        return try ReceiverDisk(description: description, target: opened, counters: counters, journal: journal)
+        return try ReceiverDisk(description: description, target: opened, counters: counters, journal: journal, leaf: leaf)
     }
 
     private func sendSegments(

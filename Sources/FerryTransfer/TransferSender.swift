@@ -67,7 +67,7 @@ private final class SenderSession: Sendable {
     init(sources: [any BlockDevice], config: SendConfiguration) {
         self.sources = sources
         self.config = config
-        machine = Mutex(SenderStateMachine(diskCount: sources.count, capabilities: []))
+        machine = Mutex(SenderStateMachine(diskCount: sources.count, capabilities: LeafHash.offer(config.digest)))
     }
 
     func run(_ connection: MessageChannel) async throws {
@@ -167,7 +167,8 @@ private final class SenderSession: Sendable {
         let policy = try compressionPolicy()
         let (segmentSize, journaled) = resume.withLock { ($0.segmentSize, $0.entries) }
         var skip: SegmentSkip?
-        let leaves = DigestBuilder(size: source.size)
+        let leaf = machine.withLock { LeafHash.agreed($0.capabilities, $0.peerCapabilities) }
+        let leaves = DigestBuilder(size: source.size, leaf: leaf)
         if !journaled.isEmpty {
             let checker = SourceStreamer(
                 index: index, source: source, requestSize: config.requestSize, counters: sent, policy: nil, digest: leaves)

@@ -55,11 +55,16 @@ enum Loopback {
         return config
     }
 
+    /// The block hash a default session agrees on: xxh3 when this host has libxxhash.
+    static let sessionLeaf: LeafHash = LeafHash.xxh3.isAvailable ? .xxh3 : .sha256
+
     /// The digest of a file computed by the local copy engine: an independent path.
-    static func digest(of path: String) throws -> DiskDigest? {
+    static func digest(of path: String, leaf: LeafHash = Loopback.sessionLeaf) throws -> DiskDigest? {
         let device = try FileDevice.openForReading(path)
         defer { try? device.close() }
-        return try CopyEngine.run(source: device, target: nil).digest
+        var options = CopyOptions()
+        options.leaf = leaf
+        return try CopyEngine.run(source: device, target: nil, options: options).digest
     }
 }
 

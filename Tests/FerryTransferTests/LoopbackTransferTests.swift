@@ -30,6 +30,27 @@ import Testing
         #expect(sentData < UInt64(size))
     }
 
+    /// `--digest sha256` gives the blkhash digest `ferry checksum` prints; the default
+    /// (xxh3 when both ends have libxxhash) gives `ferry checksum --digest xxh3`'s.
+    @Test(arguments: [LeafHash.sha256, .xxh3])
+    func digestKindIsNegotiatedAndMatchesChecksum(asked: LeafHash) async throws {
+        let dir = try Loopback.temporaryDirectory()
+        _ = try Loopback.makeDisk(at: dir + "/src.img", size: 2 * 1024 * 1024 + 4097, seed: 77)
+        var rc = ReceiveConfiguration(targets: [dir + "/dst.img"], listen: HostPort(host: "127.0.0.1", port: 0))
+        rc.insecure = true
+        let (receiver, port) = try await Loopback.startReceiver(rc)
+        var sc = Loopback.sendConfig(port: port, code: nil)
+        sc.digest = asked
+        let sent = try await TransferSender.run(sources: [try FileDevice.openForReading(dir + "/src.img")], sc)
+        let received = try await receiver.value
+        let leaf: LeafHash = asked == .xxh3 ? Loopback.sessionLeaf : .sha256
+        let expected = try #require(try Loopback.digest(of: dir + "/src.img", leaf: leaf))
+        #expect(sent.disks.first?.digest == expected)
+        #expect(received.disks.first?.digest == expected)
+        #expect(expected.leaf == leaf)
+        #expect(try Loopback.digest(of: dir + "/dst.img", leaf: leaf) == expected)
+    }
+
     @Test func insecureTransferOfTwoDisks() async throws {
         let dir = try Loopback.temporaryDirectory()
         let a = try Loopback.makeDisk(at: dir + "/a.img", size: 3 * 65536, seed: 1)
@@ -146,6 +167,7 @@ import Testing
         #expect(Loopback.read(dir + "/a2.img") == a)
         #expect(Loopback.read(dir + "/b2.img") == b)
         #expect(sent.disks.map(\.digest) == received.disks.map(\.digest))
+        #expect(sent.disks.first?.digest == (try Loopback.digest(of: dir + "/a.img")))
     }
 
     @Test func truncatedStreamFailsAndLeavesNothing() async throws {
@@ -194,7 +216,7 @@ import Testing
         }
         let received = try await receiver.value
         #expect(Loopback.read(dir + "/dst.img") == bytes)
-        #expect(received.disks.first?.digest == (try Loopback.digest(of: dir + "/src.img")))
+        #expect(received.disks.first?.digest == (try Loopback.digest(of: dir + "/src.img", leaf: .sha256)))
         #expect(sent.disks.first?.digest == received.disks.first?.digest)
         #expect((received.disks.first?.zeroBytes ?? 0) > 0)
     }

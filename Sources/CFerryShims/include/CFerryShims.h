@@ -59,4 +59,12 @@ void *ferry_dlopen(const char *soname);
 void *ferry_dlsym(void *handle, const char *name);
 const char *ferry_dlerror(void);
 
+/// XXH3-128 from libxxhash.so.0 (loaded on first use, as the codecs are; Debian's apt
+/// itself depends on libxxhash0, so every Debian host has it). `ferry_xxh3_load`
+/// returns 1 when the library and its XXH3_128bits symbol are there, else 0;
+/// `ferry_xxh3_128` then writes the hash of `length` bytes in XXH3's canonical form
+/// (big-endian high 64 bits, then low 64 bits) to `out`.
+int ferry_xxh3_load(void);
+void ferry_xxh3_128(const void *data, size_t length, uint8_t out[16]);
+
 #endif

@@ -13,7 +13,8 @@ public struct ChecksumCommand: ParsableCommand {
             The digest is the blkhash construction (SHA-256 over 64 KiB blocks, 32 streams; \
             see docs/digest.md). It depends only on the disk's content: a raw file, its sparse \
             copy and an image of the same disk in any format give the same value, and holes are \
-            hashed without being read.
+            hashed without being read. `--digest xxh3` hashes blocks with XXH3-128 instead: about \
+            ten times faster, the value `ferry send` reports by default, printed as xxh3:HEX.
             """)
 
     @Argument(help: "Files, block devices or images; - for standard input (needs --size).")
@@ -24,6 +25,9 @@ public struct ChecksumCommand: ParsableCommand {
 
     @Option(help: "Size of standard input, when a path is -.")
     var size: ByteSize?
+
+    @Option(help: "Block hash: sha256 (blkhash/blksum-compatible) or xxh3 (faster; what `ferry send` uses).")
+    var digest: LeafHash = .sha256
 
     @OptionGroup var progressOptions: ProgressOptions
 
@@ -37,9 +41,9 @@ public struct ChecksumCommand: ParsableCommand {
                 FileHandle.standardError.write(Data("ferry: warning: \(warning)\n".utf8))
             }
             do {
-                let digest = try DiskChecksum.digest(
-                    of: path, format: format, streamSize: size?.bytes, progress: progressOptions.progress)
-                print("\(digest.hex)  \(path)")
+                let value = try DiskChecksum.digest(
+                    of: path, format: format, streamSize: size?.bytes, progress: progressOptions.progress, leaf: digest)
+                print("\(value.labelled)  \(path)")
             } catch {
                 FileHandle.standardError.write(Data((ErrorReporter.line(for: error) + "\n").utf8))
                 failure = failure ?? error

@@ -40,6 +40,9 @@ public struct CopyCommand: ParsableCommand {
     @Flag(help: "Re-read the target after the copy and compare its digest with the source's.")
     var verify = false
 
+    @Option(help: "Block hash of the digest: sha256 (blkhash/blksum-compatible) or xxh3 (faster).")
+    var digest: LeafHash = .sha256
+
     @Option(help: "Requests in flight (default: one per core, at least 2).")
     var workers: Int?
 
@@ -59,12 +62,13 @@ public struct CopyCommand: ParsableCommand {
         config.progress = progressOptions.progress
         if let workers { config.options.workers = max(1, workers) }
         do {
+            config.options.leaf = try digest.loaded()
             let report = try DiskCopy.run(config)
             let r = report.result
             var line = "copied \(ByteCount.format(r.size)) from \(report.sourceName) to \(report.targetName)"
             line += " in \(String(format: "%.2f", r.seconds)) s (data \(ByteCount.format(r.dataBytes)), zero \(ByteCount.format(r.zeroBytes)))"
             var lines = [line]
-            if let digest = r.digest { lines.append("digest \(digest.hex)") }
+            if let digest = r.digest { lines.append("digest \(digest.labelled)") }
             if report.verifiedDigest != nil { lines.append("verified: the target reads back with the same digest") }
             // With the data on stdout, the summary goes to stderr.
             let text = lines.joined(separator: "\n") + "\n"

@@ -4,6 +4,7 @@ import FerryFormats
 
 extension ProgressMode: ExpressibleByArgument {}
 extension ImageFormat: ExpressibleByArgument {}
+extension LeafHash: ExpressibleByArgument {}
 
 /// `--progress` for every long-running command.
 public struct ProgressOptions: ParsableArguments {

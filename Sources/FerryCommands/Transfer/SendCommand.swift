@@ -1,4 +1,5 @@
 public import ArgumentParser
+import FerryCopy
 import FerryDisk
 import FerryFormats
 import FerryTransfer
@@ -26,6 +27,9 @@ public struct SendCommand: AsyncParsableCommand {
 
     @Option(name: .long, help: "Per-chunk compression: auto (by compressibility and bottleneck), none, zstd, lz4, gzip.")
     var compress = "auto"
+
+    @Option(name: .long, help: "Block hash: xxh3 (fast; used when the receiver has it too) or sha256 (the digest blksum and `ferry checksum` print).")
+    var digest: LeafHash = .xxh3
 
     @Flag(name: .long, help: "Send a plain byte stream (no protocol, no encryption) to a plain `nc -l PORT > disk.img`.")
     var raw = false
@@ -57,6 +61,7 @@ public struct SendCommand: AsyncParsableCommand {
             }
             config.compress = mode
             config.requestSize = requestSize
+            config.digest = digest
             if !toStdout { transfer.warnIfInsecure() }
             var sources: [any BlockDevice] = []
             for path in operands.dropLast() {

@@ -60,7 +60,7 @@ func runTransfer(_ command: String, _ body: () async throws -> TransferSummary) 
     do {
         let summary = try await body()
         for disk in summary.disks {
-            FileHandle.standardError.write(Data("ferry \(command): \(disk.name): verified, digest \(disk.digest.hex)\n".utf8))
+            FileHandle.standardError.write(Data("ferry \(command): \(disk.name): verified, digest \(disk.digest.labelled)\n".utf8))
         }
     } catch let error as TransferError {
         FileHandle.standardError.write(Data("ferry \(command): \(error.message)\n".utf8))

@@ -82,7 +82,7 @@ public enum DiskCopy {
                 // A block device may be larger than the source: compare the part we wrote.
                 let actual = try DiskChecksum.digest(
                     of: config.target, format: format, length: source.size, progress: config.progress,
-                    cancellation: cancellation)
+                    leaf: expected.leaf, cancellation: cancellation)
                 report.verifiedDigest = actual
                 guard actual == expected else {
                     throw VerificationError(expected: expected, actual: actual, what: config.target)
@@ -100,7 +100,7 @@ public enum DiskCopy {
 public enum DiskChecksum {
     public static func digest(
         of path: String, format: ImageFormat? = nil, streamSize: UInt64? = nil, length: UInt64? = nil,
-        progress: ProgressMode = .none, cancellation: Cancellation = .interrupt
+        progress: ProgressMode = .none, leaf: LeafHash = .sha256, cancellation: Cancellation = .interrupt
     ) throws -> DiskDigest {
         var disk = try DiskImage.openSource(path, format: format, streamSize: streamSize)
         if let length, length != disk.size { disk = try DeviceSlice(disk, length: length) }
@@ -108,7 +108,9 @@ public enum DiskChecksum {
         let reporter = ProgressReporter(mode: progress, phase: "checksum", total: disk.size, counters: counters)
         reporter.start()
         defer { reporter.stop() }
-        let result = try CopyEngine.run(source: disk, target: nil, counters: counters, cancellation: cancellation)
+        var options = CopyOptions()
+        options.leaf = try leaf.loaded()
+        let result = try CopyEngine.run(source: disk, target: nil, options: options, counters: counters, cancellation: cancellation)
         guard let digest = result.digest else { throw DigestError("no digest was computed") }
         return digest
     }
