@@ -120,6 +120,7 @@ let package = Package(
                 "FerryProtocol", "FerryTransfer", "FerryCopy", "FerryDisk", "FerryTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings),
         .testTarget(

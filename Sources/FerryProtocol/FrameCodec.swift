@@ -24,8 +24,10 @@ public struct MessageDecoder: ByteToMessageDecoder, Sendable {
         return .needMoreData
     }
 
-    /// Takes one whole frame off the front of `buffer`, or nil if it is not all there yet.
-    public static func next(from buffer: inout ByteBuffer) throws(ProtocolError) -> Message? {
+    /// The size of the frame at the front of `buffer`, length prefix included, once
+    /// the prefix is readable; a prefix over `WireLimits.maxFrame` (or of an empty
+    /// frame) is refused before any of the payload is awaited.
+    public static func frameSize(at buffer: ByteBuffer) throws(ProtocolError) -> Int? {
         guard let length = buffer.getInteger(at: buffer.readerIndex, endianness: .big, as: UInt32.self) else {
             return nil
         }
@@ -35,7 +37,13 @@ public struct MessageDecoder: ByteToMessageDecoder, Sendable {
         guard length <= WireLimits.maxFrame else {
             throw ProtocolError(.oversizeFrame, "frame of \(length) bytes is over the \(WireLimits.maxFrame)-byte limit")
         }
-        guard buffer.readableBytes >= 4 + Int(length) else { return nil }
+        return 4 + Int(length)
+    }
+
+    /// Takes one whole frame off the front of `buffer`, or nil if it is not all there yet.
+    public static func next(from buffer: inout ByteBuffer) throws(ProtocolError) -> Message? {
+        guard let size = try frameSize(at: buffer), buffer.readableBytes >= size else { return nil }
+        let length = size - 4
         buffer.moveReaderIndex(forwardBy: 4)
         guard let kind = buffer.readInteger(as: UInt8.self), var payload = buffer.readSlice(length: Int(length) - 1) else {
             return nil  // unreachable: the length check above guarantees the bytes

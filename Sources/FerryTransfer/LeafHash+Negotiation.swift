@@ -1,5 +1,5 @@
-public import FerryCopy
-public import FerryProtocol
+import FerryCopy
+import FerryProtocol
 
 extension LeafHash {
     /// What a peer puts in its hello for `preferred`: the xxh3 bit when it wants xxh3

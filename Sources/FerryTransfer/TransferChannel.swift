@@ -59,7 +59,7 @@ enum TransferChannel {
         try sync.addHandler(IdleStateHandler(readTimeout: idleTimeout))
         try sync.addHandler(IdleCloser())
         if let identity { try sync.addHandler(identity.makeHandler()) }
-        try sync.addHandler(ByteToMessageHandler(MessageDecoder()))
+        try sync.addHandler(MessageFrameReader())
         try sync.addHandler(MessageFrameWriter())
         let pinger = channel.eventLoop.scheduleRepeatedTask(initialDelay: pingInterval, delay: pingInterval) { _ in
             channel.writeAndFlush(Message.ping, promise: nil)
