@@ -82,8 +82,17 @@ enum TransferChannel {
                     channel.eventLoop.makeCompletedFuture { try configure(channel, identity: identity) }
                 }
         } catch {
-            throw TransferError(.network, "cannot connect to \(address): \(error)")
+            throw TransferError(.network, "cannot connect to \(address): \(reason(error))")
         }
+    }
+
+    /// "connection refused", not NIO's nested description of every attempt.
+    static func reason(_ error: any Error) -> String {
+        var underlying: any Error = error
+        if let e = error as? NIOConnectionError, let first = e.connectionErrors.first { underlying = first.error }
+        if let e = underlying as? IOError { return String(cString: strerror(e.errnoCode)).lowercased() }
+        if let e = underlying as? ChannelError, case .connectTimeout = e { return "no answer (timed out)" }
+        return "\(underlying)"
     }
 
     typealias Listener = NIOAsyncChannel<MessageChannel, Never>

@@ -9,6 +9,9 @@ import Synchronization
 /// `ferry send`: connects, pairs, streams each source disk and succeeds only when
 /// the receiver reports the disk flushed, committed and matching the sender's digest.
 public enum TransferSender {
+    /// How long a sender that has not reached the receiver yet keeps trying.
+    static let initialWait = 30.0
+
     public static func run(sources: [any BlockDevice], _ config: SendConfiguration) async throws -> TransferSummary {
         guard !sources.isEmpty else { throw TransferError(.usage, "name at least one source") }
         MemoryTuning.apply()
@@ -27,17 +30,35 @@ public enum TransferSender {
         let started = Date()
         var firstFailure: Date?
         var config = config
+        var everConnected = false
         while true {
             let sender = SenderSession(sources: sources, config: config)
             do {
-                let connection = try await TransferChannel.connect(to: config.destination, identity: identity)
+                let connection: MessageChannel
+                do {
+                    connection = try await TransferChannel.connect(to: config.destination, identity: identity)
+                } catch let error as TransferError where !everConnected {
+                    // Nobody listening yet: the receiver may still be starting, but a
+                    // mistyped address should not keep a console busy for --retry-for.
+                    let since = firstFailure ?? Date()
+                    if firstFailure == nil {
+                        FileHandle.standardError.write(Data(
+                            "ferry: \(error.message); is `ferry receive` running there? retrying for \(Int(Self.initialWait)) s\n".utf8))
+                    }
+                    firstFailure = since
+                    guard Date().timeIntervalSince(since) < min(Self.initialWait, max(1, config.retryFor)) else { throw error }
+                    try await Task.sleep(nanoseconds: 1_000_000_000)
+                    continue
+                }
+                everConnected = true
+                firstFailure = nil
                 do {
                     try await sender.run(connection)
                 } catch {
                     throw TransferChannel.classify(error, helloSeen: sender.helloSeen.load(ordering: .relaxed))
                 }
                 return TransferSummary(disks: sender.summaries.withLock { $0 }, seconds: Date().timeIntervalSince(started))
-            } catch let error as TransferError where error.kind == .network && config.retryFor > 0 {
+            } catch let error as TransferError where error.kind == .network && config.retryFor > 0 && everConnected {
                 // Reconnect and resume from the receiver's journal, for at most retryFor seconds.
                 let since = firstFailure ?? Date()
                 firstFailure = since

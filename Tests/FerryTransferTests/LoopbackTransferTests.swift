@@ -3,6 +3,7 @@ import FerryDisk
 import FerryProtocol
 import FerryTestSupport
 import FerryTransfer
+import NIOPosix
 import Foundation
 import Testing
 
@@ -49,6 +50,29 @@ import Testing
         #expect(received.disks.first?.digest == expected)
         #expect(expected.leaf == leaf)
         #expect(try Loopback.digest(of: dir + "/dst.img", leaf: leaf) == expected)
+    }
+
+    /// Nobody listening: a short wait for a receiver still starting, then a one-line
+    /// network error (exit 69), not minutes of retries.
+    @Test func nobodyListeningFailsSoonWithAPlainReason() async throws {
+        let dir = try Loopback.temporaryDirectory()
+        _ = try Loopback.makeDisk(at: dir + "/src.img", size: 65536, seed: 5)
+        // A port that was just free: bind, learn it, close.
+        let probe = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
+        let port = try #require(probe.localAddress?.port)
+        try await probe.close()
+        var sc = Loopback.sendConfig(port: port, code: PairingCode.random())
+        sc.retryFor = 0
+        let started = Date()
+        do {
+            _ = try await TransferSender.run(sources: [try FileDevice.openForReading(dir + "/src.img")], sc)
+            Issue.record("a send with nobody listening succeeded")
+        } catch let error as TransferError {
+            #expect(error.kind == .network)
+            #expect(error.message.contains("connection refused"), "\(error.message)")
+            #expect(!error.message.contains("SingleConnectionFailure"))
+        }
+        #expect(Date().timeIntervalSince(started) < 15)
     }
 
     @Test func insecureTransferOfTwoDisks() async throws {
