@@ -29,6 +29,9 @@ public struct PairingIdentity: Sendable {
     public let expectedPeerSPKI: [UInt8]
     /// Our own public key (DER), for tests and diagnostics.
     public let ownSPKI: [UInt8]
+    /// Built once: a context per connection would cost a receiver tens of ms before
+    /// every ServerHello.
+    public let context: NIOSSLContext
 
     public init(code: PairingCode, role: Role) throws {
         let seed = try Self.stretch(code)
@@ -39,6 +42,7 @@ public struct PairingIdentity: Sendable {
         expectedPeerSPKI = Array(peer.publicKey.derRepresentation)
         privateKey = try NIOSSLPrivateKey(bytes: Array(own.pemRepresentation.utf8), format: .pem)
         certificate = try Self.selfSigned(own, role: role)
+        context = try Self.tlsContext(role: role, certificate: certificate, privateKey: privateKey)
     }
 
     /// The memory-hard stretch: every guess an attacker makes costs ~32 MiB and tens of ms.
@@ -72,7 +76,11 @@ public struct PairingIdentity: Sendable {
     }
 
     /// TLS 1.3 only, our certificate, peer certificate required (verified by `verify`).
-    public func tlsContext() throws -> NIOSSLContext {
+    /// No trust roots: the pinned-key callback is the whole verification, and loading
+    /// the system's CA bundle (≈ 150 certificates) cost ~70 ms per context.
+    static func tlsContext(
+        role: Role, certificate: NIOSSLCertificate, privateKey: NIOSSLPrivateKey
+    ) throws -> NIOSSLContext {
         var config: TLSConfiguration
         switch role {
         case .receiver:
@@ -85,6 +93,7 @@ public struct PairingIdentity: Sendable {
         }
         config.minimumTLSVersion = .tlsv13
         config.certificateVerification = .noHostnameVerification
+        config.trustRoots = .certificates([])
         return try NIOSSLContext(configuration: config)
     }
 
@@ -96,7 +105,6 @@ public struct PairingIdentity: Sendable {
 
     /// The TLS handler for one end of a connection.
     public func makeHandler() throws -> any ChannelHandler {
-        let context = try tlsContext()
         let check: NIOSSLCustomVerificationCallback = { [self] chain, promise in
             promise.succeed(self.verify(chain))
         }
