@@ -159,7 +159,9 @@ private final class CopyJob: Sendable {
 
     private func zero(_ request: CopyRequest) throws {
         if let target, !targetIsZero {
-            try target.writeZeros(at: request.offset, length: request.length, mayDiscard: true)
+            try counters.stages.measure(.targetWrite) {
+                try target.writeZeros(at: request.offset, length: request.length, mayDiscard: true)
+            }
         }
         digest?.addZeros(offset: request.offset, length: request.length)
         counters.add(zero: request.length)
@@ -168,7 +170,9 @@ private final class CopyJob: Sendable {
     private func copy(_ request: CopyRequest, buffer: UnsafeMutableRawBufferPointer) throws {
         let length = Int(request.length)
         let data = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<length])
-        try source.read(into: data, at: request.offset)
+        try counters.stages.measure(.sourceRead) { try source.read(into: data, at: request.offset) }
+        let started = DispatchTime.now().uptimeNanoseconds
+        var writing = 0.0
 
         let block = DiskDigest.blockSize
         let blockCount = (length + block - 1) / block
@@ -188,21 +192,24 @@ private final class CopyJob: Sendable {
             }
             if !isZero { dataBytes += UInt64(bytes.count) }
             if runIsZero != isZero {
-                if let runIsZero { try flushRun(data, runStart, start, zero: runIsZero, at: request.offset) }
+                if let runIsZero { writing += try flushRun(data, runStart, start, zero: runIsZero, at: request.offset) }
                 runIsZero = isZero
                 runStart = start
             }
         }
-        if let runIsZero { try flushRun(data, runStart, length, zero: runIsZero, at: request.offset) }
+        if let runIsZero { writing += try flushRun(data, runStart, length, zero: runIsZero, at: request.offset) }
         digest?.add(.hashes(hashes), at: request.offset / UInt64(block))
+        // Zero detection and hashing: the request's time that was neither read nor write.
+        counters.stages.add(.cpu, Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9 - writing)
         counters.add(data: dataBytes, zero: UInt64(length) - dataBytes)
     }
 
-    /// Writes bytes `[start, end)` of the request buffer, or zeroes them on the target.
+    /// Writes bytes `[start, end)` of the request buffer, or zeroes them on the target;
+    /// returns the seconds spent writing.
     private func flushRun(
         _ data: UnsafeMutableRawBufferPointer, _ start: Int, _ end: Int, zero: Bool, at base: UInt64
-    ) throws {
-        guard let target, end > start else { return }
+    ) throws -> Double {
+        guard let target, end > start else { return 0 }
         var start = start
         if holdFirstBlock, base == 0, start == 0 {
             // Keep block 0 aside (it was zeroed before the copy began) and write it last.
@@ -210,13 +217,17 @@ private final class CopyJob: Sendable {
             let kept = Array(UnsafeRawBufferPointer(rebasing: data[0..<firstEnd]))
             held.withLock { $0 = kept }
             start = firstEnd
-            guard end > start else { return }
+            guard end > start else { return 0 }
         }
         let offset = base + UInt64(start)
+        let began = DispatchTime.now().uptimeNanoseconds
         if zero {
             if !targetIsZero { try target.writeZeros(at: offset, length: UInt64(end - start), mayDiscard: true) }
         } else {
             try target.write(UnsafeRawBufferPointer(rebasing: data[start..<end]), at: offset)
         }
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - began) / 1e9
+        counters.stages.add(.targetWrite, seconds)
+        return seconds
     }
 }

@@ -9,6 +9,10 @@ public final class CopyCounters: Sendable {
     public let data = Atomic<UInt64>(0)
     /// Of those, bytes that read as zeros (holes skipped or zero blocks detected).
     public let zero = Atomic<UInt64>(0)
+    /// Bytes the data took on the wire after compression (network transfers only; 0 otherwise).
+    public let wire = Atomic<UInt64>(0)
+    /// Where the time goes, for the progress line's bottleneck.
+    public let stages = StageTimes()
 
     public init() {}
 
@@ -48,6 +52,10 @@ public struct ProgressSample: Sendable, Codable, Equatable {
     public var rate: Double
     public var elapsed: Double
     public var eta: Double?
+    /// Data bytes on the wire after compression (transfers): `dataBytes / wireBytes` is the ratio.
+    public var wireBytes: UInt64?
+    /// The stage that limits the speed now ("source read", "CPU", "network", "target write").
+    public var bottleneck: String?
 }
 
 /// Prints progress on a background thread until stopped. Writes to standard error
@@ -57,6 +65,7 @@ public final class ProgressReporter: Sendable {
     public let phase: String
     public let total: UInt64
     public let counters: CopyCounters
+    private let bottleneck: BottleneckTracker
     private let interval: Double
     private let stopped = Atomic<Bool>(false)
     private let finished = DispatchSemaphore(value: 0)
@@ -67,6 +76,7 @@ public final class ProgressReporter: Sendable {
         self.phase = phase
         self.total = total
         self.counters = counters
+        bottleneck = BottleneckTracker(counters.stages)
         self.interval = interval ?? (mode.resolved == .json ? 1.0 : 0.25)
     }
 
@@ -92,7 +102,7 @@ public final class ProgressReporter: Sendable {
     }
 
     /// A sample now, with the rate over the window kept in `history`.
-    func sample(_ history: inout [(Double, UInt64)]) -> ProgressSample {
+    func sample(_ history: inout [(Double, UInt64)], final: Bool = false) -> ProgressSample {
         let now = Date().timeIntervalSince(startDate)
         let done = counters.done.load(ordering: .relaxed)
         history.append((now, done))
@@ -104,13 +114,15 @@ public final class ProgressReporter: Sendable {
             rate = Double(done) / now
         }
         let eta: Double? = rate > 0 && total >= done ? Double(total - done) / rate : nil
+        let wire = counters.wire.load(ordering: .relaxed)
         return ProgressSample(
             phase: phase, bytes: done, total: total, dataBytes: counters.data.load(ordering: .relaxed),
-            zeroBytes: counters.zero.load(ordering: .relaxed), rate: rate, elapsed: now, eta: eta)
+            zeroBytes: counters.zero.load(ordering: .relaxed), rate: rate, elapsed: now, eta: eta,
+            wireBytes: wire > 0 ? wire : nil, bottleneck: bottleneck.current(overall: final)?.rawValue)
     }
 
     private func emit(_ history: inout [(Double, UInt64)], final: Bool) {
-        let s = sample(&history)
+        let s = sample(&history, final: final)
         switch mode {
         case .json:
             let encoder = JSONEncoder()
@@ -135,6 +147,10 @@ public final class ProgressReporter: Sendable {
         line += "  \(ByteCount.format(UInt64(max(0, s.rate))))/s"
         if let eta = s.eta, s.bytes < s.total { line += "  ETA \(Self.duration(eta))" }
         line += "  data \(ByteCount.format(s.dataBytes))  zero \(ByteCount.format(s.zeroBytes))"
+        if let wire = s.wireBytes, wire > 0 {
+            line += "  wire \(ByteCount.format(wire)) (\(String(format: "%.1f", Double(s.dataBytes) / Double(wire))):1)"
+        }
+        if let b = s.bottleneck { line += "  limited by \(b)" }
         return line
     }
 

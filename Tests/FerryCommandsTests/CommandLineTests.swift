@@ -1,4 +1,5 @@
 import FerryTestSupport
+import FerryCopy
 import Foundation
 import Testing
 
@@ -88,6 +89,9 @@ enum LocalTargetName {
         #expect(last?["phase"] as? String == "copy")
         #expect(last?["bytes"] as? Int == 8 << 20)
         #expect(last?["total"] as? Int == 8 << 20)
+        // The final line names the stage that limited the whole copy.
+        let stages = Stage.allCases.map(\.rawValue)
+        #expect(stages.contains(last?["bottleneck"] as? String ?? "none"), "\(String(lines[lines.count - 1]))")
     }
 
     @Test func interruptedCopyWarnsOnChecksum() throws {
