@@ -21,18 +21,26 @@ import Glibc
 /// ```
 ///  header:  0 magic "FRRYJRNL" | 8 version u16 | 10 segment size u32 | 14 disk size u64 | 22 name (u16 + UTF-8)
 ///  records: segment index u64 | segment digest (32 bytes)          (40 bytes each, big-endian)
+///  commit:  index 0xFFFF_FFFF_FFFF_FFFF | disk digest (32 bytes)   (the disk was verified and committed)
 /// ```
-/// A torn last record (crash mid-append) is ignored.
+/// A torn last record (crash mid-append) is ignored. In a session of several disks a
+/// committed disk keeps its journal, every segment recorded plus the commit record,
+/// until the whole session is done: a rerun after a cut then reopens the committed
+/// target and the sender proves it segment by segment instead of sending it again.
 final class ResumeJournal: Sendable {
     static let magic = Array("FRRYJRNL".utf8)
     static let version: UInt16 = 1
     static let recordSize = 40
+    /// The record index that marks the disk committed (no segment has it).
+    static let commitIndex = UInt64.max
 
     let path: String
     let segmentSize: Int
     let diskSize: UInt64
     /// Segments durable before this session started, with their digests.
     let recovered: [UInt64: [UInt8]]
+    /// The disk digest of an earlier commit of this disk, if the journal records one.
+    let committed: [UInt8]?
     private let descriptor: Mutex<Int32>
 
     /// Where the journal of `targetPath` lives: beside a file target, under /var/tmp for a device.
@@ -61,6 +69,7 @@ final class ResumeJournal: Sendable {
         header.write(bytes: nameBytes)
 
         var recovered: [UInt64: [UInt8]] = [:]
+        var committed: [UInt8]?
         if let existing = FileManager.default.contents(atPath: path).map(Array.init),
             existing.count >= header.bytes.count, Array(existing[0..<header.bytes.count]) == header.bytes
         {
@@ -70,6 +79,7 @@ final class ResumeJournal: Sendable {
                 var index: UInt64 = 0
                 for b in existing[offset..<offset + 8] { index = index << 8 | UInt64(b) }
                 if index < segments { recovered[index] = Array(existing[offset + 8..<offset + 40]) }
+                if index == Self.commitIndex { committed = Array(existing[offset + 8..<offset + 40]) }
                 offset += Self.recordSize
             }
             let fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC)
@@ -82,10 +92,19 @@ final class ResumeJournal: Sendable {
             guard fd >= 0 else { throw DiskError.system(errno, path, operation: "create journal") }
             descriptor = Mutex(fd)
             self.recovered = [:]
+            self.committed = nil
             try write(header.bytes)
             return
         }
         self.recovered = recovered
+        self.committed = committed
+    }
+
+    /// Records that the disk was verified (its digest) and is about to be committed.
+    /// Written after every segment is journaled and before the rename, so a crash on
+    /// either side of the rename leaves a journal that vouches for the whole disk.
+    func appendCommit(digest: [UInt8]) throws {
+        try append([(Self.commitIndex, digest)])
     }
 
     /// Appends durable segments and makes the journal itself durable.
