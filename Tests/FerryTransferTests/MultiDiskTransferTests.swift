@@ -41,13 +41,7 @@ import Testing
     }
 
     static func receiverConfig(_ disks: Disks, retry: Double = 0) -> ReceiveConfiguration {
-        var rc = ReceiveConfiguration(targets: disks.targets, listen: HostPort(host: "127.0.0.1", port: 0))
-        rc.insecure = true
-        rc.segmentSize = 1 << 20
-        rc.checkpointBytes = 1 << 20
-        rc.ackBytes = 1 << 20
-        rc.retryFor = retry
-        return rc
+        Loopback.resumableReceiver(targets: disks.targets, retry: retry)
     }
 
     static func journals(in dir: String) -> [String] {

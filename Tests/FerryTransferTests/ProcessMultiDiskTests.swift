@@ -1,0 +1,75 @@
+import Foundation
+import Testing
+
+/// Three disks in one session, both ends killed with kill -9 midway, then the same two
+/// commands again: the committed disks are proven by hash (no data sent), the partial
+/// one continues from its journal, and every target ends identical to its source.
+@Suite(.serialized) struct ProcessMultiDiskTests {
+    @Test func killedThreeDiskSessionResumesEveryDisk() async throws {
+        guard let ferry = ProcessTests.binary else {
+            print("SKIP: .build/debug/ferry with send/receive is not built yet")
+            return
+        }
+        let dir = try Loopback.temporaryDirectory()
+        let make = """
+            head -c 8388608 /dev/urandom > '\(dir)/src0.img' && \
+            truncate -s 256M '\(dir)/src1.img' && \
+            head -c 1048576 /dev/urandom | dd of='\(dir)/src1.img' bs=1M seek=100 conv=notrunc status=none && \
+            head -c \(384 << 20) /dev/urandom > '\(dir)/src2.img'
+            """
+        #expect(try ProcessTests.run("/bin/sh", ["-c", make]).status == 0)
+        let code = "7kqm-2xrt-9pfa-w3ne"
+        let port = ProcessTests.freePort()
+        let sources = (0..<3).map { "\(dir)/src\($0).img" }
+        let targets = (0..<3).map { "\(dir)/dst\($0).img" }
+        let receive = ["receive"] + targets + ["--listen", "127.0.0.1:\(port)", "--code", code, "--progress", "none"]
+        let send = ["send"] + sources + ["127.0.0.1:\(port)", "--code", code, "--progress", "none"]
+
+        // First attempt at 32 MB/s; both ends die by kill -9 once the big disk's journal
+        // records its first checkpoint (256 MiB in). The two small disks are committed by then.
+        let receiver1 = try ProcessTests.start(ferry, receive)
+        try await Task.sleep(nanoseconds: 1_500_000_000)
+        let sender1 = try ProcessTests.start(ferry, send + ["--limit", "32M"])
+        let journal = dir + "/.dst2.img.ferry-journal"
+        func journalSize() -> Int { (try? FileManager.default.attributesOfItem(atPath: journal)[.size] as? Int) ?? 0 }
+        var waited = 0
+        var header = 0
+        while waited < 600 {
+            let size = journalSize()
+            if header == 0 { header = size } else if size > header { break }
+            try await Task.sleep(nanoseconds: 100_000_000)
+            waited += 1
+        }
+        kill(sender1.processIdentifier, SIGKILL)
+        kill(receiver1.processIdentifier, SIGKILL)
+        sender1.waitUntilExit()
+        receiver1.waitUntilExit()
+        #expect(waited < 600, "the receiver never journaled a checkpoint of the big disk")
+        #expect(FileManager.default.fileExists(atPath: targets[0]), "the small disk was committed before the kill")
+        #expect(!FileManager.default.fileExists(atPath: targets[2]), "an interrupted copy must not have its final name")
+
+        // Second attempt: the same two commands, at full speed.
+        let (receiver2, receiverErrors) = try ProcessTests.startCapturingErrors(ferry, receive)
+        try await Task.sleep(nanoseconds: 1_500_000_000)
+        let (sender2, errors) = try ProcessTests.startCapturingErrors(ferry, send)
+        let said = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        sender2.waitUntilExit()
+        let receiverSaid = String(decoding: receiverErrors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        receiver2.waitUntilExit()
+        print("sender: \(said)\nreceiver: \(receiverSaid)")
+        #expect(sender2.terminationStatus == 0, "\(said)")
+        #expect(receiver2.terminationStatus == 0, "\(receiverSaid)")
+        for i in 0..<3 {
+            #expect(Loopback.read(targets[i]) == Loopback.read(sources[i]), "disk \(i)")
+        }
+        // The committed disk crossed the wire as proofs only; the big one only in part.
+        let lines = said.split(separator: "\n")
+        #expect(lines.contains { $0.contains("src0.img: verified") && $0.hasSuffix("; 8388608 bytes, 0 data bytes sent") }, "\(said)")
+        let big = try #require(lines.first { $0.contains("src2.img: verified") })
+        let sent = try #require(big.split(separator: " ").dropLast(3).last.flatMap { UInt64($0) })
+        #expect(sent < 384 << 20, "\(big)")
+        #expect(said.contains("3 disks, "), "\(said)")
+        let journals = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasSuffix("journal") }
+        #expect(journals.isEmpty, "\(journals)")
+    }
+}
