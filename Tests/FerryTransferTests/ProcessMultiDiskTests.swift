@@ -30,35 +30,17 @@ import Testing
         let receiver1 = try ProcessTests.start(ferry, receive)
         try await Task.sleep(nanoseconds: 1_500_000_000)
         let sender1 = try ProcessTests.start(ferry, send + ["--limit", "32M"])
-        let journal = dir + "/.dst2.img.ferry-journal"
-        func journalSize() -> Int { (try? FileManager.default.attributesOfItem(atPath: journal)[.size] as? Int) ?? 0 }
-        var waited = 0
-        var header = 0
-        while waited < 600 {
-            let size = journalSize()
-            if header == 0 { header = size } else if size > header { break }
-            try await Task.sleep(nanoseconds: 100_000_000)
-            waited += 1
-        }
-        kill(sender1.processIdentifier, SIGKILL)
-        kill(receiver1.processIdentifier, SIGKILL)
-        sender1.waitUntilExit()
-        receiver1.waitUntilExit()
+        let waited = try await ProcessTests.killBothAtFirstCheckpoint(
+            sender1, receiver1, journal: dir + "/.dst2.img.ferry-journal")
         #expect(waited < 600, "the receiver never journaled a checkpoint of the big disk")
         #expect(FileManager.default.fileExists(atPath: targets[0]), "the small disk was committed before the kill")
         #expect(!FileManager.default.fileExists(atPath: targets[2]), "an interrupted copy must not have its final name")
 
         // Second attempt: the same two commands, at full speed.
-        let (receiver2, receiverErrors) = try ProcessTests.startCapturingErrors(ferry, receive)
-        try await Task.sleep(nanoseconds: 1_500_000_000)
-        let (sender2, errors) = try ProcessTests.startCapturingErrors(ferry, send)
-        let said = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        sender2.waitUntilExit()
-        let receiverSaid = String(decoding: receiverErrors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        receiver2.waitUntilExit()
+        let (sender2, said, receiver2, receiverSaid) = try await ProcessTests.runBoth(ferry, receive: receive, send: send)
         print("sender: \(said)\nreceiver: \(receiverSaid)")
-        #expect(sender2.terminationStatus == 0, "\(said)")
-        #expect(receiver2.terminationStatus == 0, "\(receiverSaid)")
+        #expect(sender2 == 0, "\(said)")
+        #expect(receiver2 == 0, "\(receiverSaid)")
         for i in 0..<3 {
             #expect(Loopback.read(targets[i]) == Loopback.read(sources[i]), "disk \(i)")
         }

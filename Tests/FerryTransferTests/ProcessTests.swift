@@ -110,7 +110,22 @@ import Testing
         let receiver1 = try Self.start(ferry, receive)
         try await Task.sleep(nanoseconds: 1_500_000_000)
         let sender1 = try Self.start(ferry, send + ["--limit", "32M"])
-        let journal = dir + "/.dst.img.ferry-journal"
+        let waited = try await Self.killBothAtFirstCheckpoint(sender1, receiver1, journal: dir + "/.dst.img.ferry-journal")
+        #expect(waited < 600, "the receiver never journaled a checkpoint")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/dst.img"), "an interrupted copy must not have its final name")
+
+        // Second attempt: the same two commands, at full speed.
+        let (sender2, said, receiver2, receiverSaid) = try await Self.runBoth(ferry, receive: receive, send: send)
+        print("journal waited \(waited) × 100 ms; receiver: \(receiverSaid)")
+        #expect(sender2 == 0, "\(said)")
+        #expect(receiver2 == 0)
+        #expect(said.contains("already on the receiver match the source"), "\(said)")
+        #expect(Loopback.read(dir + "/dst.img") == Loopback.read(dir + "/src.img"))
+    }
+
+    /// Waits until `journal` grows past its header (the receiver's first checkpoint
+    /// landed), then kills both ends with SIGKILL. Returns the wait in 100 ms steps (600: never).
+    static func killBothAtFirstCheckpoint(_ sender: Process, _ receiver: Process, journal: String) async throws -> Int {
         func journalSize() -> Int { (try? FileManager.default.attributesOfItem(atPath: journal)[.size] as? Int) ?? 0 }
         // The journal starts as a header naming the disk; it grows when a checkpoint lands.
         var waited = 0
@@ -121,25 +136,24 @@ import Testing
             try await Task.sleep(nanoseconds: 100_000_000)
             waited += 1
         }
-        kill(sender1.processIdentifier, SIGKILL)
-        kill(receiver1.processIdentifier, SIGKILL)
-        sender1.waitUntilExit()
-        receiver1.waitUntilExit()
-        #expect(waited < 600, "the receiver never journaled a checkpoint")
-        #expect(!FileManager.default.fileExists(atPath: dir + "/dst.img"), "an interrupted copy must not have its final name")
+        kill(sender.processIdentifier, SIGKILL)
+        kill(receiver.processIdentifier, SIGKILL)
+        sender.waitUntilExit()
+        receiver.waitUntilExit()
+        return waited
+    }
 
-        // Second attempt: the same two commands, at full speed.
-        let (receiver2, receiverErrors) = try Self.startCapturingErrors(ferry, receive)
+    /// Runs a receiver, then a sender, to the end: their exit statuses and what each said on stderr.
+    static func runBoth(
+        _ ferry: String, receive: [String], send: [String]
+    ) async throws -> (sender: Int32, said: String, receiver: Int32, receiverSaid: String) {
+        let (receiver, receiverErrors) = try startCapturingErrors(ferry, receive)
         try await Task.sleep(nanoseconds: 1_500_000_000)
-        let (sender2, errors) = try Self.startCapturingErrors(ferry, send)
+        let (sender, errors) = try startCapturingErrors(ferry, send)
         let said = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        sender2.waitUntilExit()
+        sender.waitUntilExit()
         let receiverSaid = String(decoding: receiverErrors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        receiver2.waitUntilExit()
-        print("journal waited \(waited) × 100 ms; receiver: \(receiverSaid)")
-        #expect(sender2.terminationStatus == 0, "\(said)")
-        #expect(receiver2.terminationStatus == 0)
-        #expect(said.contains("already on the receiver match the source"), "\(said)")
-        #expect(Loopback.read(dir + "/dst.img") == Loopback.read(dir + "/src.img"))
+        receiver.waitUntilExit()
+        return (sender.terminationStatus, said, receiver.terminationStatus, receiverSaid)
     }
 }
