@@ -22,7 +22,9 @@ import Glibc
 ///  header:  0 magic "FRRYJRNL" | 8 version u16 | 10 segment size u32 | 14 disk size u64 | 22 name (u16 + UTF-8)
 ///  records: segment index u64 | segment digest (32 bytes)          (40 bytes each, big-endian)
 ///  commit:  index 0xFFFF_FFFF_FFFF_FFFF | disk digest (32 bytes)   (the disk was verified and committed)
+///  void:    segment index u64 | 32 zero bytes                     (the segment is being rewritten)
 /// ```
+/// The last record of a segment wins.
 /// A torn last record (crash mid-append) is ignored. In a session of several disks a
 /// committed disk keeps its journal, every segment recorded plus the commit record,
 /// until the whole session is done: a rerun after a cut then reopens the committed
@@ -42,6 +44,9 @@ final class ResumeJournal: Sendable {
     /// The disk digest of an earlier commit of this disk, if the journal records one.
     let committed: [UInt8]?
     private let descriptor: Mutex<Int32>
+    /// Recovered segments voided in this session because new data is written into them.
+    private let voided = Mutex<Set<UInt64>>([])
+    private static let voidDigest = [UInt8](repeating: 0, count: 32)
 
     /// Where the journal of `targetPath` lives: beside a file target, under /var/tmp for a device.
     static func path(for targetPath: String, inPlace: Bool) -> String {
@@ -78,8 +83,9 @@ final class ResumeJournal: Sendable {
             while offset + Self.recordSize <= existing.count {
                 var index: UInt64 = 0
                 for b in existing[offset..<offset + 8] { index = index << 8 | UInt64(b) }
-                if index < segments { recovered[index] = Array(existing[offset + 8..<offset + 40]) }
-                if index == Self.commitIndex { committed = Array(existing[offset + 8..<offset + 40]) }
+                let digest = Array(existing[offset + 8..<offset + 40])
+                if index < segments { recovered[index] = digest == Self.voidDigest ? nil : digest }
+                if index == Self.commitIndex { committed = digest }
                 offset += Self.recordSize
             }
             let fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC)
@@ -105,6 +111,25 @@ final class ResumeJournal: Sendable {
     /// either side of the rename leaves a journal that vouches for the whole disk.
     func appendCommit(digest: [UInt8]) throws {
         try append([(Self.commitIndex, digest)])
+    }
+
+    /// Before new data is written into `range`: voids (durably) every recovered segment it
+    /// touches. Such a segment's journaled digest describes the old content, and a cut
+    /// before the rewrite is checkpointed would otherwise leave a record that a later
+    /// rerun could "prove" against a half-rewritten target. Rare (a changed source), so
+    /// the fsync is held under the lock: no write into the segment precedes it.
+    func void(_ range: Range<UInt64>) throws {
+        guard !recovered.isEmpty, !range.isEmpty else { return }
+        let size = UInt64(segmentSize)
+        try voided.withLock { voided in
+            var records: [(UInt64, [UInt8])] = []
+            for segment in range.lowerBound / size...(range.upperBound - 1) / size
+            where recovered[segment] != nil && !voided.contains(segment) {
+                records.append((segment, Self.voidDigest))
+            }
+            try append(records)
+            for (segment, _) in records { voided.insert(segment) }
+        }
     }
 
     /// Appends durable segments and makes the journal itself durable.
