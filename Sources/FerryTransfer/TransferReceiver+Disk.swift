@@ -11,7 +11,7 @@ import Glibc
 #endif
 
 /// Opening, resuming and finishing one disk of a receiving session.
-extension Session {
+extension ReceiverSession {
     func open(_ description: DiskDescription) async throws -> ReceiverDisk {
         let path = config.targets[Int(description.index)]
         let counters = CopyCounters()

@@ -30,7 +30,7 @@ public enum TransferReceiver {
             for try await connection in connections {
                 generation.add(1, ordering: .relaxed)
                 do {
-                    return try await Session(config: config, connection: connection).run()
+                    return try await ReceiverSession(config: config, connection: connection).run()
                 } catch let error as TransferError where error.kind == .network && config.retryFor > 0 {
                     // The link dropped: the journal keeps what is durable; wait for the
                     // sender to reconnect (it retries by itself) for retryFor seconds.
@@ -59,7 +59,7 @@ public enum TransferReceiver {
 /// One connection's worth of receiving. Disks are opened as they are described and
 /// received side by side; each is finished (flushed, verified, committed) as soon as
 /// its `finish` arrives, while the others go on.
-final class Session: Sendable {
+final class ReceiverSession: Sendable {
     let config: ReceiveConfiguration
     let connection: MessageChannel
     /// Progress over all disks (each disk counts its own bytes; this is their sum).
