@@ -1,3 +1,4 @@
+import FerryTestSupport
 import Foundation
 import Testing
 
@@ -46,6 +47,11 @@ import Testing
         let process = try start(path, arguments)
         process.waitUntilExit()
         return (process.terminationStatus, ())
+    }
+
+    /// `run`, on a thread of its own: for commands that take a while.
+    static func runOffPool(_ path: String, _ arguments: [String]) async throws -> Int32 {
+        try await onThread { try run(path, arguments).status }
     }
 
     static func freePort() -> Int { Int.random(in: 20000...60000) }
@@ -99,7 +105,7 @@ import Testing
         }
         let dir = try Loopback.temporaryDirectory()
         let size = 384 * 1024 * 1024
-        #expect(try Self.run("/bin/sh", ["-c", "head -c \(size) /dev/urandom > '\(dir)/src.img'"]).status == 0)
+        #expect(try await Self.runOffPool("/bin/sh", ["-c", "head -c \(size) /dev/urandom > '\(dir)/src.img'"]) == 0)
         let code = "7kqm-2xrt-9pfa-w3ne"
         let port = Self.freePort()
         let receive = ["receive", dir + "/dst.img", "--listen", "127.0.0.1:\(port)", "--code", code, "--progress", "none"]
@@ -138,8 +144,10 @@ import Testing
         }
         kill(sender.processIdentifier, SIGKILL)
         kill(receiver.processIdentifier, SIGKILL)
-        sender.waitUntilExit()
-        receiver.waitUntilExit()
+        try await onThread {
+            sender.waitUntilExit()
+            receiver.waitUntilExit()
+        }
         return waited
     }
 
@@ -150,10 +158,13 @@ import Testing
         let (receiver, receiverErrors) = try startCapturingErrors(ferry, receive)
         try await Task.sleep(nanoseconds: 1_500_000_000)
         let (sender, errors) = try startCapturingErrors(ferry, send)
-        let said = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        sender.waitUntilExit()
-        let receiverSaid = String(decoding: receiverErrors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        receiver.waitUntilExit()
-        return (sender.terminationStatus, said, receiver.terminationStatus, receiverSaid)
+        // Blocking reads and waits run on a thread of their own, off the 2-thread pool.
+        return try await onThread {
+            let said = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            sender.waitUntilExit()
+            let receiverSaid = String(decoding: receiverErrors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            receiver.waitUntilExit()
+            return (sender.terminationStatus, said, receiver.terminationStatus, receiverSaid)
+        }
     }
 }

@@ -4,7 +4,8 @@ import Testing
 /// Three disks in one session, both ends killed with kill -9 midway, then the same two
 /// commands again: the committed disks are proven by hash (no data sent), the partial
 /// one continues from its journal, and every target ends identical to its source.
-@Suite(.serialized) struct ProcessMultiDiskTests {
+/// (In the `ProcessTests` suite, so it never runs beside the other process tests.)
+extension ProcessTests {
     @Test func killedThreeDiskSessionResumesEveryDisk() async throws {
         guard let ferry = ProcessTests.binary else {
             print("SKIP: .build/debug/ferry with send/receive is not built yet")
@@ -17,7 +18,7 @@ import Testing
             head -c 1048576 /dev/urandom | dd of='\(dir)/src1.img' bs=1M seek=100 conv=notrunc status=none && \
             head -c \(384 << 20) /dev/urandom > '\(dir)/src2.img'
             """
-        #expect(try ProcessTests.run("/bin/sh", ["-c", make]).status == 0)
+        #expect(try await ProcessTests.runOffPool("/bin/sh", ["-c", make]) == 0)
         let code = "7kqm-2xrt-9pfa-w3ne"
         let port = ProcessTests.freePort()
         let sources = (0..<3).map { "\(dir)/src\($0).img" }
