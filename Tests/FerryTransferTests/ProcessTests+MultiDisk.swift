@@ -56,3 +56,33 @@ extension ProcessTests {
         #expect(journals.isEmpty, "\(journals)")
     }
 }
+
+extension ProcessTests {
+    /// Two disks, one progress report over both on each side: the last JSON sample's
+    /// total is the sum of the sizes and every byte of it was counted.
+    @Test func progressCoversEveryDisk() async throws {
+        guard let ferry = Self.binary else {
+            print("SKIP: .build/debug/ferry with send/receive is not built yet")
+            return
+        }
+        let dir = try Loopback.temporaryDirectory()
+        let a = try Loopback.makeDisk(at: dir + "/a.img", size: 3 * 1024 * 1024 + 100, seed: 81)
+        let b = try Loopback.makeRandomDisk(at: dir + "/b.img", size: 5 * 1024 * 1024, seed: 82)
+        let port = Self.freePort()
+        let (sender, said, receiver, receiverSaid) = try await Self.runBoth(
+            ferry,
+            receive: ["receive", dir + "/a2.img", dir + "/b2.img", "--listen", "127.0.0.1:\(port)", "--insecure", "--progress", "json"],
+            send: ["send", dir + "/a.img", dir + "/b.img", "127.0.0.1:\(port)", "--insecure", "--progress", "json"])
+        #expect(sender == 0, "\(said)")
+        #expect(receiver == 0, "\(receiverSaid)")
+        #expect(Loopback.read(dir + "/a2.img") == a)
+        #expect(Loopback.read(dir + "/b2.img") == b)
+        let total = a.count + b.count
+        for (side, text) in [("sender", said), ("receiver", receiverSaid)] {
+            let last = try #require(text.split(separator: "\n").last { $0.hasPrefix("{") }, "\(side): \(text)")
+            let sample = try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any]
+            #expect(sample?["total"] as? Int == total, "\(side): \(last)")
+            #expect(sample?["bytes"] as? Int == total, "\(side): \(last)")
+        }
+    }
+}
