@@ -7,10 +7,7 @@ import Testing
 /// (In the `ProcessTests` suite, so it never runs beside the other process tests.)
 extension ProcessTests {
     @Test func killedThreeDiskSessionResumesEveryDisk() async throws {
-        guard let ferry = ProcessTests.binary else {
-            print("SKIP: .build/debug/ferry with send/receive is not built yet")
-            return
-        }
+        guard let ferry = ProcessTests.binaryOrSkip() else { return }
         let dir = try Loopback.temporaryDirectory()
         let make = """
             head -c 8388608 /dev/urandom > '\(dir)/src0.img' && \
@@ -61,10 +58,7 @@ extension ProcessTests {
     /// Two disks, one progress report over both on each side: the last JSON sample's
     /// total is the sum of the sizes and every byte of it was counted.
     @Test func progressCoversEveryDisk() async throws {
-        guard let ferry = Self.binary else {
-            print("SKIP: .build/debug/ferry with send/receive is not built yet")
-            return
-        }
+        guard let ferry = Self.binaryOrSkip() else { return }
         let dir = try Loopback.temporaryDirectory()
         let a = try Loopback.makeDisk(at: dir + "/a.img", size: 3 * 1024 * 1024 + 100, seed: 81)
         let b = try Loopback.makeRandomDisk(at: dir + "/b.img", size: 5 * 1024 * 1024, seed: 82)

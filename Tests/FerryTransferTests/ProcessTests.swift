@@ -21,6 +21,15 @@ import Testing
         return output.contains("pairing code") ? path : nil
     }
 
+    /// The binary, or nil after printing why the test skips.
+    static func binaryOrSkip() -> String? {
+        guard let path = binary else {
+            print("SKIP: .build/debug/ferry with send/receive is not built yet")
+            return nil
+        }
+        return path
+    }
+
     static func start(_ path: String, _ arguments: [String]) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
@@ -57,10 +66,7 @@ import Testing
     static func freePort() -> Int { Int.random(in: 20000...60000) }
 
     @Test func exitCodesAndBytes() async throws {
-        guard let ferry = Self.binary else {
-            print("SKIP: .build/debug/ferry with send/receive is not built yet")
-            return
-        }
+        guard let ferry = Self.binaryOrSkip() else { return }
         let dir = try Loopback.temporaryDirectory()
         let bytes = try Loopback.makeDisk(at: dir + "/src.img", size: 3 * 1024 * 1024 + 100, seed: 51)
         let code = "7kqm-2xrt-9pfa-w3ne"
@@ -99,10 +105,7 @@ import Testing
     /// kill -9 of both ends mid-transfer, then the same two commands again: the second run
     /// proves the journaled segments against the source by hash and finishes the copy.
     @Test func killedSenderAndReceiverResumeWhereTheyStopped() async throws {
-        guard let ferry = Self.binary else {
-            print("SKIP: .build/debug/ferry with send/receive is not built yet")
-            return
-        }
+        guard let ferry = Self.binaryOrSkip() else { return }
         let dir = try Loopback.temporaryDirectory()
         let size = 384 * 1024 * 1024
         #expect(try await Self.runOffPool("/bin/sh", ["-c", "head -c \(size) /dev/urandom > '\(dir)/src.img'"]) == 0)
