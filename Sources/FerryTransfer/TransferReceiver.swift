@@ -172,13 +172,16 @@ final class ReceiverSession: Sendable {
 
     /// After a failure: a dropped link or an interruption leaves every journal and
     /// partial target for a resume; anything else (bad data, a hostile peer) discards
-    /// the unfinished ones. Disks committed in this session keep their journals either
-    /// way, so a rerun proves them instead of sending them again.
+    /// the unfinished ones. A committed disk — in this session, or in an earlier run and
+    /// reopened — keeps its journal either way: the file stays under its final name
+    /// regardless, and the journal (voided where it was being rewritten) lets a rerun
+    /// prove it instead of refusing to overwrite it.
     private func keepOrDiscard(after failure: TransferError) async {
         let resumable = failure.kind == .network || failure.kind == .cancelled
         let done = committed.withLock { $0 }
         for (index, disk) in disks.withLock({ $0 }) {
-            if resumable || done.contains(index), let journal = disk.journal {
+            let wasCommitted = done.contains(index) || disk.journal?.committed != nil
+            if resumable || wasCommitted, let journal = disk.journal {
                 if !done.contains(index) {
                     try? await NIOThreadPool.singleton.runIfActive { try disk.checkpoint() }
                 }
