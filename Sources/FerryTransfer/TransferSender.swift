@@ -27,6 +27,8 @@ public enum TransferSender {
         let started = Date()
         var firstFailure: Date?
         var config = config
+        // Data bytes each disk sent over connections that dropped: the summary counts them too.
+        var sentBefore = [UInt64](repeating: 0, count: sources.count)
         while true {
             let sender = SenderSession(sources: sources, config: config)
             do {
@@ -36,13 +38,16 @@ public enum TransferSender {
                 } catch {
                     throw TransferChannel.classify(error, helloSeen: sender.helloSeen.load(ordering: .relaxed))
                 }
-                return TransferSummary(disks: sender.orderedSummaries, seconds: Date().timeIntervalSince(started))
+                var disks = sender.orderedSummaries
+                for i in disks.indices where i < sentBefore.count { disks[i].dataBytes += sentBefore[i] }
+                return TransferSummary(disks: disks, seconds: Date().timeIntervalSince(started))
             } catch let error as TransferError where error.kind == .network && config.retryFor > 0 {
                 // Reconnect and resume from the receiver's journal, for at most retryFor seconds.
                 let since = firstFailure ?? Date()
                 firstFailure = since
                 guard Date().timeIntervalSince(since) < config.retryFor else { throw error }
                 config.dropAfterBytes = nil
+                for (i, sent) in sender.sent.enumerated() { sentBefore[i] += sent.data.load(ordering: .relaxed) }
                 FileHandle.standardError.write(Data("ferry: \(error.message); reconnecting\n".utf8))
                 try await Task.sleep(nanoseconds: 1_000_000_000)
             }
