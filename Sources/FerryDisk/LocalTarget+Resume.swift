@@ -15,4 +15,15 @@ extension LocalTarget {
         let device = try FileDevice.openForWriting(partial)
         return LocalTarget(path: path, device: device, knownZero: false, writesInPlace: false, partialPath: partial)
     }
+
+    /// Reopens the committed file `path` of an earlier run of the same session, to be
+    /// written in place (there is no partial name left to rename). Nil when it is not
+    /// a regular file of `size` bytes. Only the network receiver uses this, when its
+    /// journal records the commit and vouches for every segment.
+    public static func reopenCommitted(_ path: String, size: UInt64) throws -> LocalTarget? {
+        var st = stat()
+        guard stat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, UInt64(st.st_size) == size else { return nil }
+        let device = try FileDevice.openForWriting(path)
+        return LocalTarget(path: path, device: device, knownZero: false, writesInPlace: false, partialPath: nil)
+    }
 }

@@ -3,16 +3,23 @@
 /// order or on the disk size, so the handler never writes an extent it has not
 /// approved.
 ///
+/// Disks run side by side: each is described once, and from its `ready` on its
+/// extents may interleave with any other disk's.
+///
 /// ```
-///  awaitingHello ─hello─▶ awaitingDisk(i) ─disk─▶ opening ─opened─▶ receiving ─finish─▶ finishing
-///        ▲                       │                                                     │
-///        └───────────────────────┴────────────────── diskFinished (i+1 < count) ◀───────┘
+///  awaitingHello ─hello─▶ running ─(every disk finished)─▶ done
+///
+///  per disk, while running:
+///   (undescribed) ─disk─▶ opening ─opened─▶ receiving ─finish (all covered)─▶ finishing ─finished─▶ finished
 /// ```
+/// Anything about a disk not in the right state — an extent for a disk never
+/// described or already finished, a second description, a finish before every byte
+/// arrived — fails the session.
 public struct ReceiverStateMachine: Sendable {
     public enum Action: Sendable, Equatable {
         /// Send this message.
         case reply(Message)
-        /// Open the target for this disk, then call `diskOpened(flags:)`.
+        /// Open the target for this disk, then call `diskOpened(_:flags:)`.
         case openDisk(DiskDescription)
         /// Verify the block hashes, then write (or decompress and write).
         case write(DataExtent)
@@ -21,9 +28,9 @@ public struct ReceiverStateMachine: Sendable {
         case zero(ZeroExtent)
         /// Check the leaves against the journaled segment digest, then count the segment as received.
         case same(SameSegment)
-        /// Wait for writes in flight, flush, compare digests, send a result, call `diskFinished()`.
+        /// Wait for writes in flight, flush, compare digests, send a result, call `diskFinished(_:)`.
         case finishDisk(Finish)
-        /// Nothing to do now (the next disk has yet to be described, or a ping arrived).
+        /// Nothing to do now (other disks are still running, or a ping arrived).
         case awaitNextDisk
         /// Every disk is done.
         case done
@@ -33,23 +40,33 @@ public struct ReceiverStateMachine: Sendable {
         case peerFailed(ProtocolError)
     }
 
-    enum State: Sendable {
+    enum Phase: Sendable {
         case awaitingHello
-        case awaitingDisk(UInt32)
-        case opening(DiskDescription)
-        case receiving(DiskDescription, Coverage)
-        case finishing(DiskDescription)
+        case running
         case done
         case failed
     }
 
+    enum DiskState: Sendable {
+        case opening(DiskDescription)
+        case receiving(DiskDescription, Coverage)
+        case finishing(DiskDescription)
+        case finished(DiskDescription)
+
+        var description: DiskDescription {
+            switch self {
+            case .opening(let d), .receiving(let d, _), .finishing(let d), .finished(let d): d
+            }
+        }
+    }
+
     public let diskCount: UInt32
     public let capabilities: Capabilities
-    private(set) var state: State = .awaitingHello
+    private(set) var phase: Phase = .awaitingHello
     /// What the sender offered in its hello.
     public private(set) var peerCapabilities: Capabilities = []
-    /// Sizes of disks already described, so a size that changes is caught.
-    private var sizes: [UInt32: UInt64] = [:]
+    /// Every disk described so far, by index.
+    private(set) var disks: [UInt32: DiskState] = [:]
 
     public init(diskCount: Int, capabilities: Capabilities) {
         self.diskCount = UInt32(diskCount)
@@ -57,129 +74,114 @@ public struct ReceiverStateMachine: Sendable {
     }
 
     public var isDone: Bool {
-        if case .done = state { return true }
+        if case .done = phase { return true }
         return false
     }
 
     public mutating func received(_ message: Message) -> Action {
         if case .error(let e) = message {
-            state = .failed
+            phase = .failed
             return .peerFailed(e.error)
         }
         if case .ping = message { return .awaitNextDisk }
         do {
             return try handle(message)
         } catch {
-            state = .failed
+            phase = .failed
             return .fail(error)
         }
     }
 
     private mutating func handle(_ message: Message) throws(ProtocolError) -> Action {
-        switch (state, message) {
+        switch (phase, message) {
         case (.awaitingHello, .hello(let hello)):
             guard hello.version == Hello.currentVersion else {
                 throw ProtocolError(.version, "the sender speaks protocol version \(hello.version); this receiver speaks \(Hello.currentVersion)")
             }
             guard hello.role == .sender else { throw ProtocolError(.protocolViolation, "the peer is not a sender") }
             peerCapabilities = hello.capabilities
-            state = .awaitingDisk(0)
+            phase = .running
             return .reply(.hello(Hello(capabilities: capabilities, role: .receiver)))
 
-        case (.awaitingDisk(let expected), .disk(let disk)):
+        case (.running, .disk(let disk)):
             guard disk.count == diskCount else {
                 throw ProtocolError(.mismatch, "the sender has \(disk.count) disk(s) but this receiver was given \(diskCount) target(s)")
             }
-            guard disk.index == expected else {
-                throw ProtocolError(.protocolViolation, "expected disk \(expected), got disk \(disk.index)")
+            guard disk.index < diskCount else {
+                throw ProtocolError(.protocolViolation, "disk \(disk.index) of \(diskCount) is not a valid disk number")
             }
-            try checkSize(disk)
-            state = .opening(disk)
+            if let known = disks[disk.index]?.description {
+                guard known.size == disk.size else {
+                    throw ProtocolError(.outOfRange, "disk \(disk.index) changed size from \(known.size) to \(disk.size) bytes")
+                }
+                throw ProtocolError(.protocolViolation, "disk \(disk.index) was described twice")
+            }
+            disks[disk.index] = .opening(disk)
             return .openDisk(disk)
 
-        case (.receiving(let disk, var coverage), .data(let extent)):
-            try checkExtent(disk, extent.disk, extent.offset, UInt64(extent.length), coverage)
-            try coverage.insert(extent.offset..<extent.offset + UInt64(extent.length))
-            state = .receiving(disk, coverage)
+        case (.running, .data(let extent)):
+            try accept(extent.disk, extent.offset, UInt64(extent.length))
             return .write(extent)
 
-        case (.receiving(let disk, var coverage), .compressed(let extent)):
+        case (.running, .compressed(let extent)):
             guard capabilities.contains(capability(of: extent.codec)) else {
                 throw ProtocolError(.protocolViolation, "\(extent.codec) data was sent but not offered")
             }
-            try checkExtent(disk, extent.disk, extent.offset, UInt64(extent.length), coverage)
-            try coverage.insert(extent.offset..<extent.offset + UInt64(extent.length))
-            state = .receiving(disk, coverage)
+            try accept(extent.disk, extent.offset, UInt64(extent.length))
             return .writeCompressed(extent)
 
-        case (.receiving(let disk, var coverage), .zero(let extent)):
-            try checkExtent(disk, extent.disk, extent.offset, extent.length, coverage)
-            try coverage.insert(extent.offset..<extent.offset + extent.length)
-            state = .receiving(disk, coverage)
+        case (.running, .zero(let extent)):
+            try accept(extent.disk, extent.offset, extent.length)
             return .zero(extent)
 
-        case (.receiving(let disk, var coverage), .same(let segment)):
-            try checkExtent(disk, segment.disk, segment.offset, UInt64(segment.length), coverage)
-            try coverage.insert(segment.offset..<segment.offset + UInt64(segment.length))
-            state = .receiving(disk, coverage)
+        case (.running, .same(let segment)):
+            try accept(segment.disk, segment.offset, UInt64(segment.length))
             return .same(segment)
 
-        case (.receiving(let disk, let coverage), .finish(let finish)):
-            guard finish.disk == disk.index else {
-                throw ProtocolError(.protocolViolation, "finish for disk \(finish.disk) while receiving disk \(disk.index)")
+        case (.running, .finish(let finish)):
+            guard case .receiving(let disk, let coverage) = disks[finish.disk] else {
+                throw ProtocolError(.protocolViolation, "finish for disk \(finish.disk) while it is \(name(of: finish.disk))")
             }
             guard coverage.covers(size: disk.size) else {
                 throw ProtocolError(
                     .verification, "the sender finished disk \(disk.index) after sending \(coverage.totalBytes) of its \(disk.size) bytes")
             }
-            state = .finishing(disk)
+            disks[finish.disk] = .finishing(disk)
             return .finishDisk(finish)
-
-        case (_, .disk(let disk)) where sizes[disk.index] != nil:
-            try checkSize(disk)
-            throw ProtocolError(.protocolViolation, "disk \(disk.index) was described twice")
 
         default:
             throw ProtocolError(.protocolViolation, "unexpected \(message.kind) message while \(stateName)")
         }
     }
 
-    /// The handler opened the target of the disk being set up.
-    public mutating func diskOpened(flags: UInt32) -> Action {
-        guard case .opening(let disk) = state else {
-            state = .failed
-            return .fail(ProtocolError(.protocolViolation, "internal: disk opened while \(stateName)"))
+    /// The handler opened the target of disk `index`.
+    public mutating func diskOpened(_ index: UInt32, flags: UInt32) -> Action {
+        guard case .opening(let disk) = disks[index] else {
+            phase = .failed
+            return .fail(ProtocolError(.protocolViolation, "internal: disk \(index) opened while \(name(of: index))"))
         }
-        state = .receiving(disk, Coverage())
-        return .reply(.ready(DiskReady(index: disk.index, flags: flags)))
+        disks[index] = .receiving(disk, Coverage())
+        return .reply(.ready(DiskReady(index: index, flags: flags)))
     }
 
-    /// The handler finished the disk (result sent).
-    public mutating func diskFinished() -> Action {
-        guard case .finishing(let disk) = state else {
-            state = .failed
-            return .fail(ProtocolError(.protocolViolation, "internal: disk finished while \(stateName)"))
+    /// The handler finished disk `index` (result sent).
+    public mutating func diskFinished(_ index: UInt32) -> Action {
+        guard case .finishing(let disk) = disks[index] else {
+            phase = .failed
+            return .fail(ProtocolError(.protocolViolation, "internal: disk \(index) finished while \(name(of: index))"))
         }
-        if disk.index + 1 < diskCount {
-            state = .awaitingDisk(disk.index + 1)
-            return .awaitNextDisk
-        }
-        state = .done
+        disks[index] = .finished(disk)
+        let finished = disks.values.filter { if case .finished = $0 { true } else { false } }.count
+        guard finished == Int(diskCount) else { return .awaitNextDisk }
+        phase = .done
         return .done
     }
 
-    private mutating func checkSize(_ disk: DiskDescription) throws(ProtocolError) {
-        if let known = sizes[disk.index], known != disk.size {
-            throw ProtocolError(.outOfRange, "disk \(disk.index) changed size from \(known) to \(disk.size) bytes")
-        }
-        sizes[disk.index] = disk.size
-    }
-
-    private func checkExtent(
-        _ disk: DiskDescription, _ index: UInt32, _ offset: UInt64, _ length: UInt64, _ coverage: Coverage
-    ) throws(ProtocolError) {
-        guard index == disk.index else {
-            throw ProtocolError(.protocolViolation, "extent for disk \(index) while receiving disk \(disk.index)")
+    /// Checks an extent of `index` against its disk's size, block alignment and
+    /// coverage, and records it.
+    private mutating func accept(_ index: UInt32, _ offset: UInt64, _ length: UInt64) throws(ProtocolError) {
+        guard case .receiving(let disk, var coverage) = disks[index] else {
+            throw ProtocolError(.protocolViolation, "extent for disk \(index) while it is \(name(of: index))")
         }
         let (end, overflow) = offset.addingReportingOverflow(length)
         guard !overflow, end <= disk.size else {
@@ -190,6 +192,8 @@ public struct ReceiverStateMachine: Sendable {
         guard end == disk.size || end % UInt64(WireLimits.blockSize) == 0 else {
             throw ProtocolError(.outOfRange, "extent \(offset)+\(length) ends inside a 64 KiB block")
         }
+        try coverage.insert(offset..<end)
+        disks[index] = .receiving(disk, coverage)
     }
 
     private func capability(of codec: CompressedExtent.Codec) -> Capabilities {
@@ -200,13 +204,20 @@ public struct ReceiverStateMachine: Sendable {
         }
     }
 
+    private func name(of index: UInt32) -> String {
+        switch disks[index] {
+        case nil: "not described"
+        case .opening: "being opened"
+        case .receiving: "being received"
+        case .finishing: "finishing"
+        case .finished: "finished already"
+        }
+    }
+
     var stateName: String {
-        switch state {
+        switch phase {
         case .awaitingHello: "waiting for hello"
-        case .awaitingDisk(let i): "waiting for disk \(i)"
-        case .opening(let d): "opening disk \(d.index)"
-        case .receiving(let d, _): "receiving disk \(d.index)"
-        case .finishing(let d): "finishing disk \(d.index)"
+        case .running: "receiving \(disks.count) of \(diskCount) disk(s)"
         case .done: "done"
         case .failed: "failed"
         }

@@ -1,22 +1,28 @@
-/// The sender's side of a session as a pure state machine.
+/// The sender's side of a session as a pure state machine. Every disk is described
+/// up front and then runs on its own, so the extents of several disks interleave on
+/// the one connection (each extent names its disk):
 ///
 /// ```
-///  idle ─start─▶ awaitingHello ─hello─▶ awaitingReady(i) ─ready─▶ sending(i) ─allSent─▶ awaitingResult(i)
-///                                            ▲                                              │
-///                                            └────────── result verified, i+1 < count ◀─────┘
+///  idle ─start─▶ awaitingHello ─hello─▶ running ─(every disk verified)─▶ done
+///
+///  per disk, while running:
+///   awaitingReady ─ready─────────────────────────────▶ sending ─allSent─▶ awaitingResult ─result─▶ verified
+///         └──────ready+resume─▶ collectingSegments ─segments(final)─▲
 /// ```
+/// A message about a disk that is not in the state it implies (a second `ready`, a
+/// `result` before `finish`, a disk index past the count) fails the session.
 public struct SenderStateMachine: Sendable {
     public enum Action: Sendable, Equatable {
         case send(Message)
-        /// Send the description of disk `i` (the handler knows the disks).
-        case describe(UInt32)
+        /// Send the description of every disk (the handler knows the disks).
+        case describeAll
         /// Start streaming disk `i`'s extents.
         case startSending(UInt32, targetIsZero: Bool)
         /// Journaled segments the receiver holds; when `start`, begin streaming disk `i` (resuming).
         case resumeSegments(SegmentList, start: Bool)
         /// The receiver acknowledged progress.
         case progress(Ack)
-        /// Disk `i` is verified and durable on the receiver.
+        /// Disk `i` is verified and durable on the receiver; others are still running.
         case diskVerified(UInt32)
         /// Every disk is verified: close and exit 0.
         case done
@@ -26,37 +32,44 @@ public struct SenderStateMachine: Sendable {
         case ignoreForNow
     }
 
-    enum State: Sendable, Equatable {
+    enum Phase: Sendable, Equatable {
         case idle
         case awaitingHello
-        case awaitingReady(UInt32)
-        case collectingSegments(UInt32)
-        case sending(UInt32)
-        case awaitingResult(UInt32, [UInt8])
+        case running
         case done
         case failed
     }
 
+    enum DiskState: Sendable, Equatable {
+        case awaitingReady
+        case collectingSegments
+        case sending
+        case awaitingResult([UInt8])
+        case verified
+    }
+
     public let diskCount: UInt32
     public let capabilities: Capabilities
-    private(set) var state: State = .idle
+    private(set) var phase: Phase = .idle
+    private(set) var disks: [DiskState]
     /// What the receiver offered in its hello.
     public private(set) var peerCapabilities: Capabilities = []
 
     public init(diskCount: Int, capabilities: Capabilities) {
         self.diskCount = UInt32(diskCount)
         self.capabilities = capabilities
+        disks = Array(repeating: .awaitingReady, count: diskCount)
     }
 
     public mutating func start() -> Action {
-        state = .awaitingHello
+        phase = .awaitingHello
         return .send(.hello(Hello(capabilities: capabilities, role: .sender)))
     }
 
     public mutating func received(_ message: Message) -> Action {
-        switch (state, message) {
+        switch (phase, message) {
         case (_, .error(let e)):
-            state = .failed
+            phase = .failed
             return .peerFailed(e.error)
         case (_, .ping):
             return .ignoreForNow
@@ -66,46 +79,73 @@ public struct SenderStateMachine: Sendable {
             }
             guard hello.role == .receiver else { return fail(.protocolViolation, "the peer is not a receiver") }
             peerCapabilities = hello.capabilities
-            state = .awaitingReady(0)
-            return .describe(0)
-        case (.awaitingReady(let i), .ready(let ready)) where ready.index == i && ready.flags & DiskReady.resume != 0:
-            state = .collectingSegments(i)
-            return .ignoreForNow
-        case (.collectingSegments(let i), .segments(let list)) where list.disk == i:
-            if list.isFinal { state = .sending(i) }
+            phase = .running
+            return .describeAll
+        case (.running, .ready(let ready)):
+            guard state(of: ready.index) == .awaitingReady else { return unexpected(message, disk: ready.index) }
+            let i = Int(ready.index)
+            if ready.flags & DiskReady.resume != 0 {
+                disks[i] = .collectingSegments
+                return .ignoreForNow
+            }
+            disks[i] = .sending
+            return .startSending(ready.index, targetIsZero: ready.flags & DiskReady.targetIsZero != 0)
+        case (.running, .segments(let list)):
+            guard state(of: list.disk) == .collectingSegments else { return unexpected(message, disk: list.disk) }
+            if list.isFinal { disks[Int(list.disk)] = .sending }
             return .resumeSegments(list, start: list.isFinal)
-        case (.awaitingReady(let i), .ready(let ready)) where ready.index == i:
-            state = .sending(i)
-            return .startSending(i, targetIsZero: ready.flags & DiskReady.targetIsZero != 0)
-        case (.sending(let i), .ack(let ack)) where ack.disk == i,
-            (.awaitingResult(let i, _), .ack(let ack)) where ack.disk == i:
-            return .progress(ack)
-        case (.awaitingResult(let i, let ours), .result(let result)) where result.disk == i:
+        case (.running, .ack(let ack)):
+            switch state(of: ack.disk) {
+            case .sending, .awaitingResult: return .progress(ack)
+            default: return unexpected(message, disk: ack.disk)
+            }
+        case (.running, .result(let result)):
+            guard case .awaitingResult(let ours) = state(of: result.disk) else { return unexpected(message, disk: result.disk) }
             guard result.status == .verified, result.digest == ours else {
-                return fail(.verification, "disk \(i): the receiver's digest does not match the sender's")
+                return fail(.verification, "disk \(result.disk): the receiver's digest does not match the sender's")
             }
-            if i + 1 < diskCount {
-                state = .awaitingReady(i + 1)
-                return .describe(i + 1)
-            }
-            state = .done
+            disks[Int(result.disk)] = .verified
+            guard disks.allSatisfy({ $0 == .verified }) else { return .diskVerified(result.disk) }
+            phase = .done
             return .done
         default:
             return fail(.protocolViolation, "unexpected \(message.kind) message from the receiver")
         }
     }
 
-    /// The handler has sent every extent of the current disk.
-    public mutating func allSent(digest: [UInt8]) -> Action {
-        guard case .sending(let i) = state else {
-            return fail(.protocolViolation, "internal: all sent while not sending")
+    /// The handler has sent every extent of disk `disk`.
+    public mutating func allSent(disk: UInt32, digest: [UInt8]) -> Action {
+        guard phase == .running, state(of: disk) == .sending else {
+            return fail(.protocolViolation, "internal: disk \(disk) all sent while not sending it")
         }
-        state = .awaitingResult(i, digest)
-        return .send(.finish(Finish(disk: i, digest: digest)))
+        disks[Int(disk)] = .awaitingResult(digest)
+        return .send(.finish(Finish(disk: disk, digest: digest)))
+    }
+
+    /// The state of disk `index`, or nil for an index past the count.
+    private func state(of index: UInt32) -> DiskState? {
+        index < diskCount ? disks[Int(index)] : nil
+    }
+
+    private mutating func unexpected(_ message: Message, disk: UInt32) -> Action {
+        let what = state(of: disk).map { "while disk \(disk) is \($0.name)" } ?? "for disk \(disk), which was never described"
+        return fail(.protocolViolation, "unexpected \(message.kind) message from the receiver \(what)")
     }
 
     private mutating func fail(_ code: ProtocolError.Code, _ detail: String) -> Action {
-        state = .failed
+        phase = .failed
         return .fail(ProtocolError(code, detail))
+    }
+}
+
+extension SenderStateMachine.DiskState {
+    var name: String {
+        switch self {
+        case .awaitingReady: "waiting for ready"
+        case .collectingSegments: "collecting journaled segments"
+        case .sending: "being sent"
+        case .awaitingResult: "waiting for its result"
+        case .verified: "verified already"
+        }
     }
 }

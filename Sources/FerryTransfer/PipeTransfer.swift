@@ -52,8 +52,7 @@ public enum PipeTransfer {
     public static func receive(from fd: Int32, _ config: ReceiveConfiguration) throws -> TransferSummary {
         let started = Date()
         var machine = ReceiverStateMachine(diskCount: config.targets.count, capabilities: [])
-        var current: ReceiverDisk?
-        var opened: [ReceiverDisk] = []
+        var opened: [UInt32: ReceiverDisk] = [:]
         var summaries: [TransferSummary.Disk] = []
         var reporter: ProgressReporter?
         defer { reporter?.stop() }
@@ -74,20 +73,19 @@ public enum PipeTransfer {
                             let disk = try ReceiverDisk(
                                 description: description, target: target, counters: counters, journal: nil,
                                 leaf: try LeafHash.following(machine.peerCapabilities))
-                            opened.append(disk)
-                            current = disk
+                            opened[description.index] = disk
                             reporter?.stop()
                             reporter = ProgressReporter(
                                 mode: config.progress, phase: "receive \(target.path)", total: description.size, counters: counters)
                             reporter?.start()
-                            action = machine.diskOpened(flags: 0)
+                            action = machine.diskOpened(description.index, flags: 0)
                             continue
-                        case .write(let extent): try current?.write(extent)
+                        case .write(let extent): try opened[extent.disk]?.write(extent)
                         case .writeCompressed, .same:
                             throw ProtocolError(.protocolViolation, "compressed or resumed extents on a one-way stream")
-                        case .zero(let extent): try current?.zero(extent)
+                        case .zero(let extent): try opened[extent.disk]?.zero(extent)
                         case .finishDisk(let finish):
-                            guard let disk = current else { throw ProtocolError(.protocolViolation, "finish without a disk") }
+                            guard let disk = opened[finish.disk] else { throw ProtocolError(.protocolViolation, "finish without a disk") }
                             let digest = try disk.finish()
                             guard digest.bytes == finish.digest else {
                                 throw ProtocolError(.verification, "disk \(finish.disk): digest \(digest.hex) does not match the sender's")
@@ -97,7 +95,7 @@ public enum PipeTransfer {
                                 name: disk.target.path, size: disk.description.size,
                                 dataBytes: disk.counters.data.load(ordering: .relaxed),
                                 zeroBytes: disk.counters.zero.load(ordering: .relaxed), digest: digest))
-                            action = machine.diskFinished()
+                            action = machine.diskFinished(finish.disk)
                             continue
                         case .done:
                             return TransferSummary(disks: summaries, seconds: Date().timeIntervalSince(started))
@@ -120,7 +118,7 @@ public enum PipeTransfer {
                 }
             }
         } catch {
-            for disk in opened { disk.target.abandon() }
+            for disk in opened.values { disk.target.abandon() }
             if let e = error as? ProtocolError { throw TransferError(e, fromPeer: false) }
             if let e = error as? DiskError { throw TransferError(.io, e.description) }
             if let e = error as? DigestError { throw TransferError(.verification, e.description) }

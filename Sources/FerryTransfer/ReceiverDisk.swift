@@ -67,6 +67,7 @@ final class ReceiverDisk: Sendable {
                     if let leaf = BlockHash(raw: UnsafeRawBufferPointer(rebasing: hashes[i..<i + 32])) { leaves.append(leaf) }
                     i += 32
                 }
+                try journal?.void(extent.offset..<extent.offset + UInt64(extent.length))
                 try store(data, at: extent.offset)
                 digest.add(.hashes(leaves), at: extent.offset / UInt64(DiskDigest.blockSize))
                 tracker?.record(offset: extent.offset, leaves: hashes)
@@ -110,6 +111,7 @@ final class ReceiverDisk: Sendable {
     }
 
     func zero(_ extent: ZeroExtent) throws {
+        try journal?.void(extent.offset..<extent.offset + extent.length)
         if !knownZero {
             var offset = extent.offset
             var length = extent.length

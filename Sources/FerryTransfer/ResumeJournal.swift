@@ -23,19 +23,32 @@ import Glibc
 ///  header:  0 magic "FRRYJRNL" | 8 version u16 | 10 segment size u32 | 14 disk size u64 | 22 leaf hash u8
 ///           | 23 name (u16 + UTF-8)                       (leaf hash: 0 sha256, 1 xxh3)
 ///  records: segment index u64 | segment digest (32 bytes)          (40 bytes each, big-endian)
+///  commit:  index 0xFFFF_FFFF_FFFF_FFFF | disk digest (32 bytes)   (the disk was verified and committed)
+///  void:    segment index u64 | 32 zero bytes                     (the segment is being rewritten)
 /// ```
-/// A torn last record (crash mid-append) is ignored.
+/// The last record of a segment wins.
+/// A torn last record (crash mid-append) is ignored. In a session of several disks a
+/// committed disk keeps its journal, every segment recorded plus the commit record,
+/// until the whole session is done: a rerun after a cut then reopens the committed
+/// target and the sender proves it segment by segment instead of sending it again.
 final class ResumeJournal: Sendable {
     static let magic = Array("FRRYJRNL".utf8)
     static let version: UInt16 = 2
     static let recordSize = 40
+    /// The record index that marks the disk committed (no segment has it).
+    static let commitIndex = UInt64.max
 
     let path: String
     let segmentSize: Int
     let diskSize: UInt64
     /// Segments durable before this session started, with their digests.
     let recovered: [UInt64: [UInt8]]
+    /// The disk digest of an earlier commit of this disk, if the journal records one.
+    let committed: [UInt8]?
     private let descriptor: Mutex<Int32>
+    /// Recovered segments voided in this session because new data is written into them.
+    private let voided = Mutex<Set<UInt64>>([])
+    private static let voidDigest = [UInt8](repeating: 0, count: 32)
 
     /// Where the journal of `targetPath` lives: beside a file target, under /var/tmp for a device.
     static func path(for targetPath: String, inPlace: Bool) -> String {
@@ -64,6 +77,7 @@ final class ResumeJournal: Sendable {
         header.write(bytes: nameBytes)
 
         var recovered: [UInt64: [UInt8]] = [:]
+        var committed: [UInt8]?
         if let existing = FileManager.default.contents(atPath: path).map(Array.init),
             existing.count >= header.bytes.count, Array(existing[0..<header.bytes.count]) == header.bytes
         {
@@ -72,7 +86,9 @@ final class ResumeJournal: Sendable {
             while offset + Self.recordSize <= existing.count {
                 var index: UInt64 = 0
                 for b in existing[offset..<offset + 8] { index = index << 8 | UInt64(b) }
-                if index < segments { recovered[index] = Array(existing[offset + 8..<offset + 40]) }
+                let digest = Array(existing[offset + 8..<offset + 40])
+                if index < segments { recovered[index] = digest == Self.voidDigest ? nil : digest }
+                if index == Self.commitIndex { committed = digest }
                 offset += Self.recordSize
             }
             let fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC)
@@ -85,10 +101,38 @@ final class ResumeJournal: Sendable {
             guard fd >= 0 else { throw DiskError.system(errno, path, operation: "create journal") }
             descriptor = Mutex(fd)
             self.recovered = [:]
+            self.committed = nil
             try write(header.bytes)
             return
         }
         self.recovered = recovered
+        self.committed = committed
+    }
+
+    /// Records that the disk was verified (its digest) and is about to be committed.
+    /// Written after every segment is journaled and before the rename, so a crash on
+    /// either side of the rename leaves a journal that vouches for the whole disk.
+    func appendCommit(digest: [UInt8]) throws {
+        try append([(Self.commitIndex, digest)])
+    }
+
+    /// Before new data is written into `range`: voids (durably) every recovered segment it
+    /// touches. Such a segment's journaled digest describes the old content, and a cut
+    /// before the rewrite is checkpointed would otherwise leave a record that a later
+    /// rerun could "prove" against a half-rewritten target. Rare (a changed source), so
+    /// the fsync is held under the lock: no write into the segment precedes it.
+    func void(_ range: Range<UInt64>) throws {
+        guard !recovered.isEmpty, !range.isEmpty else { return }
+        let size = UInt64(segmentSize)
+        try voided.withLock { voided in
+            var records: [(UInt64, [UInt8])] = []
+            for segment in range.lowerBound / size...(range.upperBound - 1) / size
+            where recovered[segment] != nil && !voided.contains(segment) {
+                records.append((segment, Self.voidDigest))
+            }
+            try append(records)
+            for (segment, _) in records { voided.insert(segment) }
+        }
     }
 
     /// Appends durable segments and makes the journal itself durable.

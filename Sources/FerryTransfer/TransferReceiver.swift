@@ -30,7 +30,7 @@ public enum TransferReceiver {
             for try await connection in connections {
                 generation.add(1, ordering: .relaxed)
                 do {
-                    return try await Session(config: config, connection: connection).run()
+                    return try await ReceiverSession(config: config, connection: connection).run()
                 } catch let error as TransferError where error.kind == .network && config.retryFor > 0 {
                     // The link dropped: the journal keeps what is durable; wait for the
                     // sender to reconnect (it retries by itself) for retryFor seconds.
@@ -56,15 +56,23 @@ public enum TransferReceiver {
     }
 }
 
-/// One connection's worth of receiving.
-private final class Session: Sendable {
+/// One connection's worth of receiving. Disks are opened as they are described and
+/// received side by side; each is finished (flushed, verified, committed) as soon as
+/// its `finish` arrives, while the others go on.
+final class ReceiverSession: Sendable {
     let config: ReceiveConfiguration
     let connection: MessageChannel
+    /// Progress over all disks (each disk counts its own bytes; this is their sum).
     let counters = CopyCounters()
     let helloSeen = Atomic<Bool>(false)
-    let lastAck = Mutex<UInt64>(0)
-    let lastCheckpoint = Mutex<UInt64>(0)
-    let disks = Mutex<[ReceiverDisk]>([])
+    /// Per disk: progress at the last ack and at the last checkpoint.
+    let lastAck = Mutex<[UInt32: UInt64]>([:])
+    let lastCheckpoint = Mutex<[UInt32: UInt64]>([:])
+    let disks = Mutex<[UInt32: ReceiverDisk]>([:])
+    /// Disks verified and committed in this session: their journals stay until the
+    /// whole session is done, whatever happens to the other disks.
+    let committed = Mutex<Set<UInt32>>([])
+    let reporter = Mutex<ProgressReporter?>(nil)
     /// Codecs this host can decompress, offered in our hello.
     let codecs: [CompressedExtent.Codec: Codec] = Dictionary(
         uniqueKeysWithValues: Codec.available().map { ($0.kind, $0) })
@@ -82,8 +90,7 @@ private final class Session: Sendable {
         channel.eventLoop.scheduleTask(in: .seconds(config.helloTimeout)) { [self] in
             if !self.helloSeen.load(ordering: .relaxed) { channel.close(promise: nil) }
         }
-        var reporter: ProgressReporter?
-        defer { reporter?.stop() }
+        defer { reporter.withLock { $0?.stop() } }
         do {
             try await connection.executeThenClose { inbound, outbound in
                 var machine = ReceiverStateMachine(
@@ -91,7 +98,6 @@ private final class Session: Sendable {
                     capabilities: codecs.values.reduce(into: LeafHash.offer(.xxh3)) { $0.insert(Codec.capability($1.kind)) })
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     var inFlight = 0
-                    var current: ReceiverDisk?
                     func perform(_ action: ReceiverStateMachine.Action) async throws -> Bool {
                         switch action {
                         case .reply(let message):
@@ -99,41 +105,39 @@ private final class Session: Sendable {
                         case .openDisk(let description):
                             let disk = try await open(
                                 description, leaf: LeafHash.agreed(machine.capabilities, machine.peerCapabilities))
-                            current = disk
-                            reporter?.stop()
-                            reporter = ProgressReporter(
-                                mode: config.progress, phase: "receive \(disk.target.path)", total: description.size,
-                                counters: counters)
-                            reporter?.start()
                             let recovered = disk.journal?.recovered ?? [:]
                             var flags = disk.knownZero ? DiskReady.targetIsZero : 0
                             if !recovered.isEmpty { flags |= DiskReady.resume }
-                            let done = try await perform(machine.diskOpened(flags: flags))
+                            let done = try await perform(machine.diskOpened(description.index, flags: flags))
                             if !recovered.isEmpty, let journal = disk.journal {
                                 try await sendSegments(recovered, segmentSize: journal.segmentSize, disk: description.index, outbound)
                             }
                             return done
                         case .write(let extent):
-                            guard let disk = current else { throw internalError() }
+                            let disk = try opened(extent.disk)
                             try await bounded(&inFlight, &group, disk, outbound) { try disk.write(extent) }
                         case .writeCompressed(let extent):
-                            guard let disk = current, let codec = codecs[extent.codec] else { throw internalError() }
+                            let disk = try opened(extent.disk)
+                            guard let codec = codecs[extent.codec] else { throw internalError(extent.disk) }
                             try await bounded(&inFlight, &group, disk, outbound) { try disk.write(extent, codec: codec) }
                         case .same(let segment):
-                            guard let disk = current else { throw internalError() }
+                            let disk = try opened(segment.disk)
                             try await bounded(&inFlight, &group, disk, outbound) { try disk.same(segment) }
                         case .zero(let extent):
-                            guard let disk = current else { throw internalError() }
+                            let disk = try opened(extent.disk)
                             try await bounded(&inFlight, &group, disk, outbound) { try disk.zero(extent) }
                         case .finishDisk(let finish):
-                            guard let disk = current else { throw internalError() }
+                            let disk = try opened(finish.disk)
+                            // Every write in flight, of any disk, lands before this disk is flushed.
                             while try await group.next() != nil {}
                             inFlight = 0
                             try await finishDisk(disk, finish, outbound)
-                            return try await perform(machine.diskFinished())
+                            return try await perform(machine.diskFinished(finish.disk))
                         case .awaitNextDisk:
                             break
                         case .done:
+                            // The whole session is verified and durable: no journal is needed any more.
+                            for disk in disks.withLock({ Array($0.values) }) { disk.journal?.remove() }
                             return true
                         case .fail(let error):
                             try? await outbound.write(.error(ErrorMessage(error)))
@@ -145,7 +149,7 @@ private final class Session: Sendable {
                     }
                     try await TransferChannel.pump(
                         inbound, outbound, failure: { self.failure.withLock { $0 } },
-                    sawHello: { self.helloSeen.store(true, ordering: .relaxed) }, peer: "sender"
+                        sawHello: { self.helloSeen.store(true, ordering: .relaxed) }, peer: "sender"
                     ) { message in
                         try await perform(machine.received(message))
                     }
@@ -153,39 +157,58 @@ private final class Session: Sendable {
             }
         } catch {
             let failure = TransferChannel.classify(error, helloSeen: helloSeen.load(ordering: .relaxed))
-            for disk in disks.withLock({ $0 }) {
-                // A dropped link or an interruption leaves the journal and the partial
-                // target for a resume; anything else (bad data, a hostile peer) does not.
-                let resumable = failure.kind == .network || failure.kind == .cancelled
-                if resumable, let journal = disk.journal {
-                    try? await NIOThreadPool.singleton.runIfActive { try disk.checkpoint() }
-                    journal.closeKeeping()
-                    try? disk.device.close()
-                } else {
-                    disk.journal?.remove()
-                    disk.target.abandon()
-                }
-            }
+            await keepOrDiscard(after: failure)
             throw failure
         }
         let summary = disks.withLock { disks in
-            disks.map { d in
+            disks.keys.sorted().compactMap { disks[$0] }.map { d in
                 TransferSummary.Disk(
-                    name: d.target.path, size: d.description.size, dataBytes: 0, zeroBytes: 0,
+                    name: d.target.path, size: d.description.size, dataBytes: d.counters.data.load(ordering: .relaxed),
+                    zeroBytes: d.counters.zero.load(ordering: .relaxed),
                     digest: (try? d.digest.finalize()) ?? DiskDigest(bytes: []))
             }
         }
         return TransferSummary(disks: summary, seconds: Date().timeIntervalSince(started))
     }
 
-    private func internalError() -> ProtocolError {
-        ProtocolError(.protocolViolation, "internal: extent without an open disk")
+    /// After a failure: a dropped link or an interruption leaves every journal and
+    /// partial target for a resume; anything else (bad data, a hostile peer) discards
+    /// the unfinished ones. A committed disk — in this session, or in an earlier run and
+    /// reopened — keeps its journal either way: the file stays under its final name
+    /// regardless, and the journal (voided where it was being rewritten) lets a rerun
+    /// prove it instead of refusing to overwrite it.
+    private func keepOrDiscard(after failure: TransferError) async {
+        let resumable = failure.kind == .network || failure.kind == .cancelled
+        let done = committed.withLock { $0 }
+        for (index, disk) in disks.withLock({ $0 }) {
+            let wasCommitted = done.contains(index) || disk.journal?.committed != nil
+            if resumable || wasCommitted, let journal = disk.journal {
+                if !done.contains(index) {
+                    try? await NIOThreadPool.singleton.runIfActive { try disk.checkpoint() }
+                }
+                journal.closeKeeping()
+                try? disk.device.close()
+            } else {
+                disk.journal?.remove()
+                disk.target.abandon()
+            }
+        }
     }
 
-    /// Runs `work` on the thread pool with at most `config.workers` jobs in flight,
-    /// then acknowledges progress. A job that fails records the error, tells the peer
-    /// and closes the channel, which ends the inbound loop at once (it would otherwise
-    /// wait for the next message, which a hostile peer may never send).
+    private func opened(_ index: UInt32) throws(ProtocolError) -> ReceiverDisk {
+        guard let disk = disks.withLock({ $0[index] }) else { throw internalError(index) }
+        return disk
+    }
+
+    private func internalError(_ index: UInt32) -> ProtocolError {
+        ProtocolError(.protocolViolation, "internal: extent for disk \(index), which is not open")
+    }
+
+    /// Runs `work` on the thread pool with at most `config.workers` jobs in flight
+    /// (over all disks), then acknowledges progress. A job that fails records the
+    /// error, tells the peer and closes the channel, which ends the inbound loop at
+    /// once (it would otherwise wait for the next message, which a hostile peer may
+    /// never send).
     private func bounded(
         _ inFlight: inout Int, _ group: inout ThrowingTaskGroup<Void, any Error>, _ disk: ReceiverDisk,
         _ outbound: NIOAsyncChannelOutboundWriter<Message>, _ work: @escaping @Sendable () throws -> Void
@@ -217,108 +240,36 @@ private final class Session: Sendable {
         }
     }
 
+    /// Every `ackBytes` of a disk's progress, tells the sender; every `checkpointBytes`,
+    /// flushes that disk and journals its completed segments first.
     private func acknowledge(_ disk: ReceiverDisk, _ outbound: NIOAsyncChannelOutboundWriter<Message>) async throws {
-        let done = counters.done.load(ordering: .relaxed)
+        refreshProgress()
+        let index = disk.description.index
+        let done = disk.counters.done.load(ordering: .relaxed)
         let due = lastAck.withLock { last -> Bool in
-            guard done >= last + config.ackBytes else { return false }
-            last = done
+            guard done >= last[index, default: 0] + config.ackBytes else { return false }
+            last[index] = done
             return true
         }
         guard due else { return }
-        if done >= lastCheckpoint.withLock({ $0 }) + config.checkpointBytes {
-            lastCheckpoint.withLock { $0 = done }
+        let checkpoint = lastCheckpoint.withLock { last -> Bool in
+            guard done >= last[index, default: 0] + config.checkpointBytes else { return false }
+            last[index] = done
+            return true
+        }
+        if checkpoint {
             try await NIOThreadPool.singleton.runIfActive { try disk.checkpoint() }
         }
         let durable = disk.durable.load(ordering: .relaxed)
-        try await outbound.write(.ack(Ack(disk: disk.description.index, written: done, durable: durable)))
+        try await outbound.write(.ack(Ack(disk: index, written: done, durable: durable)))
     }
 
-    private func open(_ description: DiskDescription, leaf: LeafHash) async throws -> ReceiverDisk {
-        let path = config.targets[Int(description.index)]
-        let counters = counters
-        counters.done.store(0, ordering: .relaxed)
-        counters.data.store(0, ordering: .relaxed)
-        counters.zero.store(0, ordering: .relaxed)
-        lastAck.withLock { $0 = 0 }
-        lastCheckpoint.withLock { $0 = 0 }
-        let disk = try await NIOThreadPool.singleton.runIfActive { [config] in
-            do {
-                return try Self.openResumable(path, description, config, counters, leaf)
-            } catch let error as DiskError {
-                throw ProtocolError(.io, error.description)
-            }
-        }
-        disks.withLock { $0.append(disk) }
-        return disk
+    /// The session's progress is the sum of its disks'.
+    func refreshProgress() {
+        let all = disks.withLock { Array($0.values) }
+        counters.done.store(all.reduce(0) { $0 + $1.counters.done.load(ordering: .relaxed) }, ordering: .relaxed)
+        counters.data.store(all.reduce(0) { $0 + $1.counters.data.load(ordering: .relaxed) }, ordering: .relaxed)
+        counters.zero.store(all.reduce(0) { $0 + $1.counters.zero.load(ordering: .relaxed) }, ordering: .relaxed)
     }
 
-    /// Opens the target, continuing an interrupted transfer when a journal for this
-    /// disk (same size and name) and its partial file are there.
-    private static func openResumable(
-        _ path: String, _ description: DiskDescription, _ config: ReceiveConfiguration, _ counters: CopyCounters,
-        _ leaf: LeafHash
-    ) throws -> ReceiverDisk {
-        guard path != "-", path != "null:" else {
-            let target = try LocalTarget.open(path, size: description.size, overwrite: config.overwrite)
-            return try ReceiverDisk(description: description, target: target, counters: counters, journal: nil, leaf: leaf)
-        }
-        let inPlace = LocalDisk.isBlockDevice(path)
-        let journalPath = ResumeJournal.path(for: path, inPlace: inPlace)
-        var target: LocalTarget?
-        if FileManager.default.fileExists(atPath: journalPath) {
-            target = inPlace
-                ? try LocalTarget.open(path, size: description.size, overwrite: config.overwrite)
-                : try LocalTarget.reopenPartial(path, size: description.size)
-        }
-        if target == nil { unlink(journalPath) }
-        let opened = try target ?? LocalTarget.open(path, size: description.size, overwrite: config.overwrite)
-        let journal = try ResumeJournal(
-            path: journalPath, segmentSize: config.segmentSize, diskSize: description.size, name: description.name,
-            leaf: leaf)
-        if !journal.recovered.isEmpty {
-            FileHandle.standardError.write(Data(
-                "ferry: resuming \(path): \(journal.recovered.count) segment(s) were written before; the sender will check them against the source\n".utf8))
-        }
-        return try ReceiverDisk(description: description, target: opened, counters: counters, journal: journal, leaf: leaf)
-    }
-
-    private func sendSegments(
-        _ recovered: [UInt64: [UInt8]], segmentSize: Int, disk: UInt32, _ outbound: NIOAsyncChannelOutboundWriter<Message>
-    ) async throws {
-        let entries = recovered.keys.sorted().map { SegmentList.Entry(index: $0, digest: recovered[$0] ?? []) }
-        var start = 0
-        repeat {
-            let end = min(entries.count, start + SegmentList.maxEntries)
-            try await outbound.write(.segments(SegmentList(
-                disk: disk, segmentSize: UInt32(segmentSize), isFinal: end == entries.count,
-                entries: Array(entries[start..<end]))))
-            start = end
-        } while start < entries.count
-    }
-
-    private func finishDisk(_ disk: ReceiverDisk, _ finish: Finish, _ outbound: NIOAsyncChannelOutboundWriter<Message>) async throws {
-        let ours: DiskDigest
-        do {
-            ours = try await NIOThreadPool.singleton.runIfActive { try disk.finish() }
-        } catch let error as DiskError {
-            throw ProtocolError(.io, error.description)
-        } catch let error as DigestError {
-            throw ProtocolError(.verification, error.description)
-        }
-        guard ours.bytes == finish.digest else {
-            try? await outbound.write(.result(DiskResult(disk: finish.disk, status: .mismatch, digest: ours.bytes)))
-            throw ProtocolError(
-                .verification,
-                "disk \(finish.disk): digest \(ours.hex) does not match the sender's \(finish.digest.hexString)")
-        }
-        do {
-            try await NIOThreadPool.singleton.runIfActive { try disk.target.commit() }
-            disk.journal?.remove()
-        } catch let error as DiskError {
-            throw ProtocolError(.io, error.description)
-        }
-        let size = disk.description.size
-        try await outbound.write(.ack(Ack(disk: finish.disk, written: size, durable: size)))
-        try await outbound.write(.result(DiskResult(disk: finish.disk, status: .verified, digest: ours.bytes)))
-    }
 }

@@ -47,6 +47,18 @@ enum Loopback {
         return (task, port)
     }
 
+    /// A plain receiver on port 0 with resume at 1 MiB granularity (segments,
+    /// checkpoints and acks), so a cut in a few-MiB test leaves journaled segments.
+    static func resumableReceiver(targets: [String], retry: Double = 0) -> ReceiveConfiguration {
+        var rc = ReceiveConfiguration(targets: targets, listen: HostPort(host: "127.0.0.1", port: 0))
+        rc.insecure = true
+        rc.segmentSize = 1 << 20
+        rc.checkpointBytes = 1 << 20
+        rc.ackBytes = 1 << 20
+        rc.retryFor = retry
+        return rc
+    }
+
     static func sendConfig(port: Int, code: PairingCode?) -> SendConfiguration {
         var config = SendConfiguration(destination: HostPort(host: "127.0.0.1", port: port))
         config.code = code

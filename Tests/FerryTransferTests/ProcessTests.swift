@@ -1,3 +1,4 @@
+import FerryTestSupport
 import Foundation
 import Testing
 
@@ -18,6 +19,15 @@ import Testing
         let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         return output.contains("pairing code") ? path : nil
+    }
+
+    /// The binary, or nil after printing why the test skips.
+    static func binaryOrSkip() -> String? {
+        guard let path = binary else {
+            print("SKIP: .build/debug/ferry with send/receive is not built yet")
+            return nil
+        }
+        return path
     }
 
     static func start(_ path: String, _ arguments: [String]) throws -> Process {
@@ -48,13 +58,15 @@ import Testing
         return (process.terminationStatus, ())
     }
 
+    /// `run`, on a thread of its own: for commands that take a while.
+    static func runOffPool(_ path: String, _ arguments: [String]) async throws -> Int32 {
+        try await onThread { try run(path, arguments).status }
+    }
+
     static func freePort() -> Int { Int.random(in: 20000...60000) }
 
     @Test func exitCodesAndBytes() async throws {
-        guard let ferry = Self.binary else {
-            print("SKIP: .build/debug/ferry with send/receive is not built yet")
-            return
-        }
+        guard let ferry = Self.binaryOrSkip() else { return }
         let dir = try Loopback.temporaryDirectory()
         let bytes = try Loopback.makeDisk(at: dir + "/src.img", size: 3 * 1024 * 1024 + 100, seed: 51)
         let code = "7kqm-2xrt-9pfa-w3ne"
@@ -93,13 +105,10 @@ import Testing
     /// kill -9 of both ends mid-transfer, then the same two commands again: the second run
     /// proves the journaled segments against the source by hash and finishes the copy.
     @Test func killedSenderAndReceiverResumeWhereTheyStopped() async throws {
-        guard let ferry = Self.binary else {
-            print("SKIP: .build/debug/ferry with send/receive is not built yet")
-            return
-        }
+        guard let ferry = Self.binaryOrSkip() else { return }
         let dir = try Loopback.temporaryDirectory()
         let size = 384 * 1024 * 1024
-        #expect(try Self.run("/bin/sh", ["-c", "head -c \(size) /dev/urandom > '\(dir)/src.img'"]).status == 0)
+        #expect(try await Self.runOffPool("/bin/sh", ["-c", "head -c \(size) /dev/urandom > '\(dir)/src.img'"]) == 0)
         let code = "7kqm-2xrt-9pfa-w3ne"
         let port = Self.freePort()
         let receive = ["receive", dir + "/dst.img", "--listen", "127.0.0.1:\(port)", "--code", code, "--progress", "none"]
@@ -110,7 +119,22 @@ import Testing
         let receiver1 = try Self.start(ferry, receive)
         try await Task.sleep(nanoseconds: 1_500_000_000)
         let sender1 = try Self.start(ferry, send + ["--limit", "32M"])
-        let journal = dir + "/.dst.img.ferry-journal"
+        let waited = try await Self.killBothAtFirstCheckpoint(sender1, receiver1, journal: dir + "/.dst.img.ferry-journal")
+        #expect(waited < 600, "the receiver never journaled a checkpoint")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/dst.img"), "an interrupted copy must not have its final name")
+
+        // Second attempt: the same two commands, at full speed.
+        let (sender2, said, receiver2, receiverSaid) = try await Self.runBoth(ferry, receive: receive, send: send)
+        print("journal waited \(waited) × 100 ms; receiver: \(receiverSaid)")
+        #expect(sender2 == 0, "\(said)")
+        #expect(receiver2 == 0)
+        #expect(said.contains("already on the receiver match the source"), "\(said)")
+        #expect(Loopback.read(dir + "/dst.img") == Loopback.read(dir + "/src.img"))
+    }
+
+    /// Waits until `journal` grows past its header (the receiver's first checkpoint
+    /// landed), then kills both ends with SIGKILL. Returns the wait in 100 ms steps (600: never).
+    static func killBothAtFirstCheckpoint(_ sender: Process, _ receiver: Process, journal: String) async throws -> Int {
         func journalSize() -> Int { (try? FileManager.default.attributesOfItem(atPath: journal)[.size] as? Int) ?? 0 }
         // The journal starts as a header naming the disk; it grows when a checkpoint lands.
         var waited = 0
@@ -121,25 +145,29 @@ import Testing
             try await Task.sleep(nanoseconds: 100_000_000)
             waited += 1
         }
-        kill(sender1.processIdentifier, SIGKILL)
-        kill(receiver1.processIdentifier, SIGKILL)
-        sender1.waitUntilExit()
-        receiver1.waitUntilExit()
-        #expect(waited < 600, "the receiver never journaled a checkpoint")
-        #expect(!FileManager.default.fileExists(atPath: dir + "/dst.img"), "an interrupted copy must not have its final name")
+        kill(sender.processIdentifier, SIGKILL)
+        kill(receiver.processIdentifier, SIGKILL)
+        try await onThread {
+            sender.waitUntilExit()
+            receiver.waitUntilExit()
+        }
+        return waited
+    }
 
-        // Second attempt: the same two commands, at full speed.
-        let (receiver2, receiverErrors) = try Self.startCapturingErrors(ferry, receive)
+    /// Runs a receiver, then a sender, to the end: their exit statuses and what each said on stderr.
+    static func runBoth(
+        _ ferry: String, receive: [String], send: [String]
+    ) async throws -> (sender: Int32, said: String, receiver: Int32, receiverSaid: String) {
+        let (receiver, receiverErrors) = try startCapturingErrors(ferry, receive)
         try await Task.sleep(nanoseconds: 1_500_000_000)
-        let (sender2, errors) = try Self.startCapturingErrors(ferry, send)
-        let said = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        sender2.waitUntilExit()
-        let receiverSaid = String(decoding: receiverErrors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        receiver2.waitUntilExit()
-        print("journal waited \(waited) × 100 ms; receiver: \(receiverSaid)")
-        #expect(sender2.terminationStatus == 0, "\(said)")
-        #expect(receiver2.terminationStatus == 0)
-        #expect(said.contains("already on the receiver match the source"), "\(said)")
-        #expect(Loopback.read(dir + "/dst.img") == Loopback.read(dir + "/src.img"))
+        let (sender, errors) = try startCapturingErrors(ferry, send)
+        // Blocking reads and waits run on a thread of their own, off the 2-thread pool.
+        return try await onThread {
+            let said = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            sender.waitUntilExit()
+            let receiverSaid = String(decoding: receiverErrors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            receiver.waitUntilExit()
+            return (sender.terminationStatus, said, receiver.terminationStatus, receiverSaid)
+        }
     }
 }

@@ -10,13 +10,7 @@ import Testing
     static let size = 12 * 1024 * 1024 + 65536 * 3
 
     func receiverConfig(_ dir: String, retry: Double = 0) -> ReceiveConfiguration {
-        var rc = ReceiveConfiguration(targets: [dir + "/dst.img"], listen: HostPort(host: "127.0.0.1", port: 0))
-        rc.insecure = true
-        rc.segmentSize = 1 << 20
-        rc.checkpointBytes = 1 << 20
-        rc.ackBytes = 1 << 20
-        rc.retryFor = retry
-        return rc
+        Loopback.resumableReceiver(targets: [dir + "/dst.img"], retry: retry)
     }
 
     /// Runs a first transfer that the sender's link drops after `dropAfter` bytes.

@@ -15,7 +15,7 @@ public struct ReceiveCommand: AsyncParsableCommand {
             74 I/O error, 76 protocol error, 77 pairing failed, 130 interrupted.
             """)
 
-    @Argument(help: "Target files or block devices, one per disk sent.")
+    @Argument(help: "Target files or block devices, one per disk sent, in the sender's order (the disks travel in parallel).")
     var targets: [String] = []
 
     @Option(name: .long, help: "Address and port to listen on (default 0.0.0.0:9000).")

@@ -13,6 +13,8 @@ public struct SendCommand: AsyncParsableCommand {
         discussion: """
             Every block is hashed once and checked by the receiver before it is written; both ends \
             compare the disk digest, and success is reported only once the target is on stable storage. \
+            Several disks go in parallel over one connection; after a cut, running the same two commands \
+            again resumes every disk (a disk already committed is proven by hash, not sent again). \
             Exit codes: 0 verified and durable, 3 verification failed, 64 usage, 69 network failure, \
             74 I/O error, 76 protocol error, 77 pairing failed, 130 interrupted.
             """)

@@ -59,13 +59,27 @@ struct TransferOptions: ParsableArguments {
 func runTransfer(_ command: String, _ body: () async throws -> TransferSummary) async throws {
     do {
         let summary = try await body()
-        for disk in summary.disks {
-            FileHandle.standardError.write(Data("ferry \(command): \(disk.name): verified, digest \(disk.digest.labelled)\n".utf8))
-        }
+        FileHandle.standardError.write(Data(summaryLines(command, summary).utf8))
     } catch let error as TransferError {
         FileHandle.standardError.write(Data("ferry \(command): \(error.message)\n".utf8))
         throw ExitCode(error.exitCode)
     }
+}
+
+/// One summary at the end of a session: a line per disk (on the sender with the data
+/// bytes that crossed the wire, so a resumed disk shows what it did not resend), and a
+/// total when there were several disks.
+func summaryLines(_ command: String, _ summary: TransferSummary) -> String {
+    var text = ""
+    for disk in summary.disks {
+        text += "ferry \(command): \(disk.name): verified, digest \(disk.digest.labelled)"
+        text += command == "send" ? "; \(disk.size) bytes, \(disk.dataBytes) data bytes sent\n" : "; \(disk.size) bytes\n"
+    }
+    if summary.disks.count > 1 {
+        let total = summary.disks.reduce(UInt64(0)) { $0 + $1.size }
+        text += "ferry \(command): \(summary.disks.count) disks, \(total) bytes, verified and durable in \(String(format: "%.1f", summary.seconds)) s\n"
+    }
+    return text
 }
 
 /// `1048576`, `64K`, `100M`, `1G` (binary units), optionally followed by `/s`.

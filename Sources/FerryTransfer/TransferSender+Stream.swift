@@ -1,0 +1,156 @@
+import FerryCopy
+import FerryDisk
+import FerryProtocol
+import Foundation
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// Streaming one disk of a session: the resume proof, the workers, the finish.
+extension SenderSession {
+    /// Streams disk `index` (its workers share the session's request permits), then sends `finish`.
+    func stream(
+        _ index: UInt32, _ outbound: NIOAsyncChannelOutboundWriter<Message>, _ connection: MessageChannel
+    ) async throws {
+        let source = sources[Int(index)]
+        let sent = sent[Int(index)]
+        let policy = try compressionPolicy()
+        let journaled = resume.withLock { $0[index] }
+        var skip: SegmentSkip?
+        let leaf = machine.withLock { LeafHash.agreed($0.capabilities, $0.peerCapabilities) }
+        let leaves = DigestBuilder(size: source.size, leaf: leaf)
+        if let journaled, !journaled.entries.isEmpty {
+            let checker = SourceStreamer(
+                index: index, source: source, requestSize: config.requestSize, counters: sent, policy: nil, digest: leaves)
+            let matched = try await verifyJournaled(
+                journaled.entries, segmentSize: journaled.segmentSize, checker, outbound, name: source.name)
+            skip = SegmentSkip(segmentSize: journaled.segmentSize, matched: matched)
+        }
+        let streamer = SourceStreamer(
+            index: index, source: source, requestSize: config.requestSize, counters: sent, policy: policy, digest: leaves,
+            skip: skip)
+        try await withThrowingTaskGroup(of: Void.self) { workers in
+            for _ in 0..<max(1, config.workers) {
+                workers.addTask { try await self.work(streamer, connection) }
+            }
+            try await workers.waitForAll()
+        }
+        let digest: DiskDigest
+        do {
+            digest = try streamer.digest.finalize()
+        } catch {
+            throw ProtocolError(.io, "\(error)")
+        }
+        summaries.withLock {
+            $0[index] = TransferSummary.Disk(
+                name: source.name, size: source.size, dataBytes: sent.data.load(ordering: .relaxed),
+                zeroBytes: sent.zero.load(ordering: .relaxed), digest: digest)
+        }
+        let action = machine.withLock { $0.allSent(disk: index, digest: digest.bytes) }
+        if case .send(let message) = action {
+            try await outbound.write(message)
+        } else if case .fail(let error) = action {
+            throw TransferError(error, fromPeer: false)
+        }
+    }
+
+    /// One worker: takes a permit, prepares the next request of its disk and writes it,
+    /// until the disk is exhausted.
+    private func work(_ streamer: SourceStreamer, _ connection: MessageChannel) async throws {
+        let clock = ContinuousClock()
+        while true {
+            try await permits.acquire()
+            defer { permits.release() }
+            let started = clock.now
+            guard let messages = try await prepare(streamer) else { return }
+            let prepared = clock.now
+            for message in messages {
+                if let limiter { await limiter.take(message.wireBytes) }
+                // Straight to the channel, waiting until the bytes reach the socket: a
+                // permit is then held until its request's bytes are gone, so the sender's
+                // memory is bounded by permits × request size. (The async writer returns
+                // once the message is queued, and queues can grow while the event loop is
+                // busy encrypting.)
+                try await connection.channel.writeAndFlush(message)
+            }
+            if let dropAfter = config.dropAfterBytes,
+                sent.reduce(0, { $0 + $1.data.load(ordering: .relaxed) }) >= dropAfter
+            {
+                connection.channel.close(promise: nil)  // test hook: a cut link
+            }
+            streamer.policy?.record(work: (prepared - started).seconds, wait: (clock.now - prepared).seconds)
+        }
+    }
+
+    /// The compression policy for this session: the asked-for codec must be loadable
+    /// here and offered by the receiver; `auto` uses whatever both have.
+    func compressionPolicy() throws -> CompressionPolicy? {
+        let peer = machine.withLock { $0.peerCapabilities }
+        let mode = config.compress
+        switch mode {
+        case .none:
+            return nil
+        case .auto:
+            let usable = Codec.available().filter { peer.contains(Codec.capability($0.kind)) }
+            return usable.isEmpty ? nil : CompressionPolicy(mode: .auto, usable: usable)
+        case .zstd, .lz4, .gzip:
+            let kind: CompressedExtent.Codec = mode == .zstd ? .zstd : mode == .lz4 ? .lz4 : .gzip
+            let codec = try Codec.load(kind)
+            guard peer.contains(Codec.capability(kind)) else {
+                throw TransferError(.usage, "the receiver cannot decompress \(mode.rawValue) (its library is missing there)")
+            }
+            return CompressionPolicy(mode: mode, usable: [codec])
+        }
+    }
+
+    /// Resume: re-reads each journaled segment of the source (several at a time) and
+    /// proves the unchanged ones to the receiver; changed ones are sent again.
+    private func verifyJournaled(
+        _ journaled: [UInt64: [UInt8]], segmentSize: UInt64, _ checker: SourceStreamer,
+        _ outbound: NIOAsyncChannelOutboundWriter<Message>, name: String
+    ) async throws -> Set<UInt64> {
+        let queue = SegmentQueue(journaled.keys.sorted())
+        try await withThrowingTaskGroup(of: Void.self) { workers in
+            for _ in 0..<max(1, config.workers) {
+                workers.addTask {
+                    while let segment = queue.next() {
+                        let expected = journaled[segment] ?? []
+                        try await self.permits.acquire()
+                        defer { self.permits.release() }
+                        let proof = try await NIOThreadPool.singleton.runIfActive {
+                            try checker.checkSegment(segment, size: segmentSize, expected: expected)
+                        }
+                        guard let proof else { continue }
+                        queue.matched.withLock { _ = $0.insert(segment) }
+                        try await outbound.write(.same(proof))
+                    }
+                }
+            }
+            try await workers.waitForAll()
+        }
+        let result = queue.matched.withLock { $0 }
+        let changed = journaled.count - result.count
+        FileHandle.standardError.write(Data((changed == 0
+            ? "ferry: resuming \(name): \(result.count) segment(s) already on the receiver match the source\n"
+            : "ferry: resuming \(name): the source changed since the interrupted transfer: \(changed) of \(journaled.count) journaled segment(s) differ and are sent again\n").utf8))
+        return result
+    }
+
+    private func prepare(_ streamer: SourceStreamer) async throws -> [Message]? {
+        do {
+            return try await NIOThreadPool.singleton.runIfActive { try streamer.next() }
+        } catch let error as DiskError {
+            throw TransferError(.io, error.description)
+        }
+    }
+}
+
+/// Journaled segments waiting to be checked, shared by the checking workers.
+private final class SegmentQueue: Sendable {
+    private let pending: Mutex<[UInt64]>
+    let matched = Mutex(Set<UInt64>())
+
+    init(_ segments: [UInt64]) { pending = Mutex(segments.reversed()) }
+
+    func next() -> UInt64? { pending.withLock { $0.popLast() } }
+}
