@@ -64,6 +64,9 @@ public struct SendConfiguration: Sendable {
     public var digest: LeafHash = .xxh3
     /// After a network failure, reconnect and resume for this many seconds.
     public var retryFor: Double = 0
+    /// Before the first connection: keep trying this long for a receiver still starting
+    /// (a mistyped address must not hold a console for all of `retryFor`).
+    public var connectWait: Double = 30
     /// Test hook: drop the connection after this many data bytes were sent (simulates a cut link).
     public var dropAfterBytes: UInt64?
 

@@ -9,9 +9,6 @@ import Synchronization
 /// `ferry send`: connects, pairs, streams each source disk and succeeds only when
 /// the receiver reports the disk flushed, committed and matching the sender's digest.
 public enum TransferSender {
-    /// How long a sender that has not reached the receiver yet keeps trying.
-    static let initialWait = 30.0
-
     public static func run(sources: [any BlockDevice], _ config: SendConfiguration) async throws -> TransferSummary {
         guard !sources.isEmpty else { throw TransferError(.usage, "name at least one source") }
         MemoryTuning.apply()
@@ -45,10 +42,10 @@ public enum TransferSender {
                     let since = firstFailure ?? Date()
                     if firstFailure == nil {
                         FileHandle.standardError.write(Data(
-                            "ferry: \(error.message); is `ferry receive` running there? retrying for \(Int(Self.initialWait)) s\n".utf8))
+                            "ferry: \(error.message); is `ferry receive` running there? retrying for \(Int(config.connectWait)) s\n".utf8))
                     }
                     firstFailure = since
-                    guard Date().timeIntervalSince(since) < min(Self.initialWait, max(1, config.retryFor)) else { throw error }
+                    guard Date().timeIntervalSince(since) < config.connectWait else { throw error }
                     try await Task.sleep(nanoseconds: 1_000_000_000)
                     continue
                 }

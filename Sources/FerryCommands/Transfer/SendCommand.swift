@@ -56,6 +56,7 @@ public struct SendCommand: AsyncParsableCommand {
             config.insecure = transfer.insecure
             config.progress = try transfer.progressMode()
             config.retryFor = try transfer.retrySeconds()
+            config.connectWait = min(config.connectWait, config.retryFor)
             config.limit = try limit.map(parseRate)
             config.workers = max(1, workers)
             guard let mode = CompressionMode(rawValue: compress) else {
