@@ -11,10 +11,11 @@ public final class CopyCounters: Sendable {
     public let zero = Atomic<UInt64>(0)
     /// Bytes the data took on the wire after compression (network transfers only; 0 otherwise).
     public let wire = Atomic<UInt64>(0)
-    /// Where the time goes, for the progress line's bottleneck.
-    public let stages = StageTimes()
+    /// Where the time goes, for the progress line's bottleneck (shareable: the disks of
+    /// a session feed one).
+    public let stages: StageTimes
 
-    public init() {}
+    public init(stages: StageTimes = StageTimes()) { self.stages = stages }
 
     public func add(data: UInt64 = 0, zero: UInt64 = 0) {
         if data > 0 { self.data.add(data, ordering: .relaxed) }

@@ -52,10 +52,13 @@ final class ReceiverDisk: Sendable {
     var device: any BlockDevice { target.device }
 
     /// Verifies and writes one data extent. Nothing is written unless every block matches.
-    func write(_ extent: DataExtent) throws {
+    /// `wireBytes`: what the extent took on the wire, when compressed.
+    func write(_ extent: DataExtent, wireBytes: Int? = nil) throws {
+        let stages = counters.stages
         try extent.data.withUnsafeReadableBytes { data in
             try extent.hashes.withUnsafeReadableBytes { hashes in
-                if let bad = BlockRuns.firstMismatch(data, expected: hashes, leaf: digest.leaf) {
+                let mismatch = stages.measure(.cpu) { BlockRuns.firstMismatch(data, expected: hashes, leaf: digest.leaf) }
+                if let bad = mismatch {
                     let at = extent.offset + UInt64(bad * DiskDigest.blockSize)
                     throw ProtocolError(
                         .verification, "block at offset \(at) of disk \(description.index) does not match its hash; nothing was written for it")
@@ -68,11 +71,12 @@ final class ReceiverDisk: Sendable {
                     i += 32
                 }
                 try journal?.void(extent.offset..<extent.offset + UInt64(extent.length))
-                try store(data, at: extent.offset)
+                try stages.measure(.targetWrite) { try store(data, at: extent.offset) }
                 digest.add(.hashes(leaves), at: extent.offset / UInt64(DiskDigest.blockSize))
                 tracker?.record(offset: extent.offset, leaves: hashes)
             }
         }
+        counters.wire.add(UInt64(wireBytes ?? extent.length), ordering: .relaxed)
         counters.add(data: UInt64(extent.length))
     }
 
@@ -82,17 +86,21 @@ final class ReceiverDisk: Sendable {
         let length = extent.length
         var buffer = ByteBufferAllocator().buffer(capacity: length)
         var ok = false
-        _ = extent.compressed.withUnsafeReadableBytes { input in
-            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { output in
-                ok = codec.decompress(input, into: UnsafeMutableRawBufferPointer(rebasing: output[0..<length])) != nil
-                return ok ? length : 0
+        counters.stages.measure(.cpu) {
+            _ = extent.compressed.withUnsafeReadableBytes { input in
+                buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { output in
+                    ok = codec.decompress(input, into: UnsafeMutableRawBufferPointer(rebasing: output[0..<length])) != nil
+                    return ok ? length : 0
+                }
             }
         }
         guard ok else {
             throw ProtocolError(
                 .verification, "\(codec.kind) extent at offset \(extent.offset) of disk \(description.index) does not decompress to \(length) bytes")
         }
-        try write(DataExtent(disk: extent.disk, offset: extent.offset, hashes: extent.hashes, data: buffer))
+        try write(
+            DataExtent(disk: extent.disk, offset: extent.offset, hashes: extent.hashes, data: buffer),
+            wireBytes: extent.compressed.readableBytes)
     }
 
     /// Writes bytes already verified, holding back block 0 of an in-place target.
@@ -121,7 +129,9 @@ final class ReceiverDisk: Sendable {
                 offset += n
                 length -= n
             }
-            if length > 0 { try device.writeZeros(at: offset, length: length, mayDiscard: true) }
+            if length > 0 {
+                try counters.stages.measure(.targetWrite) { try device.writeZeros(at: offset, length: length, mayDiscard: true) }
+            }
         }
         digest.addZeros(offset: extent.offset, length: extent.length)
         tracker?.recordZeros(offset: extent.offset, length: extent.length)

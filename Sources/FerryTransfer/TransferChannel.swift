@@ -1,4 +1,6 @@
+import FerryCopy
 public import FerryProtocol
+import Foundation
 public import NIOCore
 import NIOPosix
 import NIOSSL
@@ -164,11 +166,17 @@ extension TransferChannel {
     /// because a worker failed (and closed the channel), that worker's error wins.
     static func pump(
         _ inbound: NIOAsyncChannelInboundStream<Message>, _ outbound: NIOAsyncChannelOutboundWriter<Message>,
-        failure: () -> (any Error)?, sawHello: () -> Void, peer: String,
+        failure: () -> (any Error)?, sawHello: () -> Void, peer: String, waits: StageTimes? = nil,
         _ handle: (Message) async throws -> Bool
     ) async throws {
         do {
-            for try await message in inbound {
+            var messages = inbound.makeAsyncIterator()
+            while true {
+                // Time spent here, with nothing to do until the peer's next message
+                // arrives, is the network's share of a receiver's time.
+                let asked = DispatchTime.now().uptimeNanoseconds
+                guard let message = try await messages.next() else { break }
+                waits?.add(.network, Double(DispatchTime.now().uptimeNanoseconds - asked) / 1e9)
                 if case .hello = message { sawHello() }
                 if try await handle(message) { return }
             }

@@ -14,7 +14,7 @@ import Glibc
 extension ReceiverSession {
     func open(_ description: DiskDescription, leaf: LeafHash) async throws -> ReceiverDisk {
         let path = config.targets[Int(description.index)]
-        let counters = CopyCounters()
+        let counters = CopyCounters(stages: self.counters.stages)
         let disk = try await NIOThreadPool.singleton.runIfActive { [config] in
             do {
                 return try Self.openResumable(path, description, config, counters, leaf)

@@ -149,7 +149,8 @@ final class ReceiverSession: Sendable {
                     }
                     try await TransferChannel.pump(
                         inbound, outbound, failure: { self.failure.withLock { $0 } },
-                        sawHello: { self.helloSeen.store(true, ordering: .relaxed) }, peer: "sender"
+                        sawHello: { self.helloSeen.store(true, ordering: .relaxed) }, peer: "sender",
+                        waits: counters.stages
                     ) { message in
                         try await perform(machine.received(message))
                     }
@@ -270,6 +271,7 @@ final class ReceiverSession: Sendable {
         counters.done.store(all.reduce(0) { $0 + $1.counters.done.load(ordering: .relaxed) }, ordering: .relaxed)
         counters.data.store(all.reduce(0) { $0 + $1.counters.data.load(ordering: .relaxed) }, ordering: .relaxed)
         counters.zero.store(all.reduce(0) { $0 + $1.counters.zero.load(ordering: .relaxed) }, ordering: .relaxed)
+        counters.wire.store(all.reduce(0) { $0 + $1.counters.wire.load(ordering: .relaxed) }, ordering: .relaxed)
     }
 
 }

@@ -1,3 +1,4 @@
+import FerryCopy
 import Foundation
 import Testing
 
@@ -77,6 +78,13 @@ extension ProcessTests {
             let sample = try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any]
             #expect(sample?["total"] as? Int == total, "\(side): \(last)")
             #expect(sample?["bytes"] as? Int == total, "\(side): \(last)")
+            // The whole run's limiting stage, and the wire size of the data (no larger
+            // than the data: compression never expands what is sent).
+            let stages = Stage.allCases.map(\.rawValue)
+            #expect(stages.contains(sample?["bottleneck"] as? String ?? "none"), "\(side): \(last)")
+            let wire = sample?["wireBytes"] as? Int ?? 0
+            let data = sample?["dataBytes"] as? Int ?? 0
+            #expect(wire > 0 && wire <= data, "\(side): \(last)")
         }
     }
 }
