@@ -45,7 +45,7 @@ extension ProcessTests {
         }
         // The committed disk crossed the wire as proofs only; the big one only in part.
         let lines = said.split(separator: "\n")
-        #expect(lines.contains { $0.contains("src0.img: verified") && $0.hasSuffix("; 8388608 bytes, 0 data bytes sent") }, "\(said)")
+        #expect(lines.contains { $0.contains("src0.img: verified") && $0.hasSuffix("; 8.0 MiB, 0 B of data sent") }, "\(said)")
         let big = try #require(lines.first { $0.contains("src2.img: verified") })
         let sent = try #require(big.split(separator: " ").dropLast(3).last.flatMap { UInt64($0) })
         #expect(sent < 384 << 20, "\(big)")

@@ -73,11 +73,12 @@ func summaryLines(_ command: String, _ summary: TransferSummary) -> String {
     var text = ""
     for disk in summary.disks {
         text += "ferry \(command): \(disk.name): verified, digest \(disk.digest.labelled)"
-        text += command == "send" ? "; \(disk.size) bytes, \(disk.dataBytes) data bytes sent\n" : "; \(disk.size) bytes\n"
+        text += "; \(ByteCount.format(disk.size))"
+        text += command == "send" ? ", \(ByteCount.format(disk.dataBytes)) of data sent\n" : "\n"
     }
     if summary.disks.count > 1 {
         let total = summary.disks.reduce(UInt64(0)) { $0 + $1.size }
-        text += "ferry \(command): \(summary.disks.count) disks, \(total) bytes, verified and durable in \(String(format: "%.1f", summary.seconds)) s\n"
+        text += "ferry \(command): \(summary.disks.count) disks, \(ByteCount.format(total)), verified and durable in \(String(format: "%.1f", summary.seconds)) s\n"
     }
     return text
 }
