@@ -7,44 +7,40 @@ public enum CompressionMode: String, Sendable, CaseIterable {
     case auto, none, zstd, lz4, gzip
 }
 
-/// Decides, chunk by chunk, whether and how to compress (`--compress auto`).
-///
-/// Two measurements drive it:
-/// * **Which resource is the bottleneck.** Workers report how long they spent
-///   preparing a chunk (read, hash, compress: CPU and disk) and how long the socket
-///   made them wait. Mostly waiting on the socket means the link is the bottleneck,
-///   so spending CPU on zstd buys time; mostly preparing means CPU (or the disk) is,
-///   so compression would only slow us down and is skipped, except cheap lz4 while
-///   the two are balanced.
-/// * **Compressibility.** Each compressed chunk's ratio feeds a moving average; a
-///   chunk that does not shrink below 90 % is sent raw, and after such a chunk the
-///   policy stops trying for a while — 16 chunks, doubling after every failed probe up
-///   to 1024 and back to 16 after a success — so already-compressed or encrypted data
-///   costs almost no CPU.
+/// Decides, chunk by chunk, whether and how to compress. A fixed mode always names its
+/// codec; `auto` asks a `CompressionModel` (see there for the reasoning), fed by the
+/// sender's measurements: the compress calls and the read + hash time (`SourceStreamer`)
+/// and how long each worker waited for the socket (`TransferSender`).
 final class CompressionPolicy: Sendable {
+    /// A chunk that does not shrink below this share of its size is sent raw.
     static let worthwhileRatio = 0.9
-    static let probeInterval = 16
-    static let maxSkip = 1024
+    /// `FERRY_TRACE_COMPRESSION=1`: print what `auto` decided at the end of each disk.
+    static let tracing = ProcessInfo.processInfo.environment["FERRY_TRACE_COMPRESSION"] != nil
 
     let mode: CompressionMode
     private let codecs: [CompressedExtent.Codec: Codec]
+    /// Used only by `auto`.
+    private let model: Mutex<CompressionModel>
+    private let clock: @Sendable () -> Double
 
-    private struct State {
-        var waitSeconds = 0.0
-        var workSeconds = 0.0
-        var ratio = 0.5
-        var skipUntil = 0
-        var skip = CompressionPolicy.probeInterval
-        var chunk = 0
-    }
-    private let state = Mutex(State())
-
-    /// `usable`: the codecs both ends have.
-    init(mode: CompressionMode, usable: [Codec]) {
+    /// `usable`: the codecs both ends have; `parallelism`: threads preparing chunks at
+    /// once; `limit`: `--limit` (bytes/s); `clock`: seconds, any origin (tests inject one).
+    init(
+        mode: CompressionMode, usable: [Codec], parallelism: Int = 1, limit: UInt64? = nil,
+        clock: (@Sendable () -> Double)? = nil
+    ) {
         self.mode = mode
         var byKind: [CompressedExtent.Codec: Codec] = [:]
         for c in usable { byKind[c.kind] = c }
         codecs = byKind
+        let kinds = mode == .auto ? CompressedExtent.Codec.allCases.filter { byKind[$0] != nil } : []
+        model = Mutex(CompressionModel(usable: kinds, parallelism: parallelism, limit: limit.map(Double.init)))
+        if let clock {
+            self.clock = clock
+        } else {
+            let origin = ContinuousClock.now
+            self.clock = { (ContinuousClock.now - origin).seconds }
+        }
     }
 
     /// The codec for the next chunk, or nil to send it raw.
@@ -55,38 +51,47 @@ final class CompressionPolicy: Sendable {
         case .lz4: return codecs[.lz4]
         case .gzip: return codecs[.gzip]
         case .auto:
-            return state.withLock { s -> Codec? in
-                s.chunk += 1
-                if s.chunk < s.skipUntil { return nil }
-                let total = s.waitSeconds + s.workSeconds
-                let linkShare = total > 0 ? s.waitSeconds / total : 0.5
-                if linkShare > 0.6 { return codecs[.zstd] ?? codecs[.lz4] ?? codecs[.gzip] }
-                if linkShare > 0.3 { return codecs[.lz4] ?? codecs[.zstd] }
-                // CPU-bound: compress only a probe now and then, to notice a slower link.
-                return s.chunk % Self.probeInterval == 0 ? codecs[.lz4] : nil
-            }
+            let now = clock()
+            guard let kind = model.withLock({ $0.choose(now: now).codec }) else { return nil }
+            return codecs[kind]
         }
     }
 
-    /// Records one compression attempt: `compressed` is nil when the chunk did not shrink enough.
-    func record(original: Int, compressed: Int?) {
-        let ratio = Double(compressed ?? original) / Double(max(1, original))
-        state.withLock { s in
-            s.ratio = s.ratio * 0.8 + ratio * 0.2
-            if ratio >= Self.worthwhileRatio {
-                s.skipUntil = s.chunk + s.skip
-                s.skip = min(Self.maxSkip, s.skip * 2)
-            } else {
-                s.skip = Self.probeInterval
-            }
-        }
+    /// One compress call: `input` bytes became `output` (nil: not below 90 %, sent raw) in `seconds`.
+    func recordCompression(_ kind: CompressedExtent.Codec, input: Int, output: Int?, seconds: Double) {
+        guard mode == .auto else { return }
+        model.withLock { $0.recordCompression(kind, input: input, output: output, seconds: seconds) }
     }
 
-    /// Records time spent preparing a chunk and time spent waiting to send it (decayed averages).
-    func record(work: Double, wait: Double) {
-        state.withLock { s in
-            s.workSeconds = s.workSeconds * 0.9 + work
-            s.waitSeconds = s.waitSeconds * 0.9 + wait
+    /// A request of `bytes` was read and hashed (and its chunks compressed) in `seconds`.
+    func recordPrepared(bytes: Int, seconds: Double) {
+        guard mode == .auto else { return }
+        model.withLock { $0.recordPrepared(bytes: bytes, seconds: seconds) }
+    }
+
+    /// A worker spent `work` seconds preparing a request, then `wait` seconds until its
+    /// `wireBytes` reached the socket.
+    func recordSent(wireBytes: Int, work: Double, wait: Double) {
+        guard mode == .auto else { return }
+        let now = clock()
+        model.withLock { $0.recordSent(wireBytes: wireBytes, work: work, wait: wait, now: now) }
+    }
+
+    /// One line on what `auto` measured and chose, for `FERRY_TRACE_COMPRESSION`.
+    var summary: String {
+        guard mode == .auto else { return "compression \(mode.rawValue)" }
+        return model.withLock { m in
+            func mb(_ v: Double?) -> String { v.map { String(format: "%.0f MB/s", $0 / 1e6) } ?? "?" }
+            var parts = [
+                "auto: \(m.current.map { "\($0)" } ?? "none") after \(m.switches) switch(es), \(m.probes) probe(s) in \(m.chunks) chunks",
+                "link \(mb(m.linkRate))", "read+hash \(mb(m.baseCost.map { 1 / $0 }))",
+            ]
+            for k in CompressedExtent.Codec.allCases where codecs[k] != nil {
+                let ratio = m.ratio(k).map { String(format: "%.2f", $0) } ?? "?"
+                parts.append("\(k) ratio \(ratio) \(mb(m.cost(k).map { 1 / $0 })) → \(mb(m.predicted(k)))")
+            }
+            parts.append("none → \(mb(m.predicted(nil)))")
+            return parts.joined(separator: "; ")
         }
     }
 }

@@ -44,7 +44,9 @@ struct SourceStreamer: Sendable {
                     counters.add(zero: piece.length)
                     messages.append(.zero(ZeroExtent(disk: index, offset: piece.offset, length: piece.length)))
                 case .data:
+                    let started = ContinuousClock.now
                     messages += try read(piece)
+                    policy?.recordPrepared(bytes: Int(piece.length), seconds: (ContinuousClock.now - started).seconds)
                 }
             }
             if !messages.isEmpty { return messages }
@@ -83,8 +85,11 @@ struct SourceStreamer: Sendable {
                     let data = buffer.getSlice(at: run.start, length: count)
                 else { continue }  // unreachable: runs lie inside the buffers
                 if let policy, let codec = policy.choose() {
+                    let started = ContinuousClock.now
                     let packed = compress(data, with: codec)
-                    policy.record(original: count, compressed: packed?.readableBytes)
+                    policy.recordCompression(
+                        codec.kind, input: count, output: packed?.readableBytes,
+                        seconds: (ContinuousClock.now - started).seconds)
                     if let packed {
                         messages.append(.compressed(CompressedExtent(
                             disk: index, offset: offset, length: count, codec: codec.kind, hashes: runHashes,

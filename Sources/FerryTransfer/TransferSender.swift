@@ -199,12 +199,16 @@ private final class SenderSession: Sendable {
                         if let dropAfter, self.sent.data.load(ordering: .relaxed) >= dropAfter {
                             connection.channel.close(promise: nil)  // test hook: a cut link
                         }
-                        streamer.policy?.record(
+                        streamer.policy?.recordSent(
+                            wireBytes: messages.reduce(0) { $0 + $1.wireBytes },
                             work: (prepared - started).seconds, wait: (clock.now - prepared).seconds)
                     }
                 }
             }
             try await workers.waitForAll()
+        }
+        if let policy, CompressionPolicy.tracing {
+            FileHandle.standardError.write(Data("ferry: \(source.name): \(policy.summary)\n".utf8))
         }
         let digest: DiskDigest
         do {
@@ -235,7 +239,10 @@ private final class SenderSession: Sendable {
             return nil
         case .auto:
             let usable = Codec.available().filter { peer.contains(Codec.capability($0.kind)) }
-            return usable.isEmpty ? nil : CompressionPolicy(mode: .auto, usable: usable)
+            // Chunks are prepared on the blocking pool, at most `workers` at once.
+            let parallelism = min(max(1, config.workers), NIOSingletons.blockingPoolThreadCountSuggestion)
+            return usable.isEmpty
+                ? nil : CompressionPolicy(mode: .auto, usable: usable, parallelism: parallelism, limit: config.limit)
         case .zstd, .lz4, .gzip:
             let kind: CompressedExtent.Codec = mode == .zstd ? .zstd : mode == .lz4 ? .lz4 : .gzip
             let codec = try Codec.load(kind)

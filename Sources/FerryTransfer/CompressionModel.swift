@@ -1,0 +1,287 @@
+import FerryProtocol
+import Foundation
+
+/// The throughput model behind `--compress auto`: a pure value fed with measurements
+/// and timestamps (so tests can drive it with synthetic ones) that names the codec for
+/// each chunk.
+///
+/// The sender is a pipeline of two stages: `parallelism` threads prepare chunks (read,
+/// hash, compress) and one link carries them. Its input throughput with codec k is the
+/// slower stage:
+///
+///     cpu_k  = parallelism / (base + cost_k)      input bytes/s the threads can prepare
+///     wire_k = linkRate / ratio_k                 input bytes/s the link can carry
+///     predicted_k = min(cpu_k, wire_k)            ("none": cost 0, ratio 1)
+///
+/// `base` (read + hash, s/byte), `cost_k` (the compress call, s/byte) and `ratio_k`
+/// (bytes sent / bytes in, 1 when the chunk went raw) are moving averages. The link's
+/// rate is `--limit` when given; otherwise it is learned: in a window where workers
+/// mostly waited on the socket, the wire bytes per second *are* the link's rate. The
+/// estimate is a property of the link, not of our choice, so it is kept when
+/// compressing stops the waiting (the old threshold policy forgot it and flapped
+/// between zstd and lz4); it rises when a faster rate is seen and relaxes upward
+/// slowly after a long time without waiting (links get faster; if this one did not,
+/// the next window that waits says so). With no rate known the link counts as
+/// infinitely fast, so compression must first be shown to be needed.
+///
+/// The argmax is chosen with hysteresis (another choice must be predicted
+/// `switchMargin` better). At most one chunk in `probeEvery` tries another codec to keep
+/// its averages fresh; a codec whose probe did not pay (did not shrink below 90 %, or is
+/// too slow to ever win) is probed half as often, down to one chunk in `maxProbeGap`,
+/// and all probes together may spend at most `probeBudget` of the CPU time, so
+/// incompressible data costs almost no CPU (deflate on random bytes is 20× slower than
+/// reading and hashing them). A codec averaging ≥ 90 % is not chosen: its chunks would
+/// go raw anyway.
+struct CompressionModel: Sendable {
+    typealias Kind = CompressedExtent.Codec
+
+    struct Tuning: Sendable {
+        /// Another choice must be predicted this much faster before we switch.
+        var switchMargin = 1.10
+        /// At most one probe per this many chunks.
+        var probeEvery = 32
+        /// A codec whose probes keep failing is probed at least this often.
+        var maxProbeGap = 1024
+        /// Probes may use at most this share of the CPU time spent preparing chunks.
+        var probeBudget = 0.01
+        /// Weight of a new sample in the ratio and cost averages.
+        var sampleWeight = 0.2
+        /// Decay per prepared chunk of the read+hash cost sums (memory ≈ 20 chunks).
+        var baseDecay = 0.95
+        /// A link-rate window lasts at least this long and holds at least `windowReports`.
+        var windowSeconds = 0.25
+        var windowReports = 4
+        /// Share of worker time spent waiting on the socket above which the link is saturated.
+        var saturatedShare = 0.5
+        /// ... and at least this share of the reports waited longer than they worked.
+        var saturatedReports = 0.75
+        /// Below this share the workers are "not waiting"; after `relaxAfter` seconds of
+        /// that, the learned rate grows, doubling every `relaxDoubling` seconds.
+        var idleShare = 0.25
+        var relaxAfter = 5.0
+        var relaxDoubling = 30.0
+        /// Weight of a saturated window's rate when it is below the estimate.
+        var rateWeight = 0.6
+    }
+
+    /// What to do with the next chunk.
+    struct Choice: Equatable, Sendable {
+        /// nil: send raw.
+        var codec: Kind?
+        /// A probe, not the model's pick.
+        var probe: Bool
+    }
+
+    private struct CodecStats: Sendable {
+        var ratio: Double?
+        var cost: Double?
+        var probeGap: Int
+        var nextProbe = 0
+        var probing = false
+    }
+
+    let parallelism: Double
+    let limit: Double?
+    let tuning: Tuning
+    private let kinds: [Kind]
+    private var stats: [Kind: CodecStats] = [:]
+
+    // Read + hash cost: decayed sums, compress time subtracted in aggregate because the
+    // chunk being prepared and the compress call are reported separately.
+    private var prepSeconds = 0.0
+    private var prepBytes = 0.0
+    private var compressSeconds = 0.0
+    private var pendingCompress = 0.0
+
+    // Link-rate window.
+    private var windowStart: Double?
+    private var windowWait = 0.0
+    private var windowWork = 0.0
+    private var windowWire = 0.0
+    private var windowReports = 0
+    /// Reports in the window that waited longer than they worked.
+    private var windowWaited = 0
+    /// Start of the current run of windows without waiting.
+    private var idleSince: Double?
+    private var wasSaturated = false
+    private(set) var linkRate: Double?
+
+    private(set) var current: Kind?
+    private(set) var switches = 0
+    private(set) var chunks = 0
+    private(set) var probes = 0
+    private var lastProbe = 0
+    /// CPU seconds spent preparing chunks, and on probes (seeding included).
+    private var cpuSeconds = 0.0
+    private var probeSeconds = 0.0
+    /// Average bytes per compress call.
+    private var chunkBytes = Double(1 << 20)
+
+    /// `usable`: codecs both ends have; `parallelism`: threads preparing chunks at once;
+    /// `limit`: `--limit` in bytes/s.
+    init(usable: [Kind], parallelism: Int, limit: Double?, tuning: Tuning = Tuning()) {
+        kinds = usable
+        self.parallelism = Double(max(1, parallelism))
+        self.limit = limit.map { max(1, $0) }
+        self.tuning = tuning
+        linkRate = self.limit
+        for k in usable { stats[k] = CodecStats(probeGap: tuning.probeEvery) }
+    }
+
+    /// The read + hash cost in seconds per byte, once measured.
+    var baseCost: Double? {
+        guard prepBytes > 0 else { return nil }
+        return max(0, prepSeconds - compressSeconds) / prepBytes
+    }
+
+    func ratio(_ k: Kind) -> Double? { stats[k]?.ratio }
+    func cost(_ k: Kind) -> Double? { stats[k]?.cost }
+
+    /// Predicted input bytes/s with `k` (nil: raw); nil when `k` is unmeasured or would
+    /// not shrink chunks enough to be sent compressed.
+    func predicted(_ k: Kind?) -> Double? {
+        let base = baseCost ?? 0
+        var cost = 0.0
+        var ratio = 1.0
+        if let k {
+            guard let s = stats[k], let r = s.ratio, let c = s.cost, r < CompressionPolicy.worthwhileRatio else { return nil }
+            cost = c
+            ratio = r
+        }
+        let cpu = base + cost > 0 ? parallelism / (base + cost) : .infinity
+        let wire = linkRate.map { $0 / ratio } ?? .infinity
+        return min(cpu, wire)
+    }
+
+    /// The choice for the next chunk at time `now` (seconds, any origin).
+    mutating func choose(now: Double) -> Choice {
+        chunks += 1
+        if windowStart == nil { windowStart = now }
+        // Seed: try every codec once before trusting the model.
+        if let k = kinds.first(where: { stats[$0]?.ratio == nil && stats[$0]?.probing == false }) {
+            stats[k]?.probing = true
+            probes += 1
+            return Choice(codec: k, probe: true)
+        }
+        decide()
+        if chunks - lastProbe >= tuning.probeEvery,
+            let k = kinds.filter({ $0 != current && mayProbe($0) })
+                .min(by: { (stats[$0]?.nextProbe ?? 0) < (stats[$1]?.nextProbe ?? 0) })
+        {
+            lastProbe = chunks
+            probes += 1
+            if var s = stats[k] {
+                s.nextProbe = chunks + s.probeGap
+                s.probing = true
+                stats[k] = s
+            }
+            return Choice(codec: k, probe: true)
+        }
+        return Choice(codec: current, probe: false)
+    }
+
+    /// Whether `k` is due a probe and its expected CPU fits the probe budget.
+    private func mayProbe(_ k: Kind) -> Bool {
+        guard let s = stats[k], s.nextProbe <= chunks, !s.probing else { return false }
+        let expected = (s.cost ?? 0) * chunkBytes
+        return probeSeconds + expected <= tuning.probeBudget * cpuSeconds
+    }
+
+    /// Moves to the best predicted choice when it beats the current one by the margin.
+    private mutating func decide() {
+        var best = current
+        var bestRate = predicted(current) ?? 0
+        let currentRate = bestRate
+        for candidate in [nil] + kinds.map(Optional.some) where candidate != current {
+            if let p = predicted(candidate), p > bestRate {
+                best = candidate
+                bestRate = p
+            }
+        }
+        // An ineligible current choice (rate 0) is left at once.
+        if best != current && (currentRate == 0 || bestRate >= currentRate * tuning.switchMargin) {
+            current = best
+            switches += 1
+        }
+    }
+
+    /// One compress call: `input` bytes became `output` (nil: not below 90 %, sent raw) in `seconds`.
+    mutating func recordCompression(_ k: Kind, input: Int, output: Int?, seconds: Double) {
+        guard input > 0, var s = stats[k] else { return }
+        let ratio = Double(output ?? input) / Double(input)
+        let cost = max(0, seconds) / Double(input)
+        let w = tuning.sampleWeight
+        s.ratio = s.ratio.map { $0 * (1 - w) + ratio * w } ?? ratio
+        s.cost = s.cost.map { $0 * (1 - w) + cost * w } ?? cost
+        chunkBytes = chunkBytes * (1 - w) + Double(input) * w
+        if s.probing {
+            s.probing = false
+            probeSeconds += max(0, seconds)
+            // A probe that could not have won backs off; one that might resets.
+            let cpu = parallelism / ((baseCost ?? 0) + cost)
+            let hopeless = output == nil || cpu * tuning.switchMargin < (predicted(current) ?? 0)
+            s.probeGap = hopeless ? min(tuning.maxProbeGap, s.probeGap * 2) : tuning.probeEvery
+            s.nextProbe = chunks + s.probeGap
+        }
+        stats[k] = s
+        pendingCompress += max(0, seconds)
+    }
+
+    /// A request was read, hashed (and its chunks compressed) in `seconds`.
+    mutating func recordPrepared(bytes: Int, seconds: Double) {
+        guard bytes > 0 else { return }
+        let d = tuning.baseDecay
+        cpuSeconds += max(0, seconds)
+        prepSeconds = prepSeconds * d + max(0, seconds)
+        prepBytes = prepBytes * d + Double(bytes)
+        compressSeconds = compressSeconds * d + pendingCompress
+        pendingCompress = 0
+    }
+
+    /// A worker finished a request at `now`: it spent `work` seconds preparing it, then
+    /// `wait` seconds until its `wireBytes` reached the socket.
+    mutating func recordSent(wireBytes: Int, work: Double, wait: Double, now: Double) {
+        let start = windowStart ?? now
+        windowStart = start
+        windowWire += Double(max(0, wireBytes))
+        windowWork += max(0, work)
+        windowWait += max(0, wait)
+        windowReports += 1
+        if wait > work { windowWaited += 1 }
+        let span = now - start
+        guard span >= tuning.windowSeconds, windowReports >= tuning.windowReports else { return }
+        let busy = windowWait + windowWork
+        let share = busy > 0 ? windowWait / busy : 0
+        let observed = windowWire / span
+        // Saturated: most of the time, and most workers, waited on the socket (a window
+        // straddling a switch to compressing averages waiting and sending less).
+        let saturated = share >= tuning.saturatedShare && Double(windowWaited) >= tuning.saturatedReports * Double(windowReports)
+        defer { wasSaturated = saturated }
+        if saturated {
+            // The link was the bottleneck: what went through is its rate. A lower rate
+            // counts only in the second saturated window running: a window in which we
+            // switched to compressing waits, then sends less, and says nothing of the link.
+            if let r = linkRate, observed < r {
+                if wasSaturated { linkRate = r * (1 - tuning.rateWeight) + observed * tuning.rateWeight }
+            } else {
+                linkRate = observed
+            }
+        } else if let r = linkRate {
+            // Not saturated: what went through is only a lower bound; after a long
+            // time without waiting, assume the link may have become faster.
+            var rate = max(r, observed)
+            if let idle = idleSince, now - idle >= tuning.relaxAfter {
+                rate *= pow(2, span / tuning.relaxDoubling)
+            }
+            linkRate = rate
+        }
+        idleSince = share < tuning.idleShare ? (idleSince ?? start) : nil
+        if let cap = limit, let r = linkRate { linkRate = min(cap, r) }
+        windowStart = now
+        windowWire = 0
+        windowWork = 0
+        windowWait = 0
+        windowReports = 0
+        windowWaited = 0
+    }
+}
