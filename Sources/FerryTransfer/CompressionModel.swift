@@ -45,7 +45,7 @@ struct CompressionModel: Sendable {
         /// Probes may use at most this share of the CPU time spent preparing chunks.
         var probeBudget = 0.01
         /// Weight of a new sample in the ratio and cost averages.
-        var sampleWeight = 0.2
+        var sampleWeight = 0.1
         /// Decay per prepared chunk of the read+hash cost sums (memory ≈ 20 chunks).
         var baseDecay = 0.95
         /// A link-rate window lasts at least this long and holds at least `windowReports`.

@@ -123,6 +123,18 @@ import Testing
         #expect(r.share(nil) < 0.05)
     }
 
+    @Test func nearlyEqualChoicesDoNotFlap() {
+        // zstd and lz4 within 5 % of each other on this link; noisy chunks cross them often.
+        var codecs = Self.compressible
+        codecs[.zstd] = .init(ratio: 0.40, cost: 1 / 400e6)
+        codecs[.lz4] = .init(ratio: 0.42, cost: 1 / 1e9)
+        let sim = CompressionSimulation(codecs: codecs, link: { _ in 100e6 }, noise: 0.3)
+        let r = sim.run(chunks: 5000, model: Self.model())
+        print("100 MB/s, zstd ≈ lz4:", Self.describe(r))
+        #expect(r.model.switches <= 6)  // over 100 without hysteresis
+        #expect(r.share(.zstd) + r.share(.lz4) > 0.95)
+    }
+
     @Test func knownLimitChoosesAtOnce() {
         let sim = CompressionSimulation(codecs: Self.compressible, link: { _ in 100e6 })
         let r = sim.run(chunks: 400, model: Self.model(limit: 100e6))
@@ -172,6 +184,7 @@ import Testing
         print("50 MB/s then 10 GB/s, compressible:", Self.describe(r))
         #expect(r.timeline.contains { $0.time < fastFrom && $0.choice == .zstd })
         #expect(r.model.current == nil)  // relaxed its estimate and found the link fast
+        #expect(r.model.switches <= 6)
     }
 
     // MARK: the policy object
