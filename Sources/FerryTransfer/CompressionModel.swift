@@ -28,7 +28,7 @@ import Foundation
 /// `switchMargin` better). At most one chunk in `probeEvery` tries another codec to keep
 /// its averages fresh; a codec whose probe did not pay (did not shrink below 90 %, or is
 /// too slow to ever win) is probed half as often, down to one chunk in `maxProbeGap`,
-/// and all probes together may spend at most `probeBudget` of the CPU time, so
+/// and all probes after the first may spend at most `probeBudget` of the CPU time, so
 /// incompressible data costs almost no CPU (deflate on random bytes is 20× slower than
 /// reading and hashing them). A codec averaging ≥ 90 % is not chosen: its chunks would
 /// go raw anyway.
@@ -39,9 +39,9 @@ struct CompressionModel: Sendable {
         /// Another choice must be predicted this much faster before we switch.
         var switchMargin = 1.10
         /// At most one probe per this many chunks.
-        var probeEvery = 32
+        var probeEvery = 64
         /// A codec whose probes keep failing is probed at least this often.
-        var maxProbeGap = 1024
+        var maxProbeGap = 256
         /// Probes may use at most this share of the CPU time spent preparing chunks.
         var probeBudget = 0.01
         /// Weight of a new sample in the ratio and cost averages.
@@ -64,12 +64,19 @@ struct CompressionModel: Sendable {
         var rateWeight = 0.6
     }
 
-    /// What to do with the next chunk.
+    /// What to do with the next chunk: compress it with `codec` (nil: raw) and, for a
+    /// probe, also with `probe`, and send the smaller. Probing on the same chunk pairs
+    /// the samples: the probe is judged against the current choice on the same bytes,
+    /// not against other parts of the disk (a tar of /usr varies 5× along its length).
     struct Choice: Equatable, Sendable {
-        /// nil: send raw.
         var codec: Kind?
-        /// A probe, not the model's pick.
-        var probe: Bool
+        var probe: Kind?
+    }
+
+    /// The current codec's result on the chunk a probe also compressed.
+    struct Reference: Sendable {
+        var codec: Kind
+        var ratio: Double
     }
 
     private struct CodecStats: Sendable {
@@ -78,6 +85,7 @@ struct CompressionModel: Sendable {
         var probeGap: Int
         var nextProbe = 0
         var probing = false
+        var seeding = false
     }
 
     let parallelism: Double
@@ -160,8 +168,9 @@ struct CompressionModel: Sendable {
         // Seed: try every codec once before trusting the model.
         if let k = kinds.first(where: { stats[$0]?.ratio == nil && stats[$0]?.probing == false }) {
             stats[k]?.probing = true
+            stats[k]?.seeding = true
             probes += 1
-            return Choice(codec: k, probe: true)
+            return Choice(codec: current, probe: k)
         }
         decide()
         if chunks - lastProbe >= tuning.probeEvery,
@@ -175,9 +184,9 @@ struct CompressionModel: Sendable {
                 s.probing = true
                 stats[k] = s
             }
-            return Choice(codec: k, probe: true)
+            return Choice(codec: current, probe: k)
         }
-        return Choice(codec: current, probe: false)
+        return Choice(codec: current, probe: nil)
     }
 
     /// Whether `k` is due a probe and its expected CPU fits the probe budget.
@@ -205,26 +214,37 @@ struct CompressionModel: Sendable {
         }
     }
 
-    /// One compress call: `input` bytes became `output` (nil: not below 90 %, sent raw) in `seconds`.
-    mutating func recordCompression(_ k: Kind, input: Int, output: Int?, seconds: Double) {
+    /// One compress call: `input` bytes became `output` (nil: not below 90 %, sent raw)
+    /// using `seconds` of CPU and `wall` seconds (default: the same). For a probe,
+    /// `reference` is what the current codec did with the same chunk: the ratio is scaled
+    /// to the current codec's recent average, so it says how `k` compares on this data
+    /// rather than how compressible this one chunk was. (Costs are not scaled: a 2 ms
+    /// lz4 call is too noisy a yardstick.)
+    mutating func recordCompression(
+        _ k: Kind, input: Int, output: Int?, seconds: Double, wall: Double? = nil, reference: Reference? = nil
+    ) {
         guard input > 0, var s = stats[k] else { return }
-        let ratio = Double(output ?? input) / Double(input)
+        var ratio = Double(output ?? input) / Double(input)
         let cost = max(0, seconds) / Double(input)
+        if let ref = reference, let typical = stats[ref.codec]?.ratio, ref.ratio > 0 {
+            ratio = min(1, ratio * typical / ref.ratio)
+        }
         let w = tuning.sampleWeight
         s.ratio = s.ratio.map { $0 * (1 - w) + ratio * w } ?? ratio
         s.cost = s.cost.map { $0 * (1 - w) + cost * w } ?? cost
         chunkBytes = chunkBytes * (1 - w) + Double(input) * w
         if s.probing {
             s.probing = false
-            probeSeconds += max(0, seconds)
+            if !s.seeding { probeSeconds += max(0, seconds) }
+            s.seeding = false
             // A probe that could not have won backs off; one that might resets.
             let cpu = parallelism / ((baseCost ?? 0) + cost)
-            let hopeless = output == nil || cpu * tuning.switchMargin < (predicted(current) ?? 0)
+            let hopeless = ratio >= CompressionPolicy.worthwhileRatio || cpu * tuning.switchMargin < (predicted(current) ?? 0)
             s.probeGap = hopeless ? min(tuning.maxProbeGap, s.probeGap * 2) : tuning.probeEvery
             s.nextProbe = chunks + s.probeGap
         }
         stats[k] = s
-        pendingCompress += max(0, seconds)
+        pendingCompress += max(0, wall ?? seconds)
     }
 
     /// A request was read, hashed (and its chunks compressed) in `seconds`.

@@ -1,5 +1,6 @@
 import FerryProtocol
 import Foundation
+import NIOCore
 import Synchronization
 
 /// `--compress`: a fixed codec, none, or `auto`.
@@ -34,7 +35,7 @@ final class CompressionPolicy: Sendable {
         for c in usable { byKind[c.kind] = c }
         codecs = byKind
         let kinds = mode == .auto ? CompressedExtent.Codec.allCases.filter { byKind[$0] != nil } : []
-        model = Mutex(CompressionModel(usable: kinds, parallelism: parallelism, limit: limit.map(Double.init)))
+        model = Mutex(CompressionModel(usable: kinds, parallelism: parallelism, limit: limit.map { Double($0) }))
         if let clock {
             self.clock = clock
         } else {
@@ -43,24 +44,58 @@ final class CompressionPolicy: Sendable {
         }
     }
 
-    /// The codec for the next chunk, or nil to send it raw.
-    func choose() -> Codec? {
+    /// What to do with the next chunk.
+    private func choice() -> CompressionModel.Choice {
         switch mode {
-        case .none: return nil
-        case .zstd: return codecs[.zstd]
-        case .lz4: return codecs[.lz4]
-        case .gzip: return codecs[.gzip]
+        case .none: return .init(codec: nil, probe: nil)
+        case .zstd: return .init(codec: .zstd, probe: nil)
+        case .lz4: return .init(codec: .lz4, probe: nil)
+        case .gzip: return .init(codec: .gzip, probe: nil)
         case .auto:
             let now = clock()
-            guard let kind = model.withLock({ $0.choose(now: now).codec }) else { return nil }
-            return codecs[kind]
+            let (choice, switched) = model.withLock { m in
+                let before = m.switches
+                return (m.choose(now: now), m.switches != before)
+            }
+            if switched && Self.tracing {
+                FileHandle.standardError.write(Data(String(format: "ferry: %.2f s: compression → %@; %@\n", now, "\(choice.codec.map { "\($0)" } ?? "none")", summary).utf8))
+            }
+            return choice
         }
     }
 
-    /// One compress call: `input` bytes became `output` (nil: not below 90 %, sent raw) in `seconds`.
-    func recordCompression(_ kind: CompressedExtent.Codec, input: Int, output: Int?, seconds: Double) {
-        guard mode == .auto else { return }
-        model.withLock { $0.recordCompression(kind, input: input, output: output, seconds: seconds) }
+    /// The codec for the next chunk (a probe's second codec aside), or nil for raw.
+    func choose() -> Codec? {
+        choice().codec.flatMap { codecs[$0] }
+    }
+
+    /// Compresses one chunk of `length` bytes as the policy sees fit, through `attempt`
+    /// (which returns nil when the result would not be under 90 %): the codec and bytes
+    /// to send, or nil to send the chunk raw. Times every attempt for the model; a probe
+    /// compresses the chunk twice and sends the smaller.
+    func compress(length: Int, with attempt: (Codec) -> ByteBuffer?) -> (Codec, ByteBuffer)? {
+        let choice = choice()
+        var best: (Codec, ByteBuffer)?
+        var reference: CompressionModel.Reference?
+        for (kind, isProbe) in [(choice.codec, false), (choice.probe, true)] {
+            guard let kind, let codec = codecs[kind] else { continue }
+            let started = ContinuousClock.now
+            let cpuStarted = Self.threadCPUSeconds()
+            let packed = attempt(codec)
+            let cpu = Self.threadCPUSeconds() - cpuStarted
+            let wall = (ContinuousClock.now - started).seconds
+            if mode == .auto {
+                let ref = isProbe ? reference : nil
+                let seconds = cpu > 0 ? cpu : wall
+                model.withLock {
+                    $0.recordCompression(
+                        kind, input: length, output: packed?.readableBytes, seconds: seconds, wall: wall, reference: ref)
+                }
+                reference = .init(codec: kind, ratio: Double(packed?.readableBytes ?? length) / Double(max(1, length)))
+            }
+            if let packed, packed.readableBytes < best?.1.readableBytes ?? .max { best = (codec, packed) }
+        }
+        return best
     }
 
     /// A request of `bytes` was read and hashed (and its chunks compressed) in `seconds`.
@@ -75,6 +110,16 @@ final class CompressionPolicy: Sendable {
         guard mode == .auto else { return }
         let now = clock()
         model.withLock { $0.recordSent(wireBytes: wireBytes, work: work, wait: wait, now: now) }
+    }
+
+    /// CPU seconds used by the calling thread. A compress call is costed in CPU time, not
+    /// wall time: on a busy host (the receiver on the same machine, TLS on the event
+    /// loop) the wall time of a 2 ms call is mostly other threads holding the core, and
+    /// it made zstd look half as fast as it is.
+    static func threadCPUSeconds() -> Double {
+        var ts = timespec()
+        guard clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == 0 else { return 0 }
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
 
     /// One line on what `auto` measured and chose, for `FERRY_TRACE_COMPRESSION`.

@@ -84,19 +84,12 @@ struct SourceStreamer: Sendable {
                 guard let runHashes = hashes.getSlice(at: firstLeaf, length: leafBytes),
                     let data = buffer.getSlice(at: run.start, length: count)
                 else { continue }  // unreachable: runs lie inside the buffers
-                if let policy, let codec = policy.choose() {
-                    let started = ContinuousClock.now
-                    let packed = compress(data, with: codec)
-                    policy.recordCompression(
-                        codec.kind, input: count, output: packed?.readableBytes,
-                        seconds: (ContinuousClock.now - started).seconds)
-                    if let packed {
-                        messages.append(.compressed(CompressedExtent(
-                            disk: index, offset: offset, length: count, codec: codec.kind, hashes: runHashes,
-                            compressed: packed)))
-                        counters.add(data: UInt64(count))
-                        continue
-                    }
+                if let policy, let (codec, packed) = policy.compress(length: count, with: { compress(data, with: $0) }) {
+                    messages.append(.compressed(CompressedExtent(
+                        disk: index, offset: offset, length: count, codec: codec.kind, hashes: runHashes,
+                        compressed: packed)))
+                    counters.add(data: UInt64(count))
+                    continue
                 }
                 messages.append(.data(DataExtent(disk: index, offset: offset, hashes: runHashes, data: data)))
                 counters.add(data: UInt64(count))

@@ -25,7 +25,8 @@ struct CompressionSimulation {
     var codecs: [Kind: CodecData]
     /// Link bytes/s at a simulated time.
     var link: (Double) -> Double
-    /// ± share of deterministic noise on every ratio and cost (data is never uniform).
+    /// ± share of deterministic noise on each chunk's compressibility and speed (data is
+    /// never uniform), and a third of it on each codec's.
     var noise = 0.15
     var seed: UInt64 = 0x5eed
 
@@ -65,19 +66,28 @@ struct CompressionSimulation {
             let w = workerFree.indices.min { workerFree[$0] < workerFree[$1] } ?? 0
             let c = coreFree.indices.min { coreFree[$0] < coreFree[$1] } ?? 0
             let now = max(workerFree[w], coreFree[c])
-            let choice = fixed ?? result.model.choose(now: now).codec
-            result.chunksBy[choice, default: 0] += 1
+            let choice = fixed.map { CompressionModel.Choice(codec: $0, probe: nil) } ?? result.model.choose(now: now)
+            result.chunksBy[choice.codec, default: 0] += 1
             var cpu = base * size * jitter()
             result.baseSeconds += cpu
             var bytes = size
-            if let k = choice, let data = codecs[k] {
-                let packing = data.cost * size * jitter()
-                let packed = min(size, data.ratio * jitter() * size)
+            // This chunk's compressibility and speed move every codec alike, plus a little each.
+            let ratioFactor = jitter()
+            let costFactor = jitter()
+            var reference: CompressionModel.Reference?
+            for (k, isProbe) in [(choice.codec, false), (choice.probe, true)] {
+                guard let k, let data = codecs[k] else { continue }
+                let own = 1 + (jitter() - 1) / 3
+                let packing = data.cost * costFactor * own * size
+                let packed = min(size, data.ratio * ratioFactor * own * size)
                 let worthwhile = packed < size * CompressionPolicy.worthwhileRatio
-                result.model.recordCompression(k, input: chunkSize, output: worthwhile ? Int(packed) : nil, seconds: packing)
+                result.model.recordCompression(
+                    k, input: chunkSize, output: worthwhile ? Int(packed) : nil, seconds: packing,
+                    reference: isProbe ? reference : nil)
+                reference = .init(codec: k, ratio: worthwhile ? packed / size : 1)
                 result.compressSeconds += packing
                 cpu += packing
-                if worthwhile { bytes = packed }
+                if worthwhile { bytes = min(bytes, packed) }
             }
             result.model.recordPrepared(bytes: chunkSize, seconds: cpu)
             let prepared = now + cpu
