@@ -46,6 +46,8 @@ struct CompressionModel: Sendable {
         var probeBudget = 0.01
         /// Weight of a new sample in the ratio and cost averages.
         var sampleWeight = 0.1
+        /// Weight of a probe in a codec's paired ratio (probes are rare, and paired).
+        var probeWeight = 0.25
         /// Decay per prepared chunk of the read+hash cost sums (memory ≈ 20 chunks).
         var baseDecay = 0.95
         /// A link-rate window lasts at least this long and holds at least `windowReports`.
@@ -80,8 +82,14 @@ struct CompressionModel: Sendable {
     }
 
     private struct CodecStats: Sendable {
+        /// The current codec: its own ratio, sampled on every chunk.
         var ratio: Double?
+        /// Any other: bytes out over the current choice's bytes out on the same chunks
+        /// (decayed sums), so its ratio follows the data through the current codec's.
+        var pairedOut = 0.0
+        var pairedRef = 0.0
         var cost: Double?
+        var sampled = false
         var probeGap: Int
         var nextProbe = 0
         var probing = false
@@ -142,22 +150,36 @@ struct CompressionModel: Sendable {
         return max(0, prepSeconds - compressSeconds) / prepBytes
     }
 
-    func ratio(_ k: Kind) -> Double? { stats[k]?.ratio }
+    /// The current choice's ratio (1 for raw).
+    private var currentRatio: Double? {
+        guard let c = current else { return 1 }
+        return stats[c]?.ratio
+    }
+
+    /// Estimated bytes out per byte in with `k`: measured for the current codec, and for
+    /// the others their paired ratio to it times its ratio.
+    func ratio(_ k: Kind) -> Double? {
+        guard let s = stats[k] else { return nil }
+        if k == current { return s.ratio }
+        guard s.pairedRef > 0, let base = currentRatio else { return nil }
+        return min(1, s.pairedOut / s.pairedRef * base)
+    }
+
     func cost(_ k: Kind) -> Double? { stats[k]?.cost }
 
     /// Predicted input bytes/s with `k` (nil: raw); nil when `k` is unmeasured or would
     /// not shrink chunks enough to be sent compressed.
     func predicted(_ k: Kind?) -> Double? {
         let base = baseCost ?? 0
-        var cost = 0.0
-        var ratio = 1.0
+        var perByte = base
+        var shrink = 1.0
         if let k {
-            guard let s = stats[k], let r = s.ratio, let c = s.cost, r < CompressionPolicy.worthwhileRatio else { return nil }
-            cost = c
-            ratio = r
+            guard let r = ratio(k), let c = cost(k), r < CompressionPolicy.worthwhileRatio else { return nil }
+            perByte += c
+            shrink = r
         }
-        let cpu = base + cost > 0 ? parallelism / (base + cost) : .infinity
-        let wire = linkRate.map { $0 / ratio } ?? .infinity
+        let cpu = perByte > 0 ? parallelism / perByte : .infinity
+        let wire = linkRate.map { $0 / shrink } ?? .infinity
         return min(cpu, wire)
     }
 
@@ -165,14 +187,17 @@ struct CompressionModel: Sendable {
     mutating func choose(now: Double) -> Choice {
         chunks += 1
         if windowStart == nil { windowStart = now }
-        // Seed: try every codec once before trusting the model.
-        if let k = kinds.first(where: { stats[$0]?.ratio == nil && stats[$0]?.probing == false }) {
+        decide()
+        // Seed: try every codec once, one at a time, each paired with the choice the
+        // ones before it led to.
+        if !kinds.contains(where: { stats[$0]?.seeding == true }),
+            let k = kinds.first(where: { stats[$0]?.sampled == false })
+        {
             stats[k]?.probing = true
             stats[k]?.seeding = true
             probes += 1
             return Choice(codec: current, probe: k)
         }
-        decide()
         if chunks - lastProbe >= tuning.probeEvery,
             let k = kinds.filter({ $0 != current && mayProbe($0) })
                 .min(by: { (stats[$0]?.nextProbe ?? 0) < (stats[$1]?.nextProbe ?? 0) })
@@ -209,9 +234,34 @@ struct CompressionModel: Sendable {
         }
         // An ineligible current choice (rate 0) is left at once.
         if best != current && (currentRate == 0 || bestRate >= currentRate * tuning.switchMargin) {
-            current = best
+            rebase(to: best)
             switches += 1
         }
+    }
+
+    /// Makes `next` current: its estimated ratio becomes its own average, and every other
+    /// codec's paired ratio is re-expressed against it (the old current's too).
+    private mutating func rebase(to next: Kind?) {
+        let old = current
+        let oldRatio = currentRatio ?? 1
+        let nextRatio = next.flatMap { ratio($0) } ?? 1
+        var updated = stats
+        for (k, s) in stats {
+            var u = s
+            let weight = max(s.pairedRef, 1)
+            if k == next {
+                u.ratio = nextRatio
+            } else if k == old {
+                u.pairedOut = oldRatio * weight
+                u.pairedRef = nextRatio * weight
+            } else if s.pairedRef > 0 {
+                u.pairedOut = s.pairedOut / s.pairedRef * oldRatio * weight
+                u.pairedRef = nextRatio * weight
+            }
+            updated[k] = u
+        }
+        stats = updated
+        current = next
     }
 
     /// One compress call: `input` bytes became `output` (nil: not below 90 %, sent raw)
@@ -224,14 +274,19 @@ struct CompressionModel: Sendable {
         _ k: Kind, input: Int, output: Int?, seconds: Double, wall: Double? = nil, reference: Reference? = nil
     ) {
         guard input > 0, var s = stats[k] else { return }
-        var ratio = Double(output ?? input) / Double(input)
+        let ratio = Double(output ?? input) / Double(input)
         let cost = max(0, seconds) / Double(input)
-        if let ref = reference, let typical = stats[ref.codec]?.ratio, ref.ratio > 0 {
-            ratio = min(1, ratio * typical / ref.ratio)
-        }
         let w = tuning.sampleWeight
-        s.ratio = s.ratio.map { $0 * (1 - w) + ratio * w } ?? ratio
+        if k == current {
+            s.ratio = s.ratio.map { $0 * (1 - w) + ratio * w } ?? ratio
+        } else if reference?.codec == current || (current == nil && reference == nil) {
+            // Paired with what the current choice sent for the same bytes (raw: all of them).
+            let d = s.sampled ? 1 - tuning.probeWeight : 0
+            s.pairedOut = s.pairedOut * d + ratio
+            s.pairedRef = s.pairedRef * d + (reference?.ratio ?? 1)
+        }
         s.cost = s.cost.map { $0 * (1 - w) + cost * w } ?? cost
+        s.sampled = true
         chunkBytes = chunkBytes * (1 - w) + Double(input) * w
         if s.probing {
             s.probing = false

@@ -105,6 +105,28 @@ import Testing
         #expect(m.predicted(.gzip) == nil)  // unmeasured
     }
 
+    @Test func otherCodecsFollowTheDataThroughTheCurrentOne() {
+        var m = Self.model(limit: 100e6)
+        m.recordPrepared(bytes: 1_000_000, seconds: 0.001)
+        // Seeds, each against raw: zstd 0.4, then lz4 0.5.
+        #expect(m.choose(now: 0) == .init(codec: nil, probe: .zstd))
+        m.recordCompression(.zstd, input: 1_000_000, output: 400_000, seconds: 0.002)
+        #expect(m.choose(now: 0) == .init(codec: .zstd, probe: .lz4))  // zstd already wins
+        m.recordCompression(.zstd, input: 1_000_000, output: 400_000, seconds: 0.002)
+        m.recordCompression(.lz4, input: 1_000_000, output: 500_000, seconds: 0.001, reference: .init(codec: .zstd, ratio: 0.4))
+        #expect(abs((m.ratio(.lz4) ?? 0) - 0.5) < 1e-9)
+        // The data gets harder for zstd: lz4's estimate follows (same 1.25× of zstd's size).
+        for _ in 0..<100 { m.recordCompression(.zstd, input: 1_000_000, output: 600_000, seconds: 0.002) }
+        #expect(abs((m.ratio(.zstd) ?? 0) - 0.6) < 1e-3)
+        #expect(abs((m.ratio(.lz4) ?? 0) - 0.75) < 1e-3)
+        // Switching to raw turns the estimates back into plain ratios.
+        for _ in 0..<100 { m.recordCompression(.zstd, input: 1_000_000, output: nil, seconds: 0.002) }
+        _ = m.choose(now: 0)
+        #expect(m.current == nil)  // zstd averages ≥ 90 %: left at once
+        #expect((m.ratio(.zstd) ?? 0) > 0.9)
+        #expect((m.ratio(.lz4) ?? 0) > 0.99)
+    }
+
     // MARK: whole runs
 
     @Test func slowLinkWithCompressibleDataSettlesOnZstd() {
