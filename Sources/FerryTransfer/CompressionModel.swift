@@ -13,8 +13,11 @@ import Foundation
 ///     wire_k = linkRate / ratio_k                 input bytes/s the link can carry
 ///     predicted_k = min(cpu_k, wire_k)            ("none": cost 0, ratio 1)
 ///
-/// `base` (read + hash, s/byte), `cost_k` (the compress call, s/byte) and `ratio_k`
-/// (bytes sent / bytes in, 1 when the chunk went raw) are moving averages. The link's
+/// `base` (read + hash, s/byte) and `cost_k` (the compress call, CPU s/byte) are moving
+/// averages; `ratio_k` (bytes sent / bytes in, 1 when the chunk went raw) is the current
+/// codec's moving average, and for every other codec its paired ratio to the current
+/// one on the chunks both compressed (probes) times that average: data changes along a
+/// disk, and the other codecs' estimates follow it through the current one. The link's
 /// rate is `--limit` when given; otherwise it is learned: in a window where workers
 /// mostly waited on the socket, the wire bytes per second *are* the link's rate. The
 /// estimate is a property of the link, not of our choice, so it is kept when
@@ -25,8 +28,8 @@ import Foundation
 /// infinitely fast, so compression must first be shown to be needed.
 ///
 /// The argmax is chosen with hysteresis (another choice must be predicted
-/// `switchMargin` better). At most one chunk in `probeEvery` tries another codec to keep
-/// its averages fresh; a codec whose probe did not pay (did not shrink below 90 %, or is
+/// `switchMargin` better). At most one chunk in `probeEvery` is also compressed with
+/// another codec to keep its estimates fresh (the smaller result is sent); a codec whose probe did not pay (did not shrink below 90 %, or is
 /// too slow to ever win) is probed half as often, down to one chunk in `maxProbeGap`,
 /// and all probes after the first may spend at most `probeBudget` of the CPU time, so
 /// incompressible data costs almost no CPU (deflate on random bytes is 20× slower than
@@ -52,6 +55,7 @@ struct CompressionModel: Sendable {
         var baseDecay = 0.95
         /// A link-rate window lasts at least this long and holds at least `windowReports`.
         var windowSeconds = 0.25
+        var firstWindowSeconds = 0.1
         var windowReports = 4
         /// Share of worker time spent waiting on the socket above which the link is saturated.
         var saturatedShare = 0.5
@@ -324,7 +328,9 @@ struct CompressionModel: Sendable {
         windowReports += 1
         if wait > work { windowWaited += 1 }
         let span = now - start
-        guard span >= tuning.windowSeconds, windowReports >= tuning.windowReports else { return }
+        // Short windows until the link is known: every window at the wrong choice costs.
+        let length = linkRate == nil ? tuning.firstWindowSeconds : tuning.windowSeconds
+        guard span >= length, windowReports >= tuning.windowReports else { return }
         let busy = windowWait + windowWork
         let share = busy > 0 ? windowWait / busy : 0
         let observed = windowWire / span
