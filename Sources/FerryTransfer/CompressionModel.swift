@@ -200,7 +200,9 @@ struct CompressionModel: Sendable {
             stats[k]?.probing = true
             stats[k]?.seeding = true
             probes += 1
-            return Choice(codec: current, probe: k)
+            // While sending raw, pair it with a codec already seeded: the first chunks
+            // of a disk differ too much to compare codecs on different ones.
+            return Choice(codec: current ?? kinds.first { stats[$0]?.sampled == true }, probe: k)
         }
         if chunks - lastProbe >= tuning.probeEvery,
             let k = kinds.filter({ $0 != current && mayProbe($0) })
@@ -288,6 +290,11 @@ struct CompressionModel: Sendable {
             let d = s.sampled ? 1 - tuning.probeWeight : 0
             s.pairedOut = s.pairedOut * d + ratio
             s.pairedRef = s.pairedRef * d + (reference?.ratio ?? 1)
+        } else if let ref = reference, let r = stats[ref.codec], r.pairedOut > 0, r.pairedRef > 0 {
+            // Paired with another codec (seeding while raw): through that codec's own pairing.
+            let d = s.sampled ? 1 - tuning.probeWeight : 0
+            s.pairedOut = s.pairedOut * d + ratio
+            s.pairedRef = s.pairedRef * d + ref.ratio * r.pairedRef / r.pairedOut
         }
         s.cost = s.cost.map { $0 * (1 - w) + cost * w } ?? cost
         s.sampled = true

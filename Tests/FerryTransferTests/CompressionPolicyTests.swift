@@ -183,7 +183,7 @@ import Testing
         let r = sim.run(chunks: 3000, model: Self.model())
         print("\(Int(link / 1e6)) MB/s, random:", Self.describe(r))
         #expect(r.model.current == nil)
-        #expect(r.share(nil) == 1)
+        #expect(r.share(nil) >= 0.999)  // all raw but seeding
         #expect(Double(r.model.probes) <= 0.03 * 3000, "\(r.model.probes) probes")
         #expect(r.compressSeconds <= 0.03 * r.baseSeconds, "compress \(r.compressSeconds) s, base \(r.baseSeconds) s")
     }
