@@ -5,7 +5,7 @@
 #      shaped with tbf to 800 Mbit/s, without --limit (the policy must learn the rate);
 #   3. auto vs none on 1 GiB of random bytes over unlimited loopback (compression must
 #      cost almost nothing when it cannot help).
-# Prints seconds per run and the ratios auto/none and auto/best fixed (speed-ups: > 1 is
+# Prints seconds per run and auto's speed-up against none and against the best fixed codec (> 1 is
 # auto faster). Targets: over 100 MB/s auto ≥ 1.5× none and ≥ 0.95× the best fixed
 # codec; on random data auto ≥ 0.95× none.
 #
@@ -136,9 +136,9 @@ for case in limit100M tbf800mbit random; do
     done
     auto=$(best "$case" auto)
     none=$(best "$case" none)
-    line="$line | none/auto $(printf '%.2f' "$(echo "$none / $auto" | bc -l)")x"
+    line="$line | auto speed-up: vs none $(printf '%.2f' "$(echo "$none / $auto" | bc -l)")x"
     if [ -n "$fixed" ]; then
-        line="$line, best-fixed/auto $(printf '%.2f' "$(echo "$fixed / $auto" | bc -l)")x"
+        line="$line, vs best fixed $(printf '%.2f' "$(echo "$fixed / $auto" | bc -l)")x"
     fi
     echo "$line"
 done

@@ -18,14 +18,9 @@ import Foundation
 /// codec's moving average, and for every other codec its paired ratio to the current
 /// one on the chunks both compressed (probes) times that average: data changes along a
 /// disk, and the other codecs' estimates follow it through the current one. The link's
-/// rate is `--limit` when given; otherwise it is learned: in a window where workers
-/// mostly waited on the socket, the wire bytes per second *are* the link's rate. The
-/// estimate is a property of the link, not of our choice, so it is kept when
-/// compressing stops the waiting (the old threshold policy forgot it and flapped
-/// between zstd and lz4); it rises when a faster rate is seen and relaxes upward
-/// slowly after a long time without waiting (links get faster; if this one did not,
-/// the next window that waits says so). With no rate known the link counts as
-/// infinitely fast, so compression must first be shown to be needed.
+/// rate is `--limit` or learned from the socket (`LinkRateEstimator`); with no rate
+/// known the link counts as infinitely fast, so compression must first be shown to be
+/// needed, by waiting.
 ///
 /// The argmax is chosen with hysteresis (another choice must be predicted
 /// `switchMargin` better). At most one chunk in `probeEvery` is also compressed with
@@ -53,21 +48,8 @@ struct CompressionModel: Sendable {
         var probeWeight = 0.25
         /// Decay per prepared chunk of the read+hash cost sums (memory ≈ 20 chunks).
         var baseDecay = 0.95
-        /// A link-rate window lasts at least this long and holds at least `windowReports`.
-        var windowSeconds = 0.25
-        var firstWindowSeconds = 0.1
-        var windowReports = 4
-        /// Share of worker time spent waiting on the socket above which the link is saturated.
-        var saturatedShare = 0.5
-        /// ... and at least this share of the reports waited longer than they worked.
-        var saturatedReports = 0.75
-        /// Below this share the workers are "not waiting"; after `relaxAfter` seconds of
-        /// that, the learned rate grows, doubling every `relaxDoubling` seconds.
-        var idleShare = 0.25
-        var relaxAfter = 5.0
-        var relaxDoubling = 30.0
-        /// Weight of a saturated window's rate when it is below the estimate.
-        var rateWeight = 0.6
+        /// How the link's rate is learned.
+        var link = LinkRateEstimator.Tuning()
     }
 
     /// What to do with the next chunk: compress it with `codec` (nil: raw) and, for a
@@ -101,7 +83,6 @@ struct CompressionModel: Sendable {
     }
 
     let parallelism: Double
-    let limit: Double?
     let tuning: Tuning
     private let kinds: [Kind]
     private var stats: [Kind: CodecStats] = [:]
@@ -113,18 +94,9 @@ struct CompressionModel: Sendable {
     private var compressSeconds = 0.0
     private var pendingCompress = 0.0
 
-    // Link-rate window.
-    private var windowStart: Double?
-    private var windowWait = 0.0
-    private var windowWork = 0.0
-    private var windowWire = 0.0
-    private var windowReports = 0
-    /// Reports in the window that waited longer than they worked.
-    private var windowWaited = 0
-    /// Start of the current run of windows without waiting.
-    private var idleSince: Double?
-    private var wasSaturated = false
-    private(set) var linkRate: Double?
+    private var link: LinkRateEstimator
+    /// The link's rate in wire bytes/s, when known.
+    var linkRate: Double? { link.rate }
 
     private(set) var current: Kind?
     private(set) var switches = 0
@@ -142,9 +114,8 @@ struct CompressionModel: Sendable {
     init(usable: [Kind], parallelism: Int, limit: Double?, tuning: Tuning = Tuning()) {
         kinds = usable
         self.parallelism = Double(max(1, parallelism))
-        self.limit = limit.map { max(1, $0) }
         self.tuning = tuning
-        linkRate = self.limit
+        link = LinkRateEstimator(limit: limit, tuning: tuning.link)
         for k in usable { stats[k] = CodecStats(probeGap: tuning.probeEvery) }
     }
 
@@ -190,7 +161,7 @@ struct CompressionModel: Sendable {
     /// The choice for the next chunk at time `now` (seconds, any origin).
     mutating func choose(now: Double) -> Choice {
         chunks += 1
-        if windowStart == nil { windowStart = now }
+        link.start(at: now)
         decide()
         // Seed: try every codec once, one at a time, each paired with the choice the
         // ones before it led to.
@@ -327,49 +298,6 @@ struct CompressionModel: Sendable {
     /// A worker finished a request at `now`: it spent `work` seconds preparing it, then
     /// `wait` seconds until its `wireBytes` reached the socket.
     mutating func recordSent(wireBytes: Int, work: Double, wait: Double, now: Double) {
-        let start = windowStart ?? now
-        windowStart = start
-        windowWire += Double(max(0, wireBytes))
-        windowWork += max(0, work)
-        windowWait += max(0, wait)
-        windowReports += 1
-        if wait > work { windowWaited += 1 }
-        let span = now - start
-        // Short windows until the link is known: every window at the wrong choice costs.
-        let length = linkRate == nil ? tuning.firstWindowSeconds : tuning.windowSeconds
-        guard span >= length, windowReports >= tuning.windowReports else { return }
-        let busy = windowWait + windowWork
-        let share = busy > 0 ? windowWait / busy : 0
-        let observed = windowWire / span
-        // Saturated: most of the time, and most workers, waited on the socket (a window
-        // straddling a switch to compressing averages waiting and sending less).
-        let saturated = share >= tuning.saturatedShare && Double(windowWaited) >= tuning.saturatedReports * Double(windowReports)
-        defer { wasSaturated = saturated }
-        if saturated {
-            // The link was the bottleneck: what went through is its rate. A lower rate
-            // counts only in the second saturated window running: a window in which we
-            // switched to compressing waits, then sends less, and says nothing of the link.
-            if let r = linkRate, observed < r {
-                if wasSaturated { linkRate = r * (1 - tuning.rateWeight) + observed * tuning.rateWeight }
-            } else {
-                linkRate = observed
-            }
-        } else if let r = linkRate {
-            // Not saturated: what went through is only a lower bound; after a long
-            // time without waiting, assume the link may have become faster.
-            var rate = max(r, observed)
-            if let idle = idleSince, now - idle >= tuning.relaxAfter {
-                rate *= pow(2, span / tuning.relaxDoubling)
-            }
-            linkRate = rate
-        }
-        idleSince = share < tuning.idleShare ? (idleSince ?? start) : nil
-        if let cap = limit, let r = linkRate { linkRate = min(cap, r) }
-        windowStart = now
-        windowWire = 0
-        windowWork = 0
-        windowWait = 0
-        windowReports = 0
-        windowWaited = 0
+        link.record(wireBytes: wireBytes, work: work, wait: wait, now: now)
     }
 }
