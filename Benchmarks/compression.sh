@@ -13,7 +13,8 @@
 #   default binary .build/release/ferry (swift build -c release --product ferry)
 #   REPEAT=N runs every case N times and keeps the fastest (default 1).
 #   SKIP_NETNS=1 skips case 2.
-# Needs: tar, ss, bc; for case 2 root, iproute2 (ip, tc) and the sch_tbf module.
+# Needs: tar, ss, bc, 3.25 GiB free in WORK_DIR; for case 2 root, iproute2 (ip, tc) and
+# the sch_tbf module.
 set -euo pipefail
 
 FERRY=$(realpath "${1:-.build/release/ferry}")
@@ -30,6 +31,13 @@ for tool in tar ss bc "$FERRY"; do
 done
 mkdir -p "$WORK"
 cd "$WORK"
+# Room for the two data sets and one received copy (a full disk fails the receiver).
+need=$((3 * SIZE + (256 << 20)))
+have=$(( $(df --output=avail -B1 . | tail -1) + $(du -cb usr.img random.img 2>/dev/null | tail -1 | cut -f1) ))
+if [ "$have" -lt "$need" ]; then
+    echo "SKIP: $WORK needs $((need >> 20)) MiB free for data sets and output, has $((have >> 20)) MiB"
+    exit 0
+fi
 
 # Deterministic compressible data: /usr as a sorted tar with fixed metadata, cut (or
 # padded) to 1 GiB. Same machine, same bytes.
