@@ -130,12 +130,12 @@ public final class ProgressReporter: Sendable {
             encoder.outputFormatting = [.sortedKeys]
             if let data = try? encoder.encode(s), var line = String(data: data, encoding: .utf8) {
                 line += "\n"
-                FileHandle.standardError.write(Data(line.utf8))
+                try? FileHandle.standardError.write(contentsOf: Data(line.utf8))
             }
         case .tty:
             var line = "\r\u{1B}[K" + Self.ttyLine(s)
             if final { line += "\n" }
-            FileHandle.standardError.write(Data(line.utf8))
+            try? FileHandle.standardError.write(contentsOf: Data(line.utf8))
         case .none, .auto:
             break
         }

@@ -1,5 +1,6 @@
 import FerryProtocol
 import Foundation
+import NIOCore
 import Synchronization
 
 /// `--compress`: a fixed codec, none, or `auto`.
@@ -7,86 +8,135 @@ public enum CompressionMode: String, Sendable, CaseIterable {
     case auto, none, zstd, lz4, gzip
 }
 
-/// Decides, chunk by chunk, whether and how to compress (`--compress auto`).
-///
-/// Two measurements drive it:
-/// * **Which resource is the bottleneck.** Workers report how long they spent
-///   preparing a chunk (read, hash, compress: CPU and disk) and how long the socket
-///   made them wait. Mostly waiting on the socket means the link is the bottleneck,
-///   so spending CPU on zstd buys time; mostly preparing means CPU (or the disk) is,
-///   so compression would only slow us down and is skipped, except cheap lz4 while
-///   the two are balanced.
-/// * **Compressibility.** Each compressed chunk's ratio feeds a moving average; a
-///   chunk that does not shrink below 90 % is sent raw, and after such a chunk the
-///   policy stops trying for a while — 16 chunks, doubling after every failed probe up
-///   to 1024 and back to 16 after a success — so already-compressed or encrypted data
-///   costs almost no CPU.
+/// Decides, chunk by chunk, whether and how to compress. A fixed mode always names its
+/// codec; `auto` asks a `CompressionModel` (see there for the reasoning), fed by the
+/// sender's measurements: the compress calls and the read + hash time (`SourceStreamer`)
+/// and how long each worker waited for the socket (`TransferSender`).
 final class CompressionPolicy: Sendable {
+    /// A chunk that does not shrink below this share of its size is sent raw.
     static let worthwhileRatio = 0.9
-    static let probeInterval = 16
-    static let maxSkip = 1024
+    /// `FERRY_TRACE_COMPRESSION=1`: print what `auto` decided at the end of each disk.
+    static let tracing = ProcessInfo.processInfo.environment["FERRY_TRACE_COMPRESSION"] != nil
 
     let mode: CompressionMode
     private let codecs: [CompressedExtent.Codec: Codec]
+    /// Used only by `auto`.
+    private let model: Mutex<CompressionModel>
+    private let clock: @Sendable () -> Double
 
-    private struct State {
-        var waitSeconds = 0.0
-        var workSeconds = 0.0
-        var ratio = 0.5
-        var skipUntil = 0
-        var skip = CompressionPolicy.probeInterval
-        var chunk = 0
-    }
-    private let state = Mutex(State())
-
-    /// `usable`: the codecs both ends have.
-    init(mode: CompressionMode, usable: [Codec]) {
+    /// `usable`: the codecs both ends have; `parallelism`: threads preparing chunks at
+    /// once; `limit`: `--limit` (bytes/s); `clock`: seconds, any origin (tests inject one).
+    init(
+        mode: CompressionMode, usable: [Codec], parallelism: Int = 1, limit: UInt64? = nil,
+        clock: (@Sendable () -> Double)? = nil
+    ) {
         self.mode = mode
         var byKind: [CompressedExtent.Codec: Codec] = [:]
         for c in usable { byKind[c.kind] = c }
         codecs = byKind
+        let kinds = mode == .auto ? CompressedExtent.Codec.allCases.filter { byKind[$0] != nil } : []
+        model = Mutex(CompressionModel(usable: kinds, parallelism: parallelism, limit: limit.map { Double($0) }))
+        if let clock {
+            self.clock = clock
+        } else {
+            let origin = ContinuousClock.now
+            self.clock = { (ContinuousClock.now - origin).seconds }
+        }
     }
 
-    /// The codec for the next chunk, or nil to send it raw.
-    func choose() -> Codec? {
+    /// What to do with the next chunk.
+    private func choice() -> CompressionModel.Choice {
         switch mode {
-        case .none: return nil
-        case .zstd: return codecs[.zstd]
-        case .lz4: return codecs[.lz4]
-        case .gzip: return codecs[.gzip]
+        case .none: return .init(codec: nil, probe: nil)
+        case .zstd: return .init(codec: .zstd, probe: nil)
+        case .lz4: return .init(codec: .lz4, probe: nil)
+        case .gzip: return .init(codec: .gzip, probe: nil)
         case .auto:
-            return state.withLock { s -> Codec? in
-                s.chunk += 1
-                if s.chunk < s.skipUntil { return nil }
-                let total = s.waitSeconds + s.workSeconds
-                let linkShare = total > 0 ? s.waitSeconds / total : 0.5
-                if linkShare > 0.6 { return codecs[.zstd] ?? codecs[.lz4] ?? codecs[.gzip] }
-                if linkShare > 0.3 { return codecs[.lz4] ?? codecs[.zstd] }
-                // CPU-bound: compress only a probe now and then, to notice a slower link.
-                return s.chunk % Self.probeInterval == 0 ? codecs[.lz4] : nil
+            let now = clock()
+            let (choice, switched) = model.withLock { m in
+                let before = m.switches
+                return (m.choose(now: now), m.switches != before)
             }
+            if switched && Self.tracing {
+                try? FileHandle.standardError.write(contentsOf: Data(String(format: "ferry: %.2f s: compression → %@; %@\n", now, "\(choice.codec.map { "\($0)" } ?? "none")", summary).utf8))
+            }
+            return choice
         }
     }
 
-    /// Records one compression attempt: `compressed` is nil when the chunk did not shrink enough.
-    func record(original: Int, compressed: Int?) {
-        let ratio = Double(compressed ?? original) / Double(max(1, original))
-        state.withLock { s in
-            s.ratio = s.ratio * 0.8 + ratio * 0.2
-            if ratio >= Self.worthwhileRatio {
-                s.skipUntil = s.chunk + s.skip
-                s.skip = min(Self.maxSkip, s.skip * 2)
-            } else {
-                s.skip = Self.probeInterval
-            }
-        }
+    /// The codec for the next chunk (a probe's second codec aside), or nil for raw.
+    func choose() -> Codec? {
+        choice().codec.flatMap { codecs[$0] }
     }
 
-    /// Records time spent preparing a chunk and time spent waiting to send it (decayed averages).
-    func record(work: Double, wait: Double) {
-        state.withLock { s in
-            s.workSeconds = s.workSeconds * 0.9 + work
-            s.waitSeconds = s.waitSeconds * 0.9 + wait
+    /// Compresses one chunk of `length` bytes as the policy sees fit, through `attempt`
+    /// (which returns nil when the result would not be under 90 %): the codec and bytes
+    /// to send, or nil to send the chunk raw. Times every attempt for the model; a probe
+    /// compresses the chunk twice and sends the smaller.
+    func compress(length: Int, with attempt: (Codec) -> ByteBuffer?) -> (Codec, ByteBuffer)? {
+        let choice = choice()
+        var best: (Codec, ByteBuffer)?
+        var reference: CompressionModel.Reference?
+        for (kind, isProbe) in [(choice.codec, false), (choice.probe, true)] {
+            guard let kind, let codec = codecs[kind] else { continue }
+            let started = ContinuousClock.now
+            let cpuStarted = Self.threadCPUSeconds()
+            let packed = attempt(codec)
+            let cpu = Self.threadCPUSeconds() - cpuStarted
+            let wall = (ContinuousClock.now - started).seconds
+            if mode == .auto {
+                let ref = isProbe ? reference : nil
+                let seconds = cpu > 0 ? cpu : wall
+                model.withLock {
+                    $0.recordCompression(
+                        kind, input: length, output: packed?.readableBytes, seconds: seconds, wall: wall, reference: ref)
+                }
+                reference = .init(codec: kind, ratio: Double(packed?.readableBytes ?? length) / Double(max(1, length)))
+            }
+            if let packed, packed.readableBytes < best?.1.readableBytes ?? .max { best = (codec, packed) }
+        }
+        return best
+    }
+
+    /// A request of `bytes` was read and hashed (and its chunks compressed) in `seconds`.
+    func recordPrepared(bytes: Int, seconds: Double) {
+        guard mode == .auto else { return }
+        model.withLock { $0.recordPrepared(bytes: bytes, seconds: seconds) }
+    }
+
+    /// A worker spent `work` seconds preparing a request, then `wait` seconds until its
+    /// `wireBytes` reached the socket.
+    func recordSent(wireBytes: Int, work: Double, wait: Double) {
+        guard mode == .auto else { return }
+        let now = clock()
+        model.withLock { $0.recordSent(wireBytes: wireBytes, work: work, wait: wait, now: now) }
+    }
+
+    /// CPU seconds used by the calling thread. A compress call is costed in CPU time, not
+    /// wall time: on a busy host (the receiver on the same machine, TLS on the event
+    /// loop) the wall time of a 2 ms call is mostly other threads holding the core, and
+    /// it made zstd look half as fast as it is.
+    static func threadCPUSeconds() -> Double {
+        var ts = timespec()
+        guard clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == 0 else { return 0 }
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
+    /// One line on what `auto` measured and chose, for `FERRY_TRACE_COMPRESSION`.
+    var summary: String {
+        guard mode == .auto else { return "compression \(mode.rawValue)" }
+        return model.withLock { m in
+            func mb(_ v: Double?) -> String { v.map { String(format: "%.0f MB/s", $0 / 1e6) } ?? "?" }
+            var parts = [
+                "auto: \(m.current.map { "\($0)" } ?? "none") after \(m.switches) switch(es), \(m.probes) probe(s) in \(m.chunks) chunks",
+                "link \(mb(m.linkRate))", "read+hash \(mb(m.baseCost.map { 1 / $0 }))",
+            ]
+            for k in CompressedExtent.Codec.allCases where codecs[k] != nil {
+                let ratio = m.ratio(k).map { String(format: "%.2f", $0) } ?? "?"
+                parts.append("\(k) ratio \(ratio) \(mb(m.cost(k).map { 1 / $0 })) → \(mb(m.predicted(k)))")
+            }
+            parts.append("none → \(mb(m.predicted(nil)))")
+            return parts.joined(separator: "; ")
         }
     }
 }

@@ -1,6 +1,7 @@
 import FerryCopy
 import FerryDisk
 import FerryProtocol
+import Foundation
 import NIOCore
 import NIOPosix
 
@@ -44,7 +45,9 @@ struct SourceStreamer: Sendable {
                     counters.add(zero: piece.length)
                     messages.append(.zero(ZeroExtent(disk: index, offset: piece.offset, length: piece.length)))
                 case .data:
+                    let started = ContinuousClock.now
                     messages += try read(piece)
+                    policy?.recordPrepared(bytes: Int(piece.length), seconds: (ContinuousClock.now - started).seconds)
                 }
             }
             if !messages.isEmpty { return messages }
@@ -55,10 +58,15 @@ struct SourceStreamer: Sendable {
     private func read(_ request: CopyRequest) throws -> [Message] {
         let length = Int(request.length)
         var buffer = allocator.buffer(capacity: length)
-        try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { raw in
-            try source.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<length]), at: request.offset)
-            return length
+        try counters.stages.measure(.sourceRead) {
+            try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { raw in
+                try source.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<length]), at: request.offset)
+                return length
+            }
         }
+        // Zero detection, hashing and compression: the progress line's CPU stage.
+        let prepared = DispatchTime.now().uptimeNanoseconds
+        defer { counters.stages.add(.cpu, Double(DispatchTime.now().uptimeNanoseconds - prepared) / 1e9) }
         var leaves: [BlockHash] = []
         leaves.reserveCapacity(ExtentRules.blockCount(forLength: length))
         let runs = buffer.withUnsafeReadableBytes { BlockRuns.split($0, hashes: &leaves, leaf: digest.leaf) }
@@ -82,16 +90,12 @@ struct SourceStreamer: Sendable {
                 guard let runHashes = hashes.getSlice(at: firstLeaf, length: leafBytes),
                     let data = buffer.getSlice(at: run.start, length: count)
                 else { continue }  // unreachable: runs lie inside the buffers
-                if let policy, let codec = policy.choose() {
-                    let packed = compress(data, with: codec)
-                    policy.record(original: count, compressed: packed?.readableBytes)
-                    if let packed {
-                        messages.append(.compressed(CompressedExtent(
-                            disk: index, offset: offset, length: count, codec: codec.kind, hashes: runHashes,
-                            compressed: packed)))
-                        counters.add(data: UInt64(count))
-                        continue
-                    }
+                if let policy, let (codec, packed) = policy.compress(length: count, with: { compress(data, with: $0) }) {
+                    messages.append(.compressed(CompressedExtent(
+                        disk: index, offset: offset, length: count, codec: codec.kind, hashes: runHashes,
+                        compressed: packed)))
+                    counters.add(data: UInt64(count))
+                    continue
                 }
                 messages.append(.data(DataExtent(disk: index, offset: offset, hashes: runHashes, data: data)))
                 counters.add(data: UInt64(count))

@@ -77,7 +77,7 @@ extension ReceiverSession {
             leaf: leaf)
         if !usable.recovered.isEmpty {
             let what = usable.committed != nil ? "was committed by an earlier run of this session" : "was partly written before"
-            FileHandle.standardError.write(Data(
+            try? FileHandle.standardError.write(contentsOf: Data(
                 "ferry: resuming \(path): it \(what) (\(usable.recovered.count) segment(s) journaled); the sender will check them against the source\n".utf8))
         }
         return try ReceiverDisk(description: description, target: opened, counters: counters, journal: usable, leaf: leaf)

@@ -40,7 +40,7 @@ public enum TransferReceiver {
                     server.eventLoop.scheduleTask(in: .seconds(Int64(config.retryFor))) {
                         if generation.load(ordering: .relaxed) == mine { server.close(promise: nil) }
                     }
-                    FileHandle.standardError.write(
+                    try? FileHandle.standardError.write(contentsOf: 
                         Data("ferry: \(error.message); waiting up to \(Int(config.retryFor)) s for the sender to reconnect\n".utf8))
                 } catch let error as TransferError where error.kind == .authentication {
                     failures += 1
@@ -48,7 +48,7 @@ public enum TransferReceiver {
                         throw TransferError(
                             .authentication, "\(failures) failed pairing attempts; giving up. Last: \(error.message)")
                     }
-                    FileHandle.standardError.write(Data("ferry: \(error.message); waiting for another attempt\n".utf8))
+                    try? FileHandle.standardError.write(contentsOf: Data("ferry: \(error.message); waiting for another attempt\n".utf8))
                 }
             }
             throw lastNetworkError ?? TransferError(.network, "the listener closed before a sender connected")

@@ -35,6 +35,9 @@ extension SenderSession {
             }
             try await workers.waitForAll()
         }
+        if let policy, CompressionPolicy.tracing {
+            try? FileHandle.standardError.write(contentsOf: Data("ferry: \(source.name): \(policy.summary)\n".utf8))
+        }
         let digest: DiskDigest
         do {
             digest = try streamer.digest.finalize()
@@ -78,7 +81,11 @@ extension SenderSession {
             {
                 connection.channel.close(promise: nil)  // test hook: a cut link
             }
-            streamer.policy?.record(work: (prepared - started).seconds, wait: (clock.now - prepared).seconds)
+            let wait = (clock.now - prepared).seconds
+            counters.stages.add(.network, wait)
+            let wire = messages.reduce(0) { $0 + $1.wireBytes }
+            streamer.counters.wire.add(UInt64(wire), ordering: .relaxed)
+            streamer.policy?.recordSent(wireBytes: wire, work: (prepared - started).seconds, wait: wait)
         }
     }
 
@@ -92,7 +99,10 @@ extension SenderSession {
             return nil
         case .auto:
             let usable = Codec.available().filter { peer.contains(Codec.capability($0.kind)) }
-            return usable.isEmpty ? nil : CompressionPolicy(mode: .auto, usable: usable)
+            // Chunks are prepared on the blocking pool, at most `workers` at once.
+            let parallelism = min(max(1, config.workers), NIOSingletons.blockingPoolThreadCountSuggestion)
+            return usable.isEmpty
+                ? nil : CompressionPolicy(mode: .auto, usable: usable, parallelism: parallelism, limit: config.limit)
         case .zstd, .lz4, .gzip:
             let kind: CompressedExtent.Codec = mode == .zstd ? .zstd : mode == .lz4 ? .lz4 : .gzip
             let codec = try Codec.load(kind)
@@ -130,7 +140,7 @@ extension SenderSession {
         }
         let result = queue.matched.withLock { $0 }
         let changed = journaled.count - result.count
-        FileHandle.standardError.write(Data((changed == 0
+        try? FileHandle.standardError.write(contentsOf: Data((changed == 0
             ? "ferry: resuming \(name): \(result.count) segment(s) already on the receiver match the source\n"
             : "ferry: resuming \(name): the source changed since the interrupted transfer: \(changed) of \(journaled.count) journaled segment(s) differ and are sent again\n").utf8))
         return result

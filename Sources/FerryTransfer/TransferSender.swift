@@ -41,7 +41,7 @@ public enum TransferSender {
                     // mistyped address should not keep a console busy for --retry-for.
                     let since = firstFailure ?? Date()
                     if firstFailure == nil {
-                        FileHandle.standardError.write(Data(
+                        try? FileHandle.standardError.write(contentsOf: Data(
                             "ferry: \(error.message); is `ferry receive` running there? retrying for \(Int(config.connectWait)) s\n".utf8))
                     }
                     firstFailure = since
@@ -66,7 +66,7 @@ public enum TransferSender {
                 guard Date().timeIntervalSince(since) < config.retryFor else { throw error }
                 config.dropAfterBytes = nil
                 for (i, sent) in sender.sent.enumerated() { sentBefore[i] += sent.data.load(ordering: .relaxed) }
-                FileHandle.standardError.write(Data("ferry: \(error.message); reconnecting\n".utf8))
+                try? FileHandle.standardError.write(contentsOf: Data("ferry: \(error.message); reconnecting\n".utf8))
                 try await Task.sleep(nanoseconds: 1_000_000_000)
             }
         }
@@ -101,7 +101,9 @@ final class SenderSession: Sendable {
     init(sources: [any BlockDevice], config: SendConfiguration) {
         self.sources = sources
         self.config = config
-        sent = sources.map { _ in CopyCounters() }
+        // Every disk's workers feed the session's stage clock (the progress line's bottleneck).
+        let stages = counters.stages
+        sent = sources.map { _ in CopyCounters(stages: stages) }
         acked = Mutex(Array(repeating: 0, count: sources.count))
         permits = RequestPermits(config.workers)
         limiter = config.limit.map { RateLimiter(bytesPerSecond: $0) }
@@ -166,6 +168,7 @@ final class SenderSession: Sendable {
             counters.done.store(done, ordering: .relaxed)
             counters.data.store(sent.reduce(0) { $0 + $1.data.load(ordering: .relaxed) }, ordering: .relaxed)
             counters.zero.store(sent.reduce(0) { $0 + $1.zero.load(ordering: .relaxed) }, ordering: .relaxed)
+            counters.wire.store(sent.reduce(0) { $0 + $1.wire.load(ordering: .relaxed) }, ordering: .relaxed)
         case .done:
             return true
         case .fail(let error):

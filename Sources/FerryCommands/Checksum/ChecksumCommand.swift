@@ -38,14 +38,14 @@ public struct ChecksumCommand: ParsableCommand {
         var failure: (any Error)? = nil
         for path in paths {
             for warning in DiskChecksum.warnings(for: path) {
-                FileHandle.standardError.write(Data("ferry: warning: \(warning)\n".utf8))
+                try? FileHandle.standardError.write(contentsOf: Data("ferry: warning: \(warning)\n".utf8))
             }
             do {
                 let value = try DiskChecksum.digest(
                     of: path, format: format, streamSize: size?.bytes, progress: progressOptions.progress, leaf: digest)
                 print("\(value.labelled)  \(path)")
             } catch {
-                FileHandle.standardError.write(Data((ErrorReporter.line(for: error) + "\n").utf8))
+                try? FileHandle.standardError.write(contentsOf: Data((ErrorReporter.line(for: error) + "\n").utf8))
                 failure = failure ?? error
             }
         }

@@ -73,7 +73,7 @@ public struct CopyCommand: ParsableCommand {
             // With the data on stdout, the summary goes to stderr.
             let text = lines.joined(separator: "\n") + "\n"
             if target == "-" {
-                FileHandle.standardError.write(Data(text.utf8))
+                try? FileHandle.standardError.write(contentsOf: Data(text.utf8))
             } else {
                 print(text, terminator: "")
             }

@@ -77,7 +77,7 @@ public enum ErrorReporter {
     /// Prints the error and exits with its code.
     public static func exit(with error: any Error) -> Never {
         let code = exitCode(for: error)
-        FileHandle.standardError.write(Data((line(for: error) + "\n").utf8))
+        try? FileHandle.standardError.write(contentsOf: Data((line(for: error) + "\n").utf8))
         Foundation.exit(code.rawValue)
     }
 }

@@ -52,12 +52,12 @@ public struct ReceiveCommand: AsyncParsableCommand {
                 guard targets.count == 1, let target = targets.first else {
                     throw TransferError(.usage, "--raw receives one disk")
                 }
-                FileHandle.standardError.write(Data("ferry receive: WARNING: --raw: anyone who can reach the port can write the target\n".utf8))
+                try? FileHandle.standardError.write(contentsOf: Data("ferry receive: WARNING: --raw: anyone who can reach the port can write the target\n".utf8))
                 return try RawTransfer.receive(
                     target: target, size: size, listen: config.listen, overwrite: overwrite, progress: config.progress
                 ) { address in
                     let host = address.reachableHosts().first ?? address.host
-                    FileHandle.standardError.write(Data(
+                    try? FileHandle.standardError.write(contentsOf: Data(
                         "ferry receive: listening on \(address); on the source run:\n    dd if=/dev/sdX bs=1M | nc -N \(host) \(address.port)\n".utf8))
                 }
             }
@@ -71,7 +71,7 @@ public struct ReceiveCommand: AsyncParsableCommand {
                 lines += "ferry receive: on the source host run:\n    ferry send SOURCE \(destination)"
                 lines += announcement.code.map { " --code \($0)" } ?? (insecure ? " --insecure" : "")
                 lines += "\n"
-                FileHandle.standardError.write(Data(lines.utf8))
+                try? FileHandle.standardError.write(contentsOf: Data(lines.utf8))
             }
             return try await TransferReceiver.run(config)
         }

@@ -78,7 +78,7 @@ public struct SendCommand: AsyncParsableCommand {
                 guard sources.count == 1, let source = sources.first, !toStdout else {
                     throw TransferError(.usage, "--raw sends one source to HOST:PORT")
                 }
-                FileHandle.standardError.write(Data("ferry send: WARNING: --raw: plaintext, unauthenticated, not verified by the receiver\n".utf8))
+                try? FileHandle.standardError.write(contentsOf: Data("ferry send: WARNING: --raw: plaintext, unauthenticated, not verified by the receiver\n".utf8))
                 return try RawTransfer.send(source: source, to: config.destination, progress: config.progress)
             }
             if toStdout {

@@ -49,7 +49,7 @@ struct TransferOptions: ParsableArguments {
 
     func warnIfInsecure() {
         if insecure {
-            FileHandle.standardError.write(
+            try? FileHandle.standardError.write(contentsOf: 
                 Data("ferry: WARNING: --insecure: the disk crosses the network unencrypted and anyone who can reach the port can write it\n".utf8))
         }
     }
@@ -59,9 +59,9 @@ struct TransferOptions: ParsableArguments {
 func runTransfer(_ command: String, _ body: () async throws -> TransferSummary) async throws {
     do {
         let summary = try await body()
-        FileHandle.standardError.write(Data(summaryLines(command, summary).utf8))
+        try? FileHandle.standardError.write(contentsOf: Data(summaryLines(command, summary).utf8))
     } catch let error as TransferError {
-        FileHandle.standardError.write(Data("ferry \(command): \(error.message)\n".utf8))
+        try? FileHandle.standardError.write(contentsOf: Data("ferry \(command): \(error.message)\n".utf8))
         throw ExitCode(error.exitCode)
     }
 }
