@@ -47,8 +47,11 @@ extension ProcessTests {
         let lines = said.split(separator: "\n")
         #expect(lines.contains { $0.contains("src0.img: verified") && $0.hasSuffix("; 8.0 MiB, 0 B of data sent") }, "\(said)")
         let big = try #require(lines.first { $0.contains("src2.img: verified") })
-        let sent = try #require(big.split(separator: " ").dropLast(3).last.flatMap { UInt64($0) })
-        #expect(sent < 384 << 20, "\(big)")
+        // "…; 384 MiB, 120 MiB of data sent": the amount before "of data sent", in binary units.
+        let words = big.split(separator: " ").dropLast(3)
+        let units: [Substring: Double] = ["B": 1, "KiB": 1024, "MiB": 1_048_576, "GiB": 1_073_741_824]
+        let sent = try #require(words.dropLast().last.flatMap { Double($0) }.flatMap { v in words.last.flatMap { units[$0] }.map { v * $0 } })
+        #expect(sent < Double(384 << 20), "\(big)")
         #expect(said.contains("3 disks, "), "\(said)")
         let journals = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasSuffix("journal") }
         #expect(journals.isEmpty, "\(journals)")
