@@ -3,15 +3,28 @@ import FerryDisk
 import FerryProtocol
 import FerryTransfer
 import Foundation
+import Synchronization
 import Testing
 
 /// Temporary directories, disk files with a known mix of data and zeros, and a
 /// receiver started on 127.0.0.1 port 0 whose bound port the test learns.
 enum Loopback {
+    /// A fresh directory, removed when the test process exits (the disks in it reach
+    /// hundreds of MiB; left behind, a few dozen runs filled this machine's disk).
     static func temporaryDirectory() throws -> String {
         let path = NSTemporaryDirectory() + "ferry-net-\(UInt64.random(in: 0...UInt64.max))"
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        createdDirectories.withLock { made in
+            if made.isEmpty { atexit { Loopback.removeCreatedDirectories() } }
+            made.append(path)
+        }
         return path
+    }
+
+    private static let createdDirectories = Mutex<[String]>([])
+
+    static func removeCreatedDirectories() {
+        for path in createdDirectories.withLock({ $0 }) { try? FileManager.default.removeItem(atPath: path) }
     }
 
     /// A disk of `size` bytes: seeded random data with zero stretches (whole zero
