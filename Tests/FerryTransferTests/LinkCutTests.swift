@@ -1,3 +1,4 @@
+import FerryTestSupport
 import Foundation
 import Testing
 
@@ -77,8 +78,11 @@ import Testing
         #expect(Self.sh(["ip", "link", "set", a, "down"]) == 0)
         try await Task.sleep(nanoseconds: 3_000_000_000)
         #expect(Self.sh(["ip", "link", "set", a, "up"]) == 0)
-        sender.waitUntilExit()
-        receiver.waitUntilExit()
+        // Blocking waits on a thread of their own: the cooperative pool has two threads here.
+        try await onThread {
+            sender.waitUntilExit()
+            receiver.waitUntilExit()
+        }
         #expect(sender.terminationStatus == 0)
         #expect(receiver.terminationStatus == 0)
         #expect(Loopback.read(dir + "/dst.img") == bytes)
