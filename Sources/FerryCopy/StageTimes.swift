@@ -49,8 +49,9 @@ final class BottleneckTracker: Sendable {
             let base = overall || last.snapshot.isEmpty ? [Double](repeating: 0, count: now.count) : last.snapshot
             let deltas = zip(now, base).map { $0 - $1 }
             last.snapshot = now
-            // Too little measured this interval (a stall, or nothing started): keep the last verdict.
-            guard let top = deltas.indices.max(by: { deltas[$0] < deltas[$1] }), deltas[top] > 0.001 else {
+            // Too little measured this interval (a stall, or nothing started): keep the last
+            // verdict. Over the whole run any measured time decides (a small copy is quick).
+            guard let top = deltas.indices.max(by: { deltas[$0] < deltas[$1] }), deltas[top] > (overall ? 0 : 0.001) else {
                 return last.stage
             }
             last.stage = Stage.allCases[top]

@@ -20,6 +20,16 @@ import Testing
         #expect(tracker.current(overall: false) == .targetWrite)
     }
 
+    /// A small, quick copy still names its limiting stage in the final sample.
+    @Test func wholeRunVerdictNeedsNoMinimum() {
+        let times = StageTimes()
+        let tracker = BottleneckTracker(times)
+        times.add(.targetWrite, 0.0002)
+        times.add(.cpu, 0.0001)
+        #expect(BottleneckTracker(times).current(overall: false) == nil)
+        #expect(tracker.current(overall: true) == .targetWrite)
+    }
+
     @Test func ttyLineShowsCompressionRatioAndBottleneck() {
         var sample = ProgressSample(
             phase: "send sda", bytes: 3 << 30, total: 4 << 30, dataBytes: 2 << 30, zeroBytes: 1 << 30, rate: 100e6,
