@@ -1,6 +1,7 @@
 import FerryCopy
 import FerryDisk
 import FerryProtocol
+import FerryTestSupport
 import FerryTransfer
 import Foundation
 import Synchronization
@@ -93,17 +94,8 @@ enum Loopback {
     }
 }
 
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+/// The transfer tests' seeded generator: FerryTestSupport's SplitMix64.
+typealias SplitMix = SeededRandom
 
 enum FerryCopyLeaf {
     static func hash(_ bytes: UnsafeRawBufferPointer) -> [UInt8] { BlockHash(of: bytes).bytes }
