@@ -63,14 +63,7 @@ extension BlockHash {
         guard raw.count == 32 else { return nil }
         var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
         withUnsafeMutableBytes(of: &words) { $0.copyMemory(from: raw) }
-        self.init(a: words.0, b: words.1, c: words.2, d: words.3)
-    }
-
-    private init(a: UInt64, b: UInt64, c: UInt64, d: UInt64) {
-        self.a = a
-        self.b = b
-        self.c = c
-        self.d = d
+        self.init(words: words)
     }
 
     /// The 32 raw bytes, without allocating.

@@ -88,18 +88,6 @@ public struct BlockHash: Sendable, Hashable {
         self.init(SHA256.hash(data: block))
     }
 
-    /// The leaf of a full block of zeros: H(64 KiB of zeros).
-    public static let zeroBlock: BlockHash = {
-        let zeros = [UInt8](repeating: 0, count: DiskDigest.blockSize)
-        return zeros.withUnsafeBytes { BlockHash(of: $0) }
-    }()
-
-    /// The leaf of a short zero block (the disk's last block when its size is not a multiple of 64 KiB).
-    public static func zeros(count: Int) -> BlockHash {
-        count == DiskDigest.blockSize
-            ? zeroBlock : [UInt8](repeating: 0, count: count).withUnsafeBytes { BlockHash(of: $0) }
-    }
-
     public var bytes: [UInt8] {
         var words = (a, b, c, d)
         return withUnsafeBytes(of: &words) { Array($0) }
