@@ -1,7 +1,14 @@
+public import FerryBinary
+public import FerryDisk
 public import FerryProtocol
 
 /// Why a transfer failed, sorted into the few outcomes an operator (or a script)
-/// acts on differently. Each has its own exit code (docs/protocol.md, "Exit codes").
+/// acts on differently. The exit code of each is in the one table every ferry
+/// command uses (`FerryExit` in FerryCommands; README, "Exit codes").
+///
+/// A failure that began as a `DiskError` or `FormatError` (a target that is too small,
+/// a source that does not exist, a damaged image) keeps that error as `cause`, so its
+/// exit code is decided by its code and operation, not by a message.
 public struct TransferError: Error, Sendable, CustomStringConvertible {
     public enum Kind: String, Sendable {
         /// Wrong pairing code, or a peer that cannot prove it holds it.
@@ -20,26 +27,31 @@ public struct TransferError: Error, Sendable, CustomStringConvertible {
         case cancelled
     }
 
+    /// The error a local failure began as, when it was a disk or format error.
+    public enum Cause: Sendable {
+        case disk(DiskError)
+        case format(FormatError)
+    }
+
     public var kind: Kind
     public var message: String
+    public var cause: Cause?
 
     public init(_ kind: Kind, _ message: String) {
         self.kind = kind
         self.message = message
     }
 
-    /// The process exit code for this failure: the same table as every ferry command
-    /// (README, `ferry --help`), based on sysexits(3).
-    public var exitCode: Int32 {
-        switch kind {
-        case .usage: 64
-        case .authentication: 77
-        case .verification: 3
-        case .io: 74
-        case .network: 69
-        case .protocolViolation: 76
-        case .cancelled: 130
-        }
+    /// A local disk failure (open, read, write, flush), its code kept for the exit status.
+    public init(_ error: DiskError) {
+        self.init(error.code == .cancelled ? .cancelled : .io, error.description)
+        cause = .disk(error)
+    }
+
+    /// A damaged or hostile image on this side.
+    public init(_ error: FormatError) {
+        self.init(.io, error.description)
+        cause = .format(error)
     }
 
     public var description: String { message }

@@ -16,7 +16,6 @@ import Glibc
 public enum TransferReceiver {
     public static func run(_ config: ReceiveConfiguration) async throws -> TransferSummary {
         guard !config.targets.isEmpty else { throw TransferError(.usage, "name at least one target") }
-        MemoryTuning.apply()
         let code = config.insecure ? nil : (config.code ?? PairingCode.random())
         let identity = try code.map { try PairingIdentity(code: $0, role: .receiver) }
         let listener = try await TransferChannel.listen(on: config.listen, identity: identity)

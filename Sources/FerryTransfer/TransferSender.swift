@@ -11,7 +11,6 @@ import Synchronization
 public enum TransferSender {
     public static func run(sources: [any BlockDevice], _ config: SendConfiguration) async throws -> TransferSummary {
         guard !sources.isEmpty else { throw TransferError(.usage, "name at least one source") }
-        MemoryTuning.apply()
         guard sources.count <= WireLimits.maxDisks else {
             throw TransferError(.usage, "at most \(WireLimits.maxDisks) disks per session")
         }

@@ -15,7 +15,7 @@ public struct ChecksumCommand: ParsableCommand {
             copy and an image of the same disk in any format give the same value, and holes are \
             hashed without being read. `--digest xxh3` hashes blocks with XXH3-128 instead: about \
             ten times faster, the value `ferry send` reports by default, printed as xxh3:HEX.
-            """)
+            """ + " " + FerryExit.helpLine)
 
     @Argument(help: "Files, block devices or images; - for standard input (needs --size).")
     var paths: [String]
@@ -49,6 +49,7 @@ public struct ChecksumCommand: ParsableCommand {
                 failure = failure ?? error
             }
         }
-        if let failure { ErrorReporter.exit(with: failure) }
+        // Each error was printed where it happened; leave with the first one's code.
+        if let failure { throw ExitCode(ErrorReporter.exitCode(for: failure).rawValue) }
     }
 }

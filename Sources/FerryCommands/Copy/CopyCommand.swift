@@ -14,7 +14,7 @@ public struct CopyCommand: ParsableCommand {
             (files) or efficient zeroing (devices). A new file is written under a temporary name \
             and renamed when complete; a block device's first block is written last. SRC may be \
             "-" (standard input, needs --size); DST may be "-" (standard output) or "null:".
-            """)
+            """ + " " + FerryExit.helpLine)
 
     @Argument(help: "The source: a raw file, an image, a block device, or - for standard input.")
     var source: String
@@ -61,24 +61,20 @@ public struct CopyCommand: ParsableCommand {
         config.verify = verify
         config.progress = progressOptions.progress
         if let workers { config.options.workers = max(1, workers) }
-        do {
-            config.options.leaf = try digest.loaded()
-            let report = try DiskCopy.run(config)
-            let r = report.result
-            var line = "copied \(ByteCount.format(r.size)) from \(report.sourceName) to \(report.targetName)"
-            line += " in \(String(format: "%.2f", r.seconds)) s (data \(ByteCount.format(r.dataBytes)), zero \(ByteCount.format(r.zeroBytes)))"
-            var lines = [line]
-            if let digest = r.digest { lines.append("digest \(digest.labelled)") }
-            if report.verifiedDigest != nil { lines.append("verified: the target reads back with the same digest") }
-            // With the data on stdout, the summary goes to stderr.
-            let text = lines.joined(separator: "\n") + "\n"
-            if target == "-" {
-                try? FileHandle.standardError.write(contentsOf: Data(text.utf8))
-            } else {
-                print(text, terminator: "")
-            }
-        } catch {
-            ErrorReporter.exit(with: error)
+        config.options.leaf = try digest.loaded()
+        let report = try DiskCopy.run(config)
+        let r = report.result
+        var line = "copied \(ByteCount.format(r.size)) from \(report.sourceName) to \(report.targetName)"
+        line += " in \(String(format: "%.2f", r.seconds)) s (data \(ByteCount.format(r.dataBytes)), zero \(ByteCount.format(r.zeroBytes)))"
+        var lines = [line]
+        if let digest = r.digest { lines.append("digest \(digest.labelled)") }
+        if report.verifiedDigest != nil { lines.append("verified: the target reads back with the same digest") }
+        // With the data on stdout, the summary goes to stderr.
+        let text = lines.joined(separator: "\n") + "\n"
+        if target == "-" {
+            try? FileHandle.standardError.write(contentsOf: Data(text.utf8))
+        } else {
+            print(text, terminator: "")
         }
     }
 }

@@ -18,11 +18,7 @@ public struct DemoCommand: AsyncParsableCommand {
     public init() {}
 
     public func run() async throws {
-        do {
-            try await DemoScript(directory: directory, keep: keep).run()
-        } catch {
-            ErrorReporter.exit(with: error)
-        }
+        try await DemoScript(directory: directory, keep: keep).run()
     }
 }
 

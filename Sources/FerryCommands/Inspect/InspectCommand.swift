@@ -9,7 +9,7 @@ public struct InspectCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "inspect",
         abstract: "Inspect a guest disk: partitions, file systems, Windows boot facts and verdicts.",
-        discussion: "Reads only metadata, read-only. Exit status 0 even when verdicts fail; use --json for machines (see docs/inspect.md).")
+        discussion: "Reads only metadata, read-only. Exit status 0 even when verdicts fail; use --json for machines (see docs/inspect.md). " + FerryExit.helpLine)
 
     @Argument(help: "The disk image or block device.")
     public var path: String

@@ -5,13 +5,7 @@ public struct Ferry: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "ferry",
         abstract: "Move virtual machine disks between hypervisors: fast, safe and verified.",
-        discussion: """
-            Exit codes: 0 success, 1 unexpected failure, 3 verification failed, 64 usage, \
-            65 damaged or unsupported input, 66 source not found, 69 network failure, \
-            73 target cannot be created or written, 74 I/O error, 76 protocol error, \
-            77 authentication failed (wrong pairing code), \
-            130 interrupted.
-            """,
+        discussion: FerryExit.helpLine,
         version: "0.1.0",
         subcommands: [
             CopyCommand.self, ChecksumCommand.self, SendCommand.self, ReceiveCommand.self, InspectCommand.self,
@@ -19,4 +13,19 @@ public struct Ferry: AsyncParsableCommand {
         ])
 
     public init() {}
+
+    /// Parses and runs a command; every failure of every command leaves through
+    /// `ErrorReporter`: one line on standard error and the code of the one table.
+    public static func main() async {
+        do {
+            var command = try await asyncParseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            ErrorReporter.exit(with: error)
+        }
+    }
 }

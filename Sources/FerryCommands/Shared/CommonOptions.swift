@@ -35,3 +35,15 @@ public struct ByteSize: ExpressibleByArgument, Sendable {
         self.bytes = bytes
     }
 }
+
+/// A rate in bytes per second: a `ByteSize`, optionally followed by `/s` (100M, 100M/s, 1GiB/s).
+public struct Rate: ExpressibleByArgument, Sendable {
+    public var bytesPerSecond: UInt64
+
+    public init?(argument: String) {
+        var text = argument
+        if text.lowercased().hasSuffix("/s") { text.removeLast(2) }
+        guard let size = ByteSize(argument: text), size.bytes > 0 else { return nil }
+        bytesPerSecond = size.bytes
+    }
+}

@@ -2,10 +2,12 @@ import ArgumentParser
 import FerryBinary
 import FerryCopy
 import FerryDisk
+import FerryProtocol
+import FerryTransfer
 import Foundation
 
-/// ferry's exit codes, documented in the README and `ferry --help`. Based on
-/// sysexits(3) so scripts can tell the failure classes apart.
+/// ferry's exit codes: the one table every command uses, printed by `ferry --help` and
+/// the README. Based on sysexits(3) so scripts can tell the failure classes apart.
 public enum FerryExit: Int32, CaseIterable, Sendable {
     case success = 0
     /// Something ferry did not expect (a bug); the message says what.
@@ -18,12 +20,12 @@ public enum FerryExit: Int32, CaseIterable, Sendable {
     case badData = 65
     /// The source does not exist or cannot be opened.
     case noInput = 66
+    /// The peer could not be reached or the connection broke beyond retrying.
+    case network = 69
     /// The target cannot be created or written: exists, too small, mounted, read-only.
     case cannotCreate = 73
     /// A read, write or flush failed (disk full, device error).
     case ioError = 74
-    /// The peer could not be reached or the connection broke beyond retrying.
-    case network = 69
     /// The peer broke the wire protocol or the two sides disagree.
     case protocolError = 76
     /// Authentication failed: wrong pairing code.
@@ -35,38 +37,73 @@ public enum FerryExit: Int32, CaseIterable, Sendable {
         switch self {
         case .success: return "success"
         case .failure: return "unexpected failure"
-        case .verificationFailed: return "verification failed: the digests differ"
-        case .usage: return "usage error"
+        case .verificationFailed: return "verification failed"
+        case .usage: return "usage"
         case .badData: return "damaged or unsupported input"
         case .noInput: return "source not found or unreadable"
+        case .network: return "network failure"
         case .cannotCreate: return "target cannot be created or written"
         case .ioError: return "I/O error"
-        case .network: return "network failure"
         case .protocolError: return "protocol error"
-        case .authentication: return "authentication failed"
+        case .authentication: return "pairing failed"
         case .interrupted: return "interrupted"
         }
+    }
+
+    /// "Exit codes: 0 success, 1 unexpected failure, …" for the help texts.
+    public static var helpLine: String {
+        "Exit codes: " + allCases.map { "\($0.rawValue) \($0.summary)" }.joined(separator: ", ") + "."
     }
 }
 
 /// Turns any error into one clear line on standard error and an exit code.
 public enum ErrorReporter {
-    public static func exitCode(for error: any Error) -> FerryExit {
+    /// The exit code of `error`, decided by its type and code, never by its message.
+    /// Nil for errors ferry does not know (ArgumentParser's own, or a bug).
+    public static func knownExitCode(for error: any Error) -> FerryExit? {
         switch error {
-        case let e as DiskError:
-            switch e.code {
-            case .notFound, .permissionDenied:
-                if e.operation == "create" || e.operation == "rename" { return .cannotCreate }
-                return e.operation == "open" ? .noInput : .ioError
-            case .isDirectory, .notADisk: return .noInput
-            case .exists, .tooSmall, .inUse, .readOnly: return .cannotCreate
-            case .cancelled: return .interrupted
-            case .unsupported: return .badData
-            default: return .ioError
-            }
+        case let e as DiskError: return exitCode(for: e)
         case is FormatError: return .badData
         case is VerificationError: return .verificationFailed
-        default: return .failure
+        case let e as TransferError:
+            switch e.cause {
+            case .disk(let disk)?: return exitCode(for: disk)
+            case .format?: return .badData
+            case nil: return exitCode(for: e.kind)
+            }
+        case let e as ProtocolError: return exitCode(for: TransferError(e, fromPeer: false).kind)
+        case is CancellationError: return .interrupted
+        default: return nil
+        }
+    }
+
+    public static func exitCode(for error: any Error) -> FerryExit {
+        knownExitCode(for: error) ?? .failure
+    }
+
+    static func exitCode(for error: DiskError) -> FerryExit {
+        switch error.code {
+        case .notFound, .permissionDenied:
+            if error.operation == "create" || error.operation == "rename" { return .cannotCreate }
+            return error.operation == "open" ? .noInput : .ioError
+        case .isDirectory, .notADisk:
+            return error.operation == "create" ? .cannotCreate : .noInput
+        case .exists, .tooSmall, .inUse, .readOnly: return .cannotCreate
+        case .cancelled: return .interrupted
+        case .unsupported: return .badData
+        case .noSpace, .outOfRange, .io, .closed: return .ioError
+        }
+    }
+
+    static func exitCode(for kind: TransferError.Kind) -> FerryExit {
+        switch kind {
+        case .usage: return .usage
+        case .authentication: return .authentication
+        case .verification: return .verificationFailed
+        case .io: return .ioError
+        case .network: return .network
+        case .protocolViolation: return .protocolError
+        case .cancelled: return .interrupted
         }
     }
 
@@ -74,10 +111,17 @@ public enum ErrorReporter {
         "ferry: error: \(error)"
     }
 
-    /// Prints the error and exits with its code.
+    /// Prints the error once and exits with its code. ArgumentParser's own errors
+    /// (usage, --help, --version) are printed the way ArgumentParser prints them.
     public static func exit(with error: any Error) -> Never {
-        let code = exitCode(for: error)
+        if let code = knownExitCode(for: error) {
+            try? FileHandle.standardError.write(contentsOf: Data((line(for: error) + "\n").utf8))
+            Foundation.exit(code.rawValue)
+        }
+        if Ferry.exitCode(for: error) != .failure || error is CleanExit {
+            Ferry.exit(withError: error)
+        }
         try? FileHandle.standardError.write(contentsOf: Data((line(for: error) + "\n").utf8))
-        Foundation.exit(code.rawValue)
+        Foundation.exit(FerryExit.failure.rawValue)
     }
 }

@@ -10,10 +10,8 @@ public struct ReceiveCommand: AsyncParsableCommand {
         discussion: """
             Prints a pairing code and the exact command to run on the source host. The channel is \
             TLS 1.3 with both ends authenticated by keys derived from the code; after 3 failed \
-            pairing attempts the receiver gives up. Targets are untouched until a peer has paired. \
-            Exit codes: 0 verified and durable, 3 verification failed, 64 usage, 69 network failure, \
-            74 I/O error, 76 protocol error, 77 pairing failed, 130 interrupted.
-            """)
+            pairing attempts the receiver gives up. Targets are untouched until a peer has paired.
+            """ + " " + FerryExit.helpLine)
 
     @Argument(help: "Target files or block devices, one per disk sent, in the sender's order (the disks travel in parallel).")
     var targets: [String] = []
@@ -44,7 +42,7 @@ public struct ReceiveCommand: AsyncParsableCommand {
                 targets: targets, listen: try HostPort(parsing: listen, defaultHost: "0.0.0.0"))
             config.code = try transfer.pairingCode()
             config.insecure = transfer.insecure
-            config.progress = try transfer.progressMode()
+            config.progress = transfer.progress
             config.retryFor = try transfer.retrySeconds()
             config.overwrite = overwrite
             if stdin { return try PipeTransfer.receive(from: 0, config) }

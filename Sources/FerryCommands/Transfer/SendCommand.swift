@@ -1,4 +1,5 @@
 public import ArgumentParser
+import FerryBinary
 import FerryCopy
 import FerryDisk
 import FerryFormats
@@ -14,18 +15,16 @@ public struct SendCommand: AsyncParsableCommand {
             Every block is hashed once and checked by the receiver before it is written; both ends \
             compare the disk digest, and success is reported only once the target is on stable storage. \
             Several disks go in parallel over one connection; after a cut, running the same two commands \
-            again resumes every disk (a disk already committed is proven by hash, not sent again). \
-            Exit codes: 0 verified and durable, 3 verification failed, 64 usage, 69 network failure, \
-            74 I/O error, 76 protocol error, 77 pairing failed, 130 interrupted.
-            """)
+            again resumes every disk (a disk already committed is proven by hash, not sent again).
+            """ + " " + FerryExit.helpLine)
 
     @Argument(help: "Source disks or images, then the receiver's HOST[:PORT] (default port 9000), or - to write the stream to stdout (for `| ssh host ferry receive TARGET --stdin`).")
     var operands: [String] = []
 
     @OptionGroup var transfer: TransferOptions
 
-    @Option(name: .long, help: "Bandwidth limit in bytes per second (e.g. 100M).")
-    var limit: String?
+    @Option(name: .long, help: "Bandwidth limit in bytes per second (e.g. 100M or 100M/s).")
+    var limit: Rate?
 
     @Option(name: .long, help: "Per-chunk compression: auto (by compressibility and bottleneck), none, zstd, lz4, gzip.")
     var compress = "auto"
@@ -54,10 +53,10 @@ public struct SendCommand: AsyncParsableCommand {
                 destination: toStdout ? HostPort(host: "-", port: 0) : try HostPort(parsing: destinationText, defaultHost: "127.0.0.1"))
             config.code = try transfer.pairingCode()
             config.insecure = transfer.insecure
-            config.progress = try transfer.progressMode()
+            config.progress = transfer.progress
             config.retryFor = try transfer.retrySeconds()
             config.connectWait = min(config.connectWait, config.retryFor)
-            config.limit = try limit.map(parseRate)
+            config.limit = limit?.bytesPerSecond
             config.workers = max(1, workers)
             guard let mode = CompressionMode(rawValue: compress) else {
                 throw TransferError(.usage, "--compress must be one of auto, none, zstd, lz4, gzip")
@@ -71,7 +70,9 @@ public struct SendCommand: AsyncParsableCommand {
                 do {
                     sources.append(try DiskImage.openSource(path))
                 } catch let error as DiskError {
-                    throw TransferError(.io, error.description)
+                    throw TransferError(error)
+                } catch let error as FormatError {
+                    throw TransferError(error)
                 }
             }
             if raw {

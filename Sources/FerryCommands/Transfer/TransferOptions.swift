@@ -12,8 +12,7 @@ struct TransferOptions: ParsableArguments {
     @Flag(name: .long, help: "Plain TCP without pairing or encryption. Both sides must pass it; use only on a trusted link or inside ssh.")
     var insecure = false
 
-    @Option(name: .long, help: "Progress display: auto, tty, json (JSON lines on stderr) or none.")
-    var progress: String = "auto"
+    @OptionGroup var progressOptions: ProgressOptions
 
     @Option(name: .customLong("retry-for"), help: "After a dropped connection, reconnect and resume for this long (e.g. 30s, 5m, 1h; 0 to fail at once).")
     var retryFor = "5m"
@@ -27,12 +26,7 @@ struct TransferOptions: ParsableArguments {
         }
     }
 
-    func progressMode() throws -> ProgressMode {
-        guard let mode = ProgressMode(rawValue: progress) else {
-            throw TransferError(.usage, "--progress must be one of auto, tty, json, none")
-        }
-        return mode
-    }
+    var progress: ProgressMode { progressOptions.progress }
 
     func retrySeconds() throws -> Double {
         var text = retryFor.lowercased()
@@ -62,7 +56,7 @@ func runTransfer(_ command: String, _ body: () async throws -> TransferSummary) 
         try? FileHandle.standardError.write(contentsOf: Data(summaryLines(command, summary).utf8))
     } catch let error as TransferError {
         try? FileHandle.standardError.write(contentsOf: Data("ferry \(command): \(error.message)\n".utf8))
-        throw ExitCode(error.exitCode)
+        throw ExitCode(ErrorReporter.exitCode(for: error).rawValue)
     }
 }
 
@@ -81,22 +75,4 @@ func summaryLines(_ command: String, _ summary: TransferSummary) -> String {
         text += "ferry \(command): \(summary.disks.count) disks, \(ByteCount.format(total)), verified and durable in \(String(format: "%.1f", summary.seconds)) s\n"
     }
     return text
-}
-
-/// `1048576`, `64K`, `100M`, `1G` (binary units), optionally followed by `/s`.
-func parseRate(_ text: String) throws -> UInt64 {
-    var t = text.lowercased()
-    if t.hasSuffix("/s") { t.removeLast(2) }
-    if t.hasSuffix("b") { t.removeLast() }
-    var multiplier: UInt64 = 1
-    if let last = t.last, let shift = ["k": 10, "m": 20, "g": 30, "t": 40][String(last)] {
-        multiplier = 1 << UInt64(shift)
-        t.removeLast()
-    }
-    guard let value = UInt64(t), value > 0 else {
-        throw TransferError(.usage, "--limit: '\(text)' is not a rate like 100M (bytes per second)")
-    }
-    let (product, overflow) = value.multipliedReportingOverflow(by: multiplier)
-    guard !overflow else { throw TransferError(.usage, "--limit: '\(text)' is too large") }
-    return product
 }
