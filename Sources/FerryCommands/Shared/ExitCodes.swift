@@ -90,7 +90,9 @@ public enum ErrorReporter {
             return error.operation == "create" ? .cannotCreate : .noInput
         case .exists, .tooSmall, .inUse, .readOnly: return .cannotCreate
         case .cancelled: return .interrupted
-        case .unsupported: return .badData
+        case .unsupported:
+            // A target ferry cannot write in the format its name asks for is a target problem.
+            return error.operation == "create" ? .cannotCreate : .badData
         case .noSpace, .outOfRange, .io, .closed: return .ioError
         }
     }
