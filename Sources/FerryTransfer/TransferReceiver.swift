@@ -235,7 +235,9 @@ final class ReceiverSession: Sendable {
         group.addTask {
             do {
                 do {
-                    try await NIOThreadPool.singleton.runIfActive(work)
+                    // Not cancelled with the session: an extent verified and queued when the
+                    // link drops is still written, and the checkpoint after the drop keeps it.
+                    try await NIOThreadPool.singleton.runIfActive(eventLoop: self.connection.channel.eventLoop, work).get()
                 } catch let error as DiskError {
                     throw ProtocolError(.io, error.description)
                 }
