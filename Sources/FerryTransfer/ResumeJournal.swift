@@ -77,6 +77,7 @@ final class ResumeJournal: Sendable {
             do {
                 try descriptor.resize(to: Int64(contents.validLength))
             } catch {
+                try? descriptor.close()
                 throw DiskError.system(errnoValue(error), path, operation: "truncate journal")
             }
             return ResumeJournal(path: path, header: contents.header, contents: contents, descriptor: descriptor)
@@ -122,7 +123,7 @@ final class ResumeJournal: Sendable {
             }
             let size = Int(st.size)
             guard size <= maxJournalBytes else {
-                throw DiskError(.tooSmall, path, operation: "open journal", "is \(size) bytes, more than any journal ferry writes")
+                throw DiskError(.outOfRange, path, operation: "open journal", "is \(size) bytes, more than any journal ferry writes; refusing to read it")
             }
             var bytes = [UInt8](repeating: 0, count: size)
             var done = 0

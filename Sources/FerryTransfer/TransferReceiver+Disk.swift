@@ -133,6 +133,11 @@ extension ReceiverSession {
         } catch let error as DiskError {
             throw ProtocolError(.io, error.description)
         }
+        // A rerun's first proof can take long (a committed disk is re-read whole): what
+        // it found durable counts as progress once, so --retry-for starts from here.
+        progress.record(
+            disk: disk.description.index,
+            durable: min(disk.description.size, UInt64(kept) * UInt64(journal.segmentSize)))
         let what = journal.committed != nil ? "was committed by an earlier run of this session" : "was partly written before"
         var line = "ferry: resuming \(disk.target.path): it \(what); \(kept) journaled segment(s) re-read from the target match"
         if dropped > 0 { line += ", \(dropped) no longer do (the target changed) and will be received again" }
