@@ -15,7 +15,7 @@ struct TransferOptions: ParsableArguments {
     @Option(name: .long, help: "Progress display: auto, tty, json (JSON lines on stderr) or none.")
     var progress: String = "auto"
 
-    @Option(name: .customLong("retry-for"), help: "After a dropped connection, reconnect and resume for this long (e.g. 30s, 5m, 1h; 0 to fail at once).")
+    @Option(name: .customLong("retry-for"), help: "After a dropped connection, reconnect and resume until this long after the last progress (e.g. 30s, 5m, 1h; 0 to fail at once).")
     var retryFor = "5m"
 
     func pairingCode() throws -> PairingCode? {
