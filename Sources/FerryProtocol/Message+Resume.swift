@@ -1,9 +1,10 @@
 public import NIOCore
 
 /// Receiver → sender, right after `ready` with the resume flag: segments of the
-/// disk that an interrupted earlier transfer wrote, flushed and journaled, each with
-/// its segment digest (SHA-256 over the segment's 32-byte block leaves). Sent in
-/// batches; the last has `final` set.
+/// disk that an interrupted earlier transfer wrote, flushed and journaled, and that the
+/// receiver has just re-read from its target and found intact, each with its segment
+/// digest (SHA-256 over the segment's 32-byte block leaves). Sent in batches; the last
+/// has `final` set.
 ///
 /// ```
 ///  0      4              8       9       13
@@ -73,7 +74,8 @@ public struct SegmentList: Sendable, Equatable {
 
 /// Sender → receiver: this journaled segment is unchanged in the source. The leaves
 /// are the sender's, read from the source just now; the receiver accepts them only if
-/// they hash to the segment digest it journaled, then feeds them to its disk digest.
+/// they hash to the segment digest it read back from its target (and journaled), then
+/// feeds them to its disk digest.
 ///
 /// ```
 ///  0      4        12

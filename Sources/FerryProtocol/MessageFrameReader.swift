@@ -52,7 +52,7 @@ public final class MessageFrameReader: ChannelInboundHandler {
     public func channelInactive(context: ChannelHandlerContext) {
         if let partial, partial.readableBytes > 0, !failed {
             failed = true
-            context.fireErrorCaught(ProtocolError(.protocolViolation, "the connection closed in the middle of a message"))
+            context.fireErrorCaught(TruncatedFrame())
         }
         partial = nil
         context.fireChannelInactive()
@@ -84,4 +84,13 @@ public final class MessageFrameReader: ChannelInboundHandler {
         }
         return try MessageDecoder.next(from: &frame)
     }
+}
+
+/// The connection ended inside a frame. Not a `ProtocolError`: a link cut mid-transfer
+/// ends inside a frame nearly every time (a hostile peer gets nothing from it that
+/// closing between frames would not give), so the session treats it as a lost
+/// connection, which `--retry-for` resumes, not as a broken protocol.
+public struct TruncatedFrame: Error, Sendable, CustomStringConvertible {
+    public init() {}
+    public var description: String { "the connection closed in the middle of a message" }
 }

@@ -26,7 +26,7 @@ public struct ReceiverStateMachine: Sendable {
         case writeCompressed(CompressedExtent)
         /// Zero the range (nothing to do on a target known to be zero).
         case zero(ZeroExtent)
-        /// Check the leaves against the journaled segment digest, then count the segment as received.
+        /// Check the leaves against the segment digest re-read from the target, then count the segment as received.
         case same(SameSegment)
         /// Wait for writes in flight, flush, compare digests, send a result, call `diskFinished(_:)`.
         case finishDisk(Finish)

@@ -24,6 +24,9 @@ final class ReceiverDisk: Sendable {
     /// Resume bookkeeping (nil for targets that cannot resume: stdout, null:).
     let journal: ResumeJournal?
     let tracker: SegmentTracker?
+    /// Journaled segments just re-read from the target and found intact: the only ones
+    /// offered to the sender, and the only ones `same` accepts (see `proveJournaled`).
+    let offered = Mutex<[UInt64: [UInt8]]>([:])
     /// Bytes of segments flushed and journaled (what `Ack.durable` reports).
     let durable = Atomic<UInt64>(0)
     private let checkpointing = Mutex(false)
@@ -139,7 +142,8 @@ final class ReceiverDisk: Sendable {
     }
 
     /// A journaled segment the sender proved unchanged: its leaves must hash to the
-    /// digest we journaled when we wrote and flushed it. Nothing is written.
+    /// digest of what this receiver re-read from its target at the start of the
+    /// session (which matched the journal). Nothing is written.
     func same(_ segment: SameSegment) throws {
         guard let journal, let tracker else {
             throw ProtocolError(.protocolViolation, "an unchanged segment was claimed but this target has no journal")
@@ -147,14 +151,16 @@ final class ReceiverDisk: Sendable {
         let index = segment.offset / UInt64(journal.segmentSize)
         let range = tracker.range(ofSegment: index)
         guard range.lowerBound == segment.offset, range.upperBound - range.lowerBound == UInt64(segment.length),
-            let journaled = journal.recovered[index]
+            let proven = offered.withLock({ $0[index] })
         else {
-            throw ProtocolError(.protocolViolation, "segment at \(segment.offset) was not journaled by this receiver")
+            throw ProtocolError(.protocolViolation, "segment at \(segment.offset) was not offered by this receiver")
         }
         try segment.leaves.withUnsafeReadableBytes { leaves in
-            guard ResumeJournal.segmentDigest(leaves) == journaled else {
+            // `proven` is the digest of the leaves of the blocks read back from the target
+            // in this session, equal to the journaled one: the sender's leaves must match it.
+            guard ResumeJournal.segmentDigest(leaves) == proven else {
                 throw ProtocolError(
-                    .verification, "segment at \(segment.offset): the sender's blocks do not match what was journaled here")
+                    .verification, "segment at \(segment.offset): the sender's blocks do not match what the target holds")
             }
             var hashes: [BlockHash] = []
             var i = 0
@@ -169,21 +175,24 @@ final class ReceiverDisk: Sendable {
     }
 
     /// Flushes the target and journals the segments completed since the last
-    /// checkpoint. One at a time; a caller finding one running skips.
-    func checkpoint() throws {
-        guard let journal, let tracker else { return }
+    /// checkpoint; returns the bytes newly journaled. One at a time; a caller finding
+    /// one running skips.
+    @discardableResult
+    func checkpoint() throws -> UInt64 {
+        guard let journal, let tracker else { return 0 }
         let mine = checkpointing.withLock { busy -> Bool in
             defer { busy = true }
             return !busy
         }
-        guard mine else { return }
+        guard mine else { return 0 }
         defer { checkpointing.withLock { $0 = false } }
         let complete = tracker.takeComplete()
-        guard !complete.isEmpty else { return }
+        guard !complete.isEmpty else { return 0 }
         try device.flush()
         try journal.append(complete)
         let bytes = complete.reduce(UInt64(0)) { $0 + UInt64(tracker.range(ofSegment: $1.0).count) }
         durable.add(bytes, ordering: .relaxed)
+        return bytes
     }
 
     /// Flushes, writes the held first block, flushes again, and returns the digest of

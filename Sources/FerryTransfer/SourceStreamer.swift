@@ -126,19 +126,7 @@ struct SourceStreamer: Sendable {
         let start = segment * segmentSize
         guard start < source.size else { return nil }
         let end = min(source.size, start + segmentSize)
-        let chunk = UInt64(1 << 20)
-        var leaves: [BlockHash] = []
-        var buffer = [UInt8](repeating: 0, count: Int(chunk))
-        var position = start
-        while position < end {
-            let n = Int(min(chunk, end - position))
-            try buffer.withUnsafeMutableBytes { raw in
-                let piece = UnsafeMutableRawBufferPointer(rebasing: raw[0..<n])
-                try source.read(into: piece, at: position)
-                _ = BlockRuns.split(UnsafeRawBufferPointer(piece), hashes: &leaves, leaf: digest.leaf)
-            }
-            position += UInt64(n)
-        }
+        let leaves = try source.leaves(of: start..<end, leaf: digest.leaf)
         var wire = allocator.buffer(capacity: leaves.count * WireLimits.hashSize)
         for leaf in leaves { leaf.withRawBytes { _ = wire.writeBytes($0) } }
         let matches = wire.withUnsafeReadableBytes { ResumeJournal.segmentDigest($0) } == expected

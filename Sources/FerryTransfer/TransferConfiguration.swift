@@ -23,10 +23,15 @@ public struct ReceiveConfiguration: Sendable {
     /// reconnect and resume (0: fail at once; the journal still allows a rerun).
     public var retryFor: Double = 0
     /// Resume granularity: segments journaled once complete and flushed (whole blocks).
-    public var segmentSize = 64 << 20
-    /// Flush and journal after this many bytes of progress: the most a receiver killed
-    /// outright (kill -9, power loss) has to receive again, plus one segment.
-    public var checkpointBytes: UInt64 = 256 << 20
+    /// Small enough that a link cut every few dozen MiB still keeps most of what each
+    /// connection delivered; a journal record (40 bytes) per 4 MiB is 10 KiB per GiB.
+    public var segmentSize = 4 << 20
+    /// Flush and journal after this many bytes of progress, or `checkpointInterval`
+    /// seconds after the last checkpoint, whichever comes first (and when the link
+    /// drops): about the most a receiver killed outright (kill -9, power loss) has to
+    /// receive again, plus the segments it had only partly written.
+    public var checkpointBytes: UInt64 = 64 << 20
+    public var checkpointInterval: Double = 1
     /// Acknowledge progress to the sender every this many bytes.
     public var ackBytes: UInt64 = 16 << 20
     /// Told once the listener is up: where, and the code to give the sender.

@@ -22,6 +22,7 @@ extension ReceiverSession {
                 throw ProtocolError(.io, error.description)
             }
         }
+        try await proveJournaled(disk)
         let all = disks.withLock { disks in
             disks[description.index] = disk
             return Array(disks.values)
@@ -39,10 +40,13 @@ extension ReceiverSession {
     }
 
     /// Opens the target, continuing an interrupted transfer when a journal for this
-    /// disk (same size and name) is there: into its partial file, or — for a disk this
-    /// session committed before it was cut — into the committed file itself, whose
-    /// journal holds every segment and a commit record. The sender then proves each
-    /// journaled segment against its source by hash; nothing is trusted by size.
+    /// disk is there and matches it: the same disk description and resume parameters
+    /// (its header), and the same target (device and inode or dev_t, size, and the mtime
+    /// recorded at a clean stop). It continues into the partial file, or — for a disk
+    /// this session committed before it was cut — into the committed file itself, whose
+    /// journal holds every segment and a commit record. A journal that does not match
+    /// is discarded. What the journal claims is proven afterwards, by re-reading the
+    /// target (`ReceiverDisk.proveJournaled`) and then by the sender against its source.
     private static func openResumable(
         _ path: String, _ description: DiskDescription, _ config: ReceiveConfiguration, _ counters: CopyCounters,
         _ leaf: LeafHash
@@ -51,36 +55,93 @@ extension ReceiverSession {
             let target = try LocalTarget.open(path, size: description.size, overwrite: config.overwrite)
             return try ReceiverDisk(description: description, target: target, counters: counters, journal: nil, leaf: leaf)
         }
-        let inPlace = LocalDisk.isBlockDevice(path)
-        let journalPath = ResumeJournal.path(for: path, inPlace: inPlace)
+        var st = stat()
+        let rdev = stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFBLK ? UInt64(st.st_rdev) : nil
+        let journalPath = try ResumeJournal.path(for: path, blockDevice: rdev)
+        let session = ResumeJournal.Header(
+            segmentSize: UInt32(config.segmentSize), leaf: ResumeJournal.LeafHashCode(leaf), diskIndex: description.index,
+            diskCount: description.count, diskSize: description.size, sectorSize: description.sectorSize,
+            name: Array(description.name.utf8.prefix(ResumeJournal.maxNameBytes)),
+            target: ResumeJournal.TargetIdentity(kind: .regularFile, device: 0, inode: 0, size: 0))
         var target: LocalTarget?
         var journal: ResumeJournal?
-        if FileManager.default.fileExists(atPath: journalPath) {
-            let found = try ResumeJournal(
-                path: journalPath, segmentSize: config.segmentSize, diskSize: description.size, name: description.name,
-                leaf: leaf)
-            if !found.recovered.isEmpty {
-                if inPlace {
-                    target = try LocalTarget.open(path, size: description.size, overwrite: config.overwrite)
-                } else {
-                    target = try LocalTarget.reopenPartial(path, size: description.size)
-                    if target == nil, found.committed != nil {
-                        target = try LocalTarget.reopenCommitted(path, size: description.size)
+        // Looked at before the target is opened: a journal that is refused (a symbolic
+        // link, another user's file) stops the transfer before anything is written.
+        if let found = try ResumeJournal.existing(at: journalPath) {
+            // Why the journal is not used (nil: it holds nothing worth a word).
+            var reason: String? = "it describes another disk or another session"
+            if let contents = try? ResumeJournal.parse(found.bytes), contents.header.session == session.session {
+                reason = nil
+                if !contents.recovered.isEmpty {
+                    let candidate: LocalTarget?
+                    if rdev != nil {
+                        candidate = try LocalTarget.open(path, size: description.size, overwrite: config.overwrite)
+                    } else if let partial = try LocalTarget.reopenPartial(path, size: description.size) {
+                        candidate = partial
+                    } else if contents.committed != nil {
+                        candidate = try LocalTarget.reopenCommitted(path, size: description.size)
+                    } else {
+                        candidate = nil
                     }
+                    reason = "its target is gone"
+                    if let candidate, let seen = try ResumeJournal.identity(of: candidate.device) {
+                        let (identity, mtime) = seen
+                        if identity != contents.header.target {
+                            reason = "it was written for \(contents.header.target), and the target now is \(identity)"
+                        } else if let closed = contents.closedAt, closed != mtime {
+                            reason = "the target was modified after the journal was closed"
+                        } else {
+                            journal = try found.resume(contents)
+                        }
+                    }
+                    // A device is opened once either way; a file that does not match is closed
+                    // (the partial file is then replaced, a committed one needs --overwrite).
+                    if journal != nil || rdev != nil { target = candidate } else { try? candidate?.device.close() }
                 }
             }
-            if target == nil { found.remove() } else { journal = found }
+            if journal == nil {
+                found.discard()
+                if let reason {
+                    try? FileHandle.standardError.write(contentsOf: Data(
+                        "ferry: discarding the resume journal of \(path): \(reason)\n".utf8))
+                }
+            }
         }
         let opened = try target ?? LocalTarget.open(path, size: description.size, overwrite: config.overwrite)
-        let usable = try journal ?? ResumeJournal(
-            path: journalPath, segmentSize: config.segmentSize, diskSize: description.size, name: description.name,
-            leaf: leaf)
-        if !usable.recovered.isEmpty {
-            let what = usable.committed != nil ? "was committed by an earlier run of this session" : "was partly written before"
-            try? FileHandle.standardError.write(contentsOf: Data(
-                "ferry: resuming \(path): it \(what) (\(usable.recovered.count) segment(s) journaled); the sender will check them against the source\n".utf8))
+        let usable: ResumeJournal
+        if let journal {
+            usable = journal
+        } else {
+            guard let identity = try ResumeJournal.identity(of: opened.device)?.0 else {
+                return try ReceiverDisk(description: description, target: opened, counters: counters, journal: nil, leaf: leaf)
+            }
+            var header = session
+            header.target = identity
+            usable = try ResumeJournal.create(at: journalPath, header: header)
         }
         return try ReceiverDisk(description: description, target: opened, counters: counters, journal: usable, leaf: leaf)
+    }
+
+    /// Re-reads the journaled segments of a resumed disk from its target, so that only
+    /// what is there now is offered to the sender, and says what was found.
+    private func proveJournaled(_ disk: ReceiverDisk) async throws {
+        guard let journal = disk.journal, !journal.recovered.isEmpty else { return }
+        let kept: Int
+        let dropped: Int
+        do {
+            (kept, dropped) = try await disk.proveJournaled(workers: config.workers)
+        } catch let error as DiskError {
+            throw ProtocolError(.io, error.description)
+        }
+        // A rerun's first proof can take long (a committed disk is re-read whole): what
+        // it found durable counts as progress once, so --retry-for starts from here.
+        progress.record(
+            disk: disk.description.index,
+            durable: min(disk.description.size, UInt64(kept) * UInt64(journal.segmentSize)))
+        let what = journal.committed != nil ? "was committed by an earlier run of this session" : "was partly written before"
+        var line = "ferry: resuming \(disk.target.path): it \(what); \(kept) journaled segment(s) re-read from the target match"
+        if dropped > 0 { line += ", \(dropped) no longer do (the target changed) and will be received again" }
+        try? FileHandle.standardError.write(contentsOf: Data((line + "; the sender will check them against the source\n").utf8))
     }
 
     func sendSegments(

@@ -24,23 +24,30 @@ public enum TransferReceiver {
 
         var failures = 0
         let generation = Atomic<Int>(0)
+        let progress = RetryClock()
         var lastNetworkError: TransferError?
         return try await listener.executeThenClose { connections in
             for try await connection in connections {
                 generation.add(1, ordering: .relaxed)
                 do {
-                    return try await ReceiverSession(config: config, connection: connection).run()
+                    return try await ReceiverSession(config: config, connection: connection, progress: progress).run()
                 } catch let error as TransferError where error.kind == .network && config.retryFor > 0 {
                     // The link dropped: the journal keeps what is durable; wait for the
-                    // sender to reconnect (it retries by itself) for retryFor seconds.
+                    // sender to reconnect (it retries by itself), until retryFor seconds
+                    // after the last progress (reconnects that make none do not extend it).
+                    let left = progress.remaining(config.retryFor)
+                    guard left > 0 else {
+                        throw TransferError(
+                            .network, "\(error.message); nothing new became durable in \(Int(config.retryFor)) s of retrying, giving up (the journal is kept for a rerun)")
+                    }
                     lastNetworkError = error
                     let mine = generation.load(ordering: .relaxed)
                     let server = listener.channel
-                    server.eventLoop.scheduleTask(in: .seconds(Int64(config.retryFor))) {
+                    server.eventLoop.scheduleTask(in: .milliseconds(Int64(left * 1000))) {
                         if generation.load(ordering: .relaxed) == mine { server.close(promise: nil) }
                     }
                     try? FileHandle.standardError.write(contentsOf: 
-                        Data("ferry: \(error.message); waiting up to \(Int(config.retryFor)) s for the sender to reconnect\n".utf8))
+                        Data("ferry: \(error.message); waiting up to \(Int(left.rounded(.up))) s for the sender to reconnect\n".utf8))
                 } catch let error as TransferError where error.kind == .authentication {
                     failures += 1
                     if failures >= config.maxAuthFailures {
@@ -66,7 +73,9 @@ final class ReceiverSession: Sendable {
     let helloSeen = Atomic<Bool>(false)
     /// Per disk: progress at the last ack and at the last checkpoint.
     let lastAck = Mutex<[UInt32: UInt64]>([:])
-    let lastCheckpoint = Mutex<[UInt32: UInt64]>([:])
+    let lastCheckpoint = Mutex<[UInt32: (bytes: UInt64, at: ContinuousClock.Instant)]>([:])
+    /// When this receiver last made progress (shared by the connections of one run).
+    let progress: RetryClock
     let disks = Mutex<[UInt32: ReceiverDisk]>([:])
     /// Disks verified and committed in this session: their journals stay until the
     /// whole session is done, whatever happens to the other disks.
@@ -78,13 +87,15 @@ final class ReceiverSession: Sendable {
     /// The first failure of a write job.
     let failure = Mutex<(any Error)?>(nil)
 
-    init(config: ReceiveConfiguration, connection: MessageChannel) {
+    init(config: ReceiveConfiguration, connection: MessageChannel, progress: RetryClock = RetryClock()) {
         self.config = config
         self.connection = connection
+        self.progress = progress
     }
 
     func run() async throws -> TransferSummary {
         let started = Date()
+        progress.start()
         let channel = connection.channel
         channel.eventLoop.scheduleTask(in: .seconds(config.helloTimeout)) { [self] in
             if !self.helloSeen.load(ordering: .relaxed) { channel.close(promise: nil) }
@@ -104,7 +115,8 @@ final class ReceiverSession: Sendable {
                         case .openDisk(let description):
                             let disk = try await open(
                                 description, leaf: LeafHash.agreed(machine.capabilities, machine.peerCapabilities))
-                            let recovered = disk.journal?.recovered ?? [:]
+                            // Only segments just re-read from the target are offered.
+                            let recovered = disk.offered.withLock { $0 }
                             var flags = disk.knownZero ? DiskReady.targetIsZero : 0
                             if !recovered.isEmpty { flags |= DiskReady.resume }
                             let done = try await perform(machine.diskOpened(description.index, flags: flags))
@@ -182,11 +194,12 @@ final class ReceiverSession: Sendable {
         let done = committed.withLock { $0 }
         for (index, disk) in disks.withLock({ $0 }) {
             let wasCommitted = done.contains(index) || disk.journal?.committed != nil
-            if resumable || wasCommitted, let journal = disk.journal {
+            if resumable || wasCommitted, disk.journal != nil {
                 if !done.contains(index) {
-                    try? await NIOThreadPool.singleton.runIfActive { try disk.checkpoint() }
+                    _ = try? await NIOThreadPool.singleton.runIfActive { try disk.checkpoint() }
                 }
-                journal.closeKeeping()
+                progress.record(disk: index, durable: disk.durable.load(ordering: .relaxed))
+                disk.keepJournal()
                 try? disk.device.close()
             } else {
                 disk.journal?.remove()
@@ -221,7 +234,9 @@ final class ReceiverSession: Sendable {
         group.addTask {
             do {
                 do {
-                    try await NIOThreadPool.singleton.runIfActive(work)
+                    // Not cancelled with the session: an extent verified and queued when the
+                    // link drops is still written, and the checkpoint after the drop keeps it.
+                    try await NIOThreadPool.singleton.runIfActive(eventLoop: self.connection.channel.eventLoop, work).get()
                 } catch let error as DiskError {
                     throw ProtocolError(.io, error.description)
                 }
@@ -240,26 +255,35 @@ final class ReceiverSession: Sendable {
         }
     }
 
-    /// Every `ackBytes` of a disk's progress, tells the sender; every `checkpointBytes`,
-    /// flushes that disk and journals its completed segments first.
+    /// Every `checkpointBytes` of a disk's progress, or `checkpointInterval` seconds after
+    /// the last checkpoint, flushes that disk and journals its completed segments; every
+    /// `ackBytes`, and after a checkpoint that journaled something, tells the sender.
     private func acknowledge(_ disk: ReceiverDisk, _ outbound: NIOAsyncChannelOutboundWriter<Message>) async throws {
         refreshProgress()
         let index = disk.description.index
         let done = disk.counters.done.load(ordering: .relaxed)
+        let now = ContinuousClock.now
+        let checkpoint = lastCheckpoint.withLock { last -> Bool in
+            // A disk's first write starts its clock.
+            let previous = last[index] ?? (0, now)
+            last[index] = previous
+            let byBytes = done >= previous.bytes + config.checkpointBytes
+            let byTime = done > previous.bytes && now - previous.at >= .milliseconds(Int64(config.checkpointInterval * 1000))
+            guard byBytes || byTime else { return false }
+            last[index] = (done, now)
+            return true
+        }
+        var journaled: UInt64 = 0
+        if checkpoint {
+            journaled = try await NIOThreadPool.singleton.runIfActive { try disk.checkpoint() }
+            progress.record(disk: index, durable: disk.durable.load(ordering: .relaxed))
+        }
         let due = lastAck.withLock { last -> Bool in
-            guard done >= last[index, default: 0] + config.ackBytes else { return false }
+            guard journaled > 0 || done >= last[index, default: 0] + config.ackBytes else { return false }
             last[index] = done
             return true
         }
         guard due else { return }
-        let checkpoint = lastCheckpoint.withLock { last -> Bool in
-            guard done >= last[index, default: 0] + config.checkpointBytes else { return false }
-            last[index] = done
-            return true
-        }
-        if checkpoint {
-            try await NIOThreadPool.singleton.runIfActive { try disk.checkpoint() }
-        }
         let durable = disk.durable.load(ordering: .relaxed)
         try await outbound.write(.ack(Ack(disk: index, written: done, durable: durable)))
     }

@@ -155,8 +155,9 @@ extension SenderSession {
     }
 }
 
-/// Journaled segments waiting to be checked, shared by the checking workers.
-private final class SegmentQueue: Sendable {
+/// Journaled segments waiting to be checked, shared by the checking workers (the
+/// sender's against its source, the receiver's against its target).
+final class SegmentQueue: Sendable {
     private let pending: Mutex<[UInt64]>
     let matched = Mutex(Set<UInt64>())
 

@@ -29,8 +29,10 @@ public enum TransferSender {
         // Data bytes each disk sent over connections that dropped: the summary counts them too.
         var sentBefore = [UInt64](repeating: 0, count: sources.count)
         var everConnected = false
+        // --retry-for counts from the last progress, not from the last reconnect.
+        let progress = RetryClock()
         while true {
-            let sender = SenderSession(sources: sources, config: config)
+            let sender = SenderSession(sources: sources, config: config, progress: progress)
             do {
                 let connection: MessageChannel
                 do {
@@ -50,6 +52,7 @@ public enum TransferSender {
                 }
                 everConnected = true
                 firstFailure = nil
+                progress.start()
                 do {
                     try await sender.run(connection)
                 } catch {
@@ -59,10 +62,12 @@ public enum TransferSender {
                 for i in disks.indices where i < sentBefore.count { disks[i].dataBytes += sentBefore[i] }
                 return TransferSummary(disks: disks, seconds: Date().timeIntervalSince(started))
             } catch let error as TransferError where error.kind == .network && config.retryFor > 0 && everConnected {
-                // Reconnect and resume from the receiver's journal, for at most retryFor seconds.
-                let since = firstFailure ?? Date()
-                firstFailure = since
-                guard Date().timeIntervalSince(since) < config.retryFor else { throw error }
+                // Reconnect and resume from the receiver's journal, until retryFor seconds
+                // after the last time more became durable there.
+                guard progress.remaining(config.retryFor) > 0 else {
+                    throw TransferError(
+                        .network, "\(error.message); nothing new became durable on the receiver in \(Int(config.retryFor)) s of retrying, giving up")
+                }
                 config.dropAfterBytes = nil
                 for (i, sent) in sender.sent.enumerated() { sentBefore[i] += sent.data.load(ordering: .relaxed) }
                 try? FileHandle.standardError.write(contentsOf: Data("ferry: \(error.message); reconnecting\n".utf8))
@@ -96,10 +101,13 @@ final class SenderSession: Sendable {
     let failure = Mutex<(any Error)?>(nil)
     /// Journaled segments a resuming receiver holds, per disk.
     let resume = Mutex<[UInt32: (segmentSize: UInt64, entries: [UInt64: [UInt8]])]>([:])
+    /// When the receiver last got more durable (shared by the connections of one run).
+    let progress: RetryClock
 
-    init(sources: [any BlockDevice], config: SendConfiguration) {
+    init(sources: [any BlockDevice], config: SendConfiguration, progress: RetryClock = RetryClock()) {
         self.sources = sources
         self.config = config
+        self.progress = progress
         // Every disk's workers feed the session's stage clock (the progress line's bottleneck).
         let stages = counters.stages
         sent = sources.map { _ in CopyCounters(stages: stages) }
@@ -150,16 +158,20 @@ final class SenderSession: Sendable {
         case .ignoreForNow, .diskVerified:
             break
         case .resumeSegments(let list, let start):
-            resume.withLock { r in
+            let offered = resume.withLock { r -> UInt64 in
                 var disk = r[list.disk] ?? (segmentSize: UInt64(list.segmentSize), entries: [:])
                 disk.segmentSize = UInt64(list.segmentSize)
                 for e in list.entries { disk.entries[e.index] = e.digest }
                 r[list.disk] = disk
+                return UInt64(disk.entries.count) * disk.segmentSize
             }
+            // What a reconnect finds journaled (the receiver checkpoints when a link drops).
+            progress.record(disk: list.disk, durable: min(offered, sources[Int(list.disk)].size))
             if start { begin(list.disk, outbound, &group, connection) }
         case .startSending(let index, _):
             begin(index, outbound, &group, connection)
         case .progress(let ack):
+            progress.record(disk: ack.disk, durable: ack.durable)
             let done = acked.withLock { a in
                 a[Int(ack.disk)] = ack.written
                 return a.reduce(0, +)

@@ -1,33 +1,47 @@
+import FerryBinary
 import FerryCopy
+import FerryDisk
+import FerryTestSupport
 import Foundation
 import Testing
 
 @testable import FerryTransfer
 
-/// The journal's records across reopenings: segments, the commit record, and the void
-/// record that keeps a segment being rewritten from being proven by its old digest.
+/// The journal's bytes and records across reopenings (segments, the commit record, the
+/// void record that keeps a segment being rewritten from being proven by its old digest,
+/// the closed record with the target's mtime), and the safety of opening one.
 @Suite struct ResumeJournalTests {
     let a = [UInt8](repeating: 0xA1, count: 32)
     let b = [UInt8](repeating: 0xB2, count: 32)
     let c = [UInt8](repeating: 0xC3, count: 32)
 
-    func open(_ path: String, leaf: LeafHash = .sha256) throws -> ResumeJournal {
-        try ResumeJournal(path: path, segmentSize: 1 << 20, diskSize: 4 << 20, name: "d", leaf: leaf)
+    func header(size: UInt64 = 4 << 20, leaf: LeafHash = .sha256, inode: UInt64 = 7) -> ResumeJournal.Header {
+        ResumeJournal.Header(
+            segmentSize: 1 << 20, leaf: ResumeJournal.LeafHashCode(leaf), diskIndex: 0, diskCount: 1, diskSize: size,
+            sectorSize: 512, name: Array("d".utf8),
+            target: ResumeJournal.TargetIdentity(kind: .regularFile, device: 2049, inode: inode, size: size))
+    }
+
+    func reopen(_ path: String) throws -> (ResumeJournal.Existing, ResumeJournal.Contents) {
+        let found = try #require(try ResumeJournal.existing(at: path))
+        return (found, try ResumeJournal.parse(found.bytes))
     }
 
     func size(_ path: String) -> Int { (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? -1 }
 
-    @Test func commitAndVoidRecordsSurviveReopening() throws {
+    @Test func recordsSurviveReopening() throws {
         let path = try Loopback.temporaryDirectory() + "/j"
-        let first = try open(path)
-        #expect(first.recovered.isEmpty && first.committed == nil)
+        let first = try ResumeJournal.create(at: path, header: header())
         try first.append([(0, a), (2, b)])
         try first.appendCommit(digest: c)
-        first.closeKeeping()
+        first.closeKeeping(targetModified: ResumeJournal.Timestamp(seconds: 1_700_000_000, nanoseconds: 5))
 
-        let second = try open(path)
-        #expect(second.recovered == [0: a, 2: b])
-        #expect(second.committed == c)
+        let (found, contents) = try reopen(path)
+        #expect(contents.header == header())
+        #expect(contents.recovered == [0: a, 2: b])
+        #expect(contents.committed == c)
+        #expect(contents.closedAt == ResumeJournal.Timestamp(seconds: 1_700_000_000, nanoseconds: 5))
+        let second = try found.resume(contents)
         let before = size(path)
         // A write straddling segments 0, 1 and 2 voids the two recovered ones, once.
         try second.void((1 << 20) - 65536..<(2 << 20) + 65536)
@@ -35,36 +49,100 @@ import Testing
         second.closeKeeping()
         #expect(size(path) == before + 2 * ResumeJournal.recordSize)
 
-        let third = try open(path)
+        let (found3, third) = try reopen(path)
         #expect(third.recovered.isEmpty)
         #expect(third.committed == c)
-        // The rewritten segment's new digest, journaled later, is what counts.
-        try third.append([(0, b)])
-        third.closeKeeping()
-        #expect(try open(path).recovered == [0: b])
+        // Records after the closed one: the run that wrote them did not stop cleanly.
+        #expect(third.closedAt == nil)
+        try found3.resume(third).append([(0, b)])
+        #expect(try reopen(path).1.recovered == [0: b])
     }
 
-    @Test func journalOfAnotherDiskIsStartedAfresh() throws {
+    @Test func tornLastRecordIsIgnoredAndCut() throws {
         let path = try Loopback.temporaryDirectory() + "/j"
-        let first = try open(path)
-        try first.append([(1, a)])
-        try first.appendCommit(digest: c)
-        first.closeKeeping()
-        let other = try ResumeJournal(path: path, segmentSize: 1 << 20, diskSize: 8 << 20, name: "d", leaf: .sha256)
-        #expect(other.recovered.isEmpty && other.committed == nil)
+        let journal = try ResumeJournal.create(at: path, header: header())
+        try journal.append([(1, a)])
+        journal.closeKeeping()
+        let handle = try #require(FileHandle(forWritingAtPath: path))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data([0, 0, 0, 0, 0, 0, 0, 3, 0xEE]))
+        try handle.close()
+        let (found, contents) = try reopen(path)
+        #expect(contents.recovered == [1: a])
+        try found.resume(contents).append([(3, b)])
+        #expect(try reopen(path).1.recovered == [1: a, 3: b])
     }
 
-    /// Segment digests are over leaves of one kind: a journal kept while the session
-    /// hashed blocks with SHA-256 proves nothing to an xxh3 session, and is discarded.
-    @Test func journalOfAnotherLeafHashIsDiscarded() throws {
+    /// What a rerun compares: the session part of the header (disk, resume parameters,
+    /// leaf hash) and, separately, the target's identity.
+    @Test func headerBindsDiskLeafHashAndTarget() throws {
         let path = try Loopback.temporaryDirectory() + "/j"
-        let first = try open(path, leaf: .sha256)
-        try first.append([(0, a), (1, b)])
-        first.closeKeeping()
-        let same = try open(path, leaf: .sha256)
-        #expect(same.recovered.count == 2)
-        same.closeKeeping()
-        let other = try open(path, leaf: .xxh3)
-        #expect(other.recovered.isEmpty)
+        try ResumeJournal.create(at: path, header: header()).closeKeeping()
+        let parsed = try reopen(path).1.header
+        #expect(parsed.session == header().session)
+        #expect(parsed.session != header(size: 8 << 20).session)
+        #expect(parsed.session != header(leaf: .xxh3).session)
+        #expect(parsed.session == header(inode: 8).session)
+        #expect(parsed.target != header(inode: 8).target)
+    }
+
+    @Test func hostileBytesAreRefusedWithoutTrapping() throws {
+        let good = header().bytes + ResumeJournal.record(0, a)
+        #expect(throws: FormatError.self) { try ResumeJournal.parse(Array("NOTAJRNL".utf8) + good.dropFirst(8)) }
+        var version = good
+        version[9] = 2
+        #expect(throws: FormatError.self) { try ResumeJournal.parse(version) }
+        var segment = good
+        segment[13] = 1  // segment size not a whole number of blocks
+        #expect(throws: FormatError.self) { try ResumeJournal.parse(segment) }
+        var name = good
+        name[60] = 0xFF  // a name longer than the limit
+        #expect(throws: FormatError.self) { try ResumeJournal.parse(name) }
+        for cut in 0..<ResumeJournal.Header.fixedSize {
+            #expect(throws: FormatError.self) { try ResumeJournal.parse(Array(good[0..<cut])) }
+        }
+        // A record for a segment past the disk's end is ignored.
+        let past = try ResumeJournal.parse(header().bytes + ResumeJournal.record(99, a))
+        #expect(past.recovered.isEmpty)
+    }
+
+    /// A journal path that is a symbolic link is refused, not followed (a root receiver
+    /// would otherwise truncate whatever it points to).
+    @Test func symbolicLinkJournalIsRefused() throws {
+        let dir = try Loopback.temporaryDirectory()
+        let victim = dir + "/victim"
+        _ = FileManager.default.createFile(atPath: victim, contents: Data("precious".utf8))
+        try FileManager.default.createSymbolicLink(atPath: dir + "/j", withDestinationPath: victim)
+        #expect(throws: DiskError.self) { _ = try ResumeJournal.existing(at: dir + "/j") }
+        #expect(throws: DiskError.self) { _ = try ResumeJournal.create(at: dir + "/j", header: header()) }
+        #expect(Loopback.read(victim) == Array("precious".utf8))
+    }
+
+    @Test func journalOfAnotherUserOrWithTwoLinksIsRefused() throws {
+        let dir = try Loopback.temporaryDirectory()
+        let path = dir + "/j"
+        try ResumeJournal.create(at: path, header: header()).closeKeeping()
+        #expect(link(path, dir + "/second") == 0)
+        #expect(throws: DiskError.self) { _ = try ResumeJournal.existing(at: path) }
+        unlink(dir + "/second")
+        #expect(try ResumeJournal.existing(at: path) != nil)
+        guard Tools.isRoot else {
+            print("SKIP: the other-owner case needs root (chown)")
+            return
+        }
+        #expect(chown(path, 12345, 12345) == 0)
+        #expect(throws: DiskError.self) { _ = try ResumeJournal.existing(at: path) }
+    }
+
+    @Test func stateDirectoryIsPrivate() throws {
+        let dir = try Loopback.temporaryDirectory()
+        let made = try ResumeJournal.privateStateDirectory(dir + "/state")
+        var st = stat()
+        #expect(stat(made, &st) == 0 && st.st_mode & 0o777 == 0o700)
+        #expect(chmod(made, 0o755) == 0)
+        #expect(throws: DiskError.self) { _ = try ResumeJournal.privateStateDirectory(made) }
+        try FileManager.default.createDirectory(atPath: dir + "/real", withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createSymbolicLink(atPath: dir + "/link", withDestinationPath: dir + "/real")
+        #expect(throws: DiskError.self) { _ = try ResumeJournal.privateStateDirectory(dir + "/link") }
     }
 }

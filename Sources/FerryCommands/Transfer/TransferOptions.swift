@@ -14,7 +14,7 @@ struct TransferOptions: ParsableArguments {
 
     @OptionGroup var progressOptions: ProgressOptions
 
-    @Option(name: .customLong("retry-for"), help: "After a dropped connection, reconnect and resume for this long (e.g. 30s, 5m, 1h; 0 to fail at once).")
+    @Option(name: .customLong("retry-for"), help: "After a dropped connection, reconnect and resume until this long after the last progress (e.g. 30s, 5m, 1h; 0 to fail at once).")
     var retryFor = "5m"
 
     func pairingCode() throws -> PairingCode? {
