@@ -1,6 +1,7 @@
 import FerryBinary
 import FerryCopy
 import FerryDisk
+import FerryFormats
 import FerryProtocol
 import Foundation
 import NIOCore
@@ -47,9 +48,14 @@ extension ReceiverSession {
         _ path: String, _ description: DiskDescription, _ config: ReceiveConfiguration, _ counters: CopyCounters,
         _ leaf: LeafHash
     ) throws -> ReceiverDisk {
-        guard path != "-", path != "null:" else {
-            let target = try LocalTarget.open(path, size: description.size, overwrite: config.overwrite)
-            return try ReceiverDisk(description: description, target: target, counters: counters, journal: nil, leaf: leaf)
+        // The segment journal maps raw offsets of the target: an image format cannot resume.
+        let format = try config.prepared?.format(for: path) ?? DiskImage.targetFormat(forPath: path)
+        let lock = config.prepared?.lock(for: path)
+        guard path != "-", path != "null:", format == .raw else {
+            let target = try LocalTarget.open(
+                path, size: format == .raw ? description.size : 0, overwrite: config.overwrite, lock: lock)
+            return try ReceiverDisk(
+                description: description, target: target, format: format, counters: counters, journal: nil, leaf: leaf)
         }
         let inPlace = LocalDisk.isBlockDevice(path)
         let journalPath = ResumeJournal.path(for: path, inPlace: inPlace)
@@ -61,7 +67,7 @@ extension ReceiverSession {
                 leaf: leaf)
             if !found.recovered.isEmpty {
                 if inPlace {
-                    target = try LocalTarget.open(path, size: description.size, overwrite: config.overwrite)
+                    target = try LocalTarget.open(path, size: description.size, overwrite: config.overwrite, lock: lock)
                 } else {
                     target = try LocalTarget.reopenPartial(path, size: description.size)
                     if target == nil, found.committed != nil {
@@ -71,7 +77,7 @@ extension ReceiverSession {
             }
             if target == nil { found.remove() } else { journal = found }
         }
-        let opened = try target ?? LocalTarget.open(path, size: description.size, overwrite: config.overwrite)
+        let opened = try target ?? LocalTarget.open(path, size: description.size, overwrite: config.overwrite, lock: lock)
         let usable = try journal ?? ResumeJournal(
             path: journalPath, segmentSize: config.segmentSize, diskSize: description.size, name: description.name,
             leaf: leaf)
@@ -97,35 +103,31 @@ extension ReceiverSession {
         } while start < entries.count
     }
 
-    /// Flushes and verifies one disk; on a match journals every segment and the commit
-    /// (so a rerun of a cut session can prove the disk instead of resending it), then
-    /// commits the target and reports the result.
+    /// Flushes and verifies one disk, and commits it through `TargetCommit`: on a match
+    /// journals every segment and the commit (so a rerun of a cut session can prove the
+    /// disk instead of resending it), then writes block 0 / renames, and reports the result.
+    /// On a mismatch nothing is committed: no block 0, nothing under the final name.
     func finishDisk(_ disk: ReceiverDisk, _ finish: Finish, _ outbound: NIOAsyncChannelOutboundWriter<Message>) async throws {
         let ours: DiskDigest
         do {
-            ours = try await NIOThreadPool.singleton.runIfActive { try disk.finish() }
+            ours = try await NIOThreadPool.singleton.runIfActive {
+                try disk.finish(expected: finish.digest) { ours in
+                    if let journal = disk.journal {
+                        try disk.checkpoint()
+                        try journal.appendCommit(digest: ours.bytes)
+                    }
+                }
+            }
+            committed.withLock { _ = $0.insert(finish.disk) }
+        } catch let mismatch as VerificationError {
+            try? await outbound.write(.result(DiskResult(disk: finish.disk, status: .mismatch, digest: mismatch.actual.bytes)))
+            throw ProtocolError(
+                .verification,
+                "disk \(finish.disk): digest \(mismatch.actual.hex) does not match the sender's \(finish.digest.hexString)")
         } catch let error as DiskError {
             throw ProtocolError(.io, error.description)
         } catch let error as DigestError {
             throw ProtocolError(.verification, error.description)
-        }
-        guard ours.bytes == finish.digest else {
-            try? await outbound.write(.result(DiskResult(disk: finish.disk, status: .mismatch, digest: ours.bytes)))
-            throw ProtocolError(
-                .verification,
-                "disk \(finish.disk): digest \(ours.hex) does not match the sender's \(finish.digest.hexString)")
-        }
-        do {
-            try await NIOThreadPool.singleton.runIfActive {
-                if let journal = disk.journal {
-                    try disk.checkpoint()
-                    try journal.appendCommit(digest: ours.bytes)
-                }
-                try disk.target.commit()
-            }
-            committed.withLock { _ = $0.insert(finish.disk) }
-        } catch let error as DiskError {
-            throw ProtocolError(.io, error.description)
         }
         refreshProgress()
         let size = disk.description.size
