@@ -52,10 +52,28 @@ import Glibc
         guard let (_, loop) = try oldDisk(dir) else { return }
         defer { LoopDevice.detach(loop) }
         let stream = HostilePeerTests.frame([hostile.hello, hostile.disk, hostile.data(at: 0, blocks: 4), wrongFinish])
-        var rc = ReceiveConfiguration(targets: [loop], listen: HostPort(host: "127.0.0.1", port: 0))
+        let result = try await Self.pipeReceive(stream, into: loop)
+        #expect(result?.kind == .verification, "\(String(describing: result))")
+        #expect(try LoopDevice.firstBlock(loop).allSatisfy { $0 == 0 })
+    }
+
+    /// `receive --stdin` whose stream stops half way (the ssh link died): an error,
+    /// and nothing under the final name, no partial file.
+    @Test func pipeThatEndsEarlyCommitsNothing() async throws {
+        let dir = try Loopback.temporaryDirectory()
+        let target = dir + "/piped.img"
+        let stream = HostilePeerTests.frame([hostile.hello, hostile.disk, hostile.data(at: 0, blocks: 2)])
+        let result = try await Self.pipeReceive(stream, into: target)
+        #expect(result?.kind == .network, "\(String(describing: result))")
+        expectNothingCommitted(target)
+    }
+
+    /// `receive --stdin` of `stream` into `target`: the error it ended with, or nil.
+    static func pipeReceive(_ stream: ByteBuffer, into target: String) async throws -> TransferError? {
+        var rc = ReceiveConfiguration(targets: [target], listen: HostPort(host: "127.0.0.1", port: 0))
         rc.progress = .none
         let config = rc
-        let result = try await onThread { () -> TransferError? in
+        return try await onThread { () -> TransferError? in
             let (readEnd, _) = try Self.pipeFeeding(Array(stream.readableBytesView))
             defer { close(readEnd) }
             do {
@@ -65,8 +83,6 @@ import Glibc
                 return error
             }
         }
-        #expect(result?.kind == .verification, "\(String(describing: result))")
-        #expect(try LoopDevice.firstBlock(loop).allSatisfy { $0 == 0 })
     }
 
     /// A pipe whose write end a thread fills with `bytes` and closes.

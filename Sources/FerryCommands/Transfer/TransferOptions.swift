@@ -79,7 +79,9 @@ func summaryLines(_ command: String, _ summary: TransferSummary) -> String {
     var text = ""
     for disk in summary.disks {
         // Raw mode checks nothing end to end: it says so, and prints the digest to compare.
-        let what = summary.verified ? "verified" : "received (not verified end to end: compare the digests)"
+        let what =
+            summary.verified
+            ? "verified" : "\(command == "send" ? "sent" : "received") (not verified end to end: compare the digests)"
         text += "ferry \(command): \(disk.name): \(what), digest \(disk.digest.labelled)"
         text += "; \(ByteCount.format(disk.size))"
         text += command == "send" ? ", \(ByteCount.format(disk.dataBytes)) of data sent\n" : "\n"
