@@ -72,7 +72,7 @@ let package = Package(
         .target(
             name: "FerryTransfer",
             dependencies: [
-                "FerryProtocol", "FerryDisk", "FerryCopy", "CFerryShims",
+                "FerryProtocol", "FerryDisk", "FerryFormats", "FerryCopy", "CFerryShims",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -17,10 +17,6 @@ public struct CopyOptions: Sendable {
     public var computeDigest = true
     /// The digest's block hash (`--digest`).
     public var leaf = LeafHash.sha256
-    /// Write the target's first block only after everything else is durable, and zero
-    /// it first: an in-place target (a block device) that a failed copy leaves behind
-    /// then has no boot sector or partition table and cannot pass for a good copy.
-    public var holdFirstBlock = false
     /// Consult the source's extents to skip holes without reading them.
     public var useExtents = true
 
@@ -62,16 +58,9 @@ public enum CopyEngine {
         let sequential = !source.isRandomAccess || !(target?.isRandomAccess ?? true)
         let planner = CopyPlanner(source: source, requestSize: options.requestSize, useExtents: options.useExtents)
         let digest = options.computeDigest ? DigestBuilder(size: source.size, leaf: options.leaf) : nil
-        let hold = options.holdFirstBlock && target != nil && !sequential && source.size > 0
         let job = CopyJob(
             source: source, target: target, planner: planner, digest: digest, counters: counters,
-            cancellation: cancellation, targetIsZero: options.targetIsZero, holdFirstBlock: hold,
-            requestSize: Int(planner.requestSize))
-
-        if hold, let target, !options.targetIsZero {
-            try target.writeZeros(at: 0, length: min(UInt64(DiskDigest.blockSize), source.size), mayDiscard: false)
-            try target.flush()
-        }
+            cancellation: cancellation, targetIsZero: options.targetIsZero, requestSize: Int(planner.requestSize))
 
         let workerCount = sequential ? 1 : max(1, options.workers)
         let group = DispatchGroup()
@@ -90,13 +79,8 @@ public enum CopyEngine {
         if cancellation.isCancelled {
             throw DiskError(.cancelled, target?.name ?? source.name, operation: "copy", "interrupted")
         }
-        if let target {
-            try target.flush()
-            if let held = job.heldFirstBlock {
-                try held.withUnsafeBytes { try target.write($0, at: 0) }
-                try target.flush()
-            }
-        }
+        // An in-place target holds its first block back (`FirstBlockHold`); `TargetCommit` writes it.
+        try target?.flush()
         let result = CopyResult(
             size: source.size, dataBytes: counters.data.load(ordering: .relaxed),
             zeroBytes: counters.zero.load(ordering: .relaxed), digest: try digest?.finalize(),
@@ -114,15 +98,12 @@ private final class CopyJob: Sendable {
     let counters: CopyCounters
     let cancellation: Cancellation
     let targetIsZero: Bool
-    let holdFirstBlock: Bool
     let requestSize: Int
     private let failure = Mutex<(any Error)?>(nil)
-    private let held = Mutex<[UInt8]?>(nil)
 
     init(
         source: any BlockDevice, target: (any BlockDevice)?, planner: CopyPlanner, digest: DigestBuilder?,
-        counters: CopyCounters, cancellation: Cancellation, targetIsZero: Bool, holdFirstBlock: Bool,
-        requestSize: Int
+        counters: CopyCounters, cancellation: Cancellation, targetIsZero: Bool, requestSize: Int
     ) {
         self.source = source
         self.target = target
@@ -131,12 +112,10 @@ private final class CopyJob: Sendable {
         self.counters = counters
         self.cancellation = cancellation
         self.targetIsZero = targetIsZero
-        self.holdFirstBlock = holdFirstBlock
         self.requestSize = requestSize
     }
 
     var firstError: (any Error)? { failure.withLock { $0 } }
-    var heldFirstBlock: [UInt8]? { held.withLock { $0 } }
 
     private func fail(_ error: any Error) {
         failure.withLock { if $0 == nil { $0 = error } }
@@ -210,15 +189,6 @@ private final class CopyJob: Sendable {
         _ data: UnsafeMutableRawBufferPointer, _ start: Int, _ end: Int, zero: Bool, at base: UInt64
     ) throws -> Double {
         guard let target, end > start else { return 0 }
-        var start = start
-        if holdFirstBlock, base == 0, start == 0 {
-            // Keep block 0 aside (it was zeroed before the copy began) and write it last.
-            let firstEnd = min(end, DiskDigest.blockSize)
-            let kept = Array(UnsafeRawBufferPointer(rebasing: data[0..<firstEnd]))
-            held.withLock { $0 = kept }
-            start = firstEnd
-            guard end > start else { return 0 }
-        }
         let offset = base + UInt64(start)
         let began = DispatchTime.now().uptimeNanoseconds
         if zero {

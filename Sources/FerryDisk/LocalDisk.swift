@@ -29,30 +29,42 @@ public enum LocalDisk {
     }
 }
 
-/// A copy target opened by path, which knows how to finish: `commit()` after a
-/// successful copy, `abandon()` after a failed one.
+/// A copy target opened by path: the local half of `TargetCommit` (FerryCopy), which
+/// runs every check and then calls `commit()` as the last step.
 ///
 /// A regular file is written as `.NAME.ferry-partial` beside the final name and
-/// renamed only once its data is on stable storage, so a cut-off copy never leaves
-/// a file that looks complete. A block device cannot be renamed; the copy engine
-/// instead writes its first block last (see `CopyPlan.holdFirstBlock`).
+/// renamed only once its data is verified and on stable storage, so a cut-off or
+/// failed copy never leaves a file that looks complete. A block device cannot be
+/// renamed; its first block is held in memory (`FirstBlockHold`) and written last.
+/// Either way, until `commit()` nothing is under the final name and no block 0.
+///
+/// The caller holds the target's `TargetLock` from before `open` until after
+/// `commit()` or `abandon()`; `open` takes one itself when it is given none.
 public final class LocalTarget: Sendable {
     public let path: String
-    /// The raw endpoint to write (a format writer may wrap it).
+    /// The raw endpoint to write (a format writer may wrap it). For a block device
+    /// this is a `FirstBlockHold` over the device.
     public let device: any BlockDevice
     /// True when the target reads as zeros before we write (a new sparse file).
     public let knownZero: Bool
     /// True for block devices and streams: data lands in place, no rename at the end.
     public let writesInPlace: Bool
-    private let partialPath: String?
+    /// The temporary name the data is written under until the commit, if any.
+    public let partialPath: String?
+    /// A lock `open` took itself, released with the target.
+    private let ownLock: TargetLock?
     private let finished = Mutex(false)
 
-    init(path: String, device: any BlockDevice, knownZero: Bool, writesInPlace: Bool, partialPath: String?) {
+    init(
+        path: String, device: any BlockDevice, knownZero: Bool, writesInPlace: Bool, partialPath: String?,
+        ownLock: TargetLock? = nil
+    ) {
         self.path = path
         self.device = device
         self.knownZero = knownZero
         self.writesInPlace = writesInPlace
         self.partialPath = partialPath
+        self.ownLock = ownLock
     }
 
     /// The temporary name a new file is written under.
@@ -63,77 +75,130 @@ public final class LocalTarget: Sendable {
         return directory + "." + base + ".ferry-partial"
     }
 
-    /// Opens `path` as a target for a disk of `size` bytes.
-    ///
-    /// - "-": standard output; "null:": discard.
-    /// - a block device: opened exclusively; must hold at least `size` bytes.
-    /// - a regular file: must not exist or be empty, unless `overwrite`.
-    public static func open(_ path: String, size: UInt64, overwrite: Bool) throws -> LocalTarget {
-        if path == "-" {
-            return LocalTarget(
-                path: path, device: StreamDevice.standardOutput(size: size), knownZero: false,
-                writesInPlace: true, partialPath: nil)
-        }
-        if path == "null:" {
-            return LocalTarget(path: path, device: NullDevice(size: size), knownZero: true, writesInPlace: true, partialPath: nil)
-        }
+    /// What `check` found at a target path.
+    public enum Kind: Sendable, Equatable {
+        case stream, discard, blockDevice, newFile, existingFile
+    }
+
+    /// The rules a target must pass before anything is written, run by `open` and by
+    /// a receiver before it listens, so a bad target is refused before any pairing:
+    /// not a directory or anything but a file or a device; an existing non-empty file
+    /// only with `overwrite` (or `existingAllowed`: a resume that will reopen it); a
+    /// device not mounted or held, and (when `size` is known) large enough.
+    @discardableResult
+    public static func check(_ path: String, size: UInt64?, overwrite: Bool, existingAllowed: Bool = false) throws -> Kind {
+        if path == "-" { return .stream }
+        if path == "null:" { return .discard }
         var st = stat()
-        let exists = stat(path, &st) == 0
-        if exists {
-            let type = st.st_mode & S_IFMT
-            if type == S_IFDIR {
-                throw DiskError(.isDirectory, path, operation: "open", "is a directory; name a file or a device")
+        guard stat(path, &st) == 0 else {
+            let e = errno
+            guard e == ENOENT else { throw DiskError.system(e, path, operation: "open") }
+            return .newFile
+        }
+        switch st.st_mode & S_IFMT {
+        case S_IFDIR:
+            throw DiskError(.isDirectory, path, operation: "open", "is a directory; name a file or a device")
+        case S_IFBLK:
+            // O_EXCL: the kernel refuses while the device or a partition is mounted or held.
+            let device = try FileDevice.openForWriting(path)
+            defer { try? device.close() }
+            if let size, device.size < size {
+                throw DiskError(
+                    .tooSmall, path, operation: "open",
+                    "the device holds \(device.size) bytes but the source needs \(size); nothing was written")
             }
-            if type == S_IFBLK {
-                let device = try FileDevice.openForWriting(path)
-                guard device.size >= size else {
-                    throw DiskError(
-                        .tooSmall, path, operation: "open",
-                        "the device holds \(device.size) bytes but the source needs \(size); nothing was written")
-                }
-                return LocalTarget(path: path, device: device, knownZero: false, writesInPlace: true, partialPath: nil)
-            }
-            guard type == S_IFREG else {
-                throw DiskError(.notADisk, path, operation: "open", "is neither a regular file nor a block device")
-            }
-            if st.st_size > 0 && !overwrite {
+            return .blockDevice
+        case S_IFREG:
+            if st.st_size > 0 && !overwrite && !existingAllowed {
                 throw DiskError(
                     .exists, path, operation: "open",
                     "already exists and is not empty (\(st.st_size) bytes); pass --overwrite to replace it")
             }
+            return st.st_size > 0 ? .existingFile : .newFile
+        default:
+            throw DiskError(.notADisk, path, operation: "open", "is neither a regular file nor a block device")
+        }
+    }
+
+    /// Opens `path` as a target for a disk of `size` bytes.
+    ///
+    /// - "-": standard output; "null:": discard.
+    /// - a block device: opened exclusively; must hold at least `size` bytes; block 0
+    ///   is zeroed now and held until the commit.
+    /// - a regular file: must not exist or be empty, unless `overwrite`.
+    ///
+    /// `lock` is the target's lock the caller holds; without one, `open` takes it
+    /// (and refuses a target another writer holds) before it touches anything.
+    public static func open(_ path: String, size: UInt64, overwrite: Bool, lock: TargetLock? = nil) throws -> LocalTarget {
+        let kind = try check(path, size: size, overwrite: overwrite)
+        switch kind {
+        case .stream:
+            return LocalTarget(
+                path: path, device: StreamDevice.standardOutput(size: size), knownZero: false,
+                writesInPlace: true, partialPath: nil)
+        case .discard:
+            return LocalTarget(path: path, device: NullDevice(size: size), knownZero: true, writesInPlace: true, partialPath: nil)
+        case .blockDevice, .newFile, .existingFile:
+            break
+        }
+        let ownLock = lock == nil ? try TargetLock.acquire(path) : nil
+        if kind == .blockDevice {
+            let device = try FileDevice.openForWriting(path)
+            guard device.size >= size else {
+                throw DiskError(
+                    .tooSmall, path, operation: "open",
+                    "the device holds \(device.size) bytes but the source needs \(size); nothing was written")
+            }
+            return LocalTarget(
+                path: path, device: try FirstBlockHold(device), knownZero: false, writesInPlace: true, partialPath: nil,
+                ownLock: ownLock)
         }
         let partial = partialName(for: path)
-        // A partial file left by an earlier failed copy is ours to replace.
+        // A partial file left by an earlier failed copy is ours to replace: we hold the lock.
         unlink(partial)
         let device = try FileDevice.create(partial, size: size)
-        return LocalTarget(path: path, device: device, knownZero: true, writesInPlace: false, partialPath: partial)
+        return LocalTarget(
+            path: path, device: device, knownZero: true, writesInPlace: false, partialPath: partial, ownLock: ownLock)
     }
 
-    /// Flushes the target and, for a new file, gives it its real name.
+    /// The last step of a commit, once every check has passed (`TargetCommit` runs
+    /// them): writes a held block 0 and flushes, or flushes and gives a new file its
+    /// real name and makes the rename durable. Nothing before this leaves a block 0
+    /// or a file under the final name.
     public func commit() throws {
         try device.flush()
-        guard let partialPath else { return }
-        if rename(partialPath, path) != 0 {
-            throw DiskError.system(errno, path, operation: "rename", context: "giving \(partialPath) its final name")
-        }
-        // Make the rename itself durable.
-        let slash = path.lastIndex(of: "/")
-        let directory = slash.map { String(path[..<$0]) } ?? "."
-        let fd = Glibc.open(directory.isEmpty ? "/" : directory, O_RDONLY | O_DIRECTORY)
-        if fd >= 0 {
-            _ = fsync(fd)
-            Glibc.close(fd)
+        if let hold = device as? FirstBlockHold { try hold.release() }
+        if let partialPath {
+            if rename(partialPath, path) != 0 {
+                throw DiskError.system(errno, path, operation: "rename", context: "giving \(partialPath) its final name")
+            }
+            try Self.syncDirectory(of: path)
         }
         finished.withLock { $0 = true }
+        ownLock?.release()
     }
 
-    /// Removes a partial file after a failure. Block devices keep what was written.
+    /// Makes a rename in the directory of `path` durable.
+    static func syncDirectory(of path: String) throws {
+        let slash = path.lastIndex(of: "/")
+        let directory = slash.map { String(path[..<$0]) } ?? "."
+        let fd = Glibc.open(directory.isEmpty ? "/" : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        defer { Glibc.close(fd) }
+        if fsync(fd) != 0 {
+            throw DiskError.system(errno, directory, operation: "flush", context: "fsync of the directory after the rename")
+        }
+    }
+
+    /// Removes a partial file after a failure. A block device keeps what was written,
+    /// but never its held first block.
     public func abandon() {
         let already = finished.withLock { done -> Bool in
             defer { done = true }
             return done
         }
-        guard !already, let partialPath else { return }
-        unlink(partialPath)
+        guard !already else { return }
+        if let partialPath { unlink(partialPath) }
+        ownLock?.release()
     }
 }

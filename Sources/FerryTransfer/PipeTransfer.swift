@@ -51,6 +51,8 @@ public enum PipeTransfer {
 
     public static func receive(from fd: Int32, _ config: ReceiveConfiguration) throws -> TransferSummary {
         let started = Date()
+        let prepared = try ReceiveTargets.prepare(config.targets, overwrite: config.overwrite, explicitFormat: config.targetFormat)
+        defer { prepared.release() }
         var machine = ReceiverStateMachine(diskCount: config.targets.count, capabilities: [])
         var opened: [UInt32: ReceiverDisk] = [:]
         var summaries: [TransferSummary.Disk] = []
@@ -68,11 +70,14 @@ public enum PipeTransfer {
                             break
                         case .openDisk(let description):
                             let counters = CopyCounters()
+                            let path = config.targets[Int(description.index)]
+                            let format = try prepared.format(for: path)
                             let target = try LocalTarget.open(
-                                config.targets[Int(description.index)], size: description.size, overwrite: config.overwrite)
+                                path, size: format == .raw ? description.size : 0, overwrite: config.overwrite,
+                                lock: prepared.lock(for: path))
                             let disk = try ReceiverDisk(
-                                description: description, target: target, counters: counters, journal: nil,
-                                leaf: try LeafHash.following(machine.peerCapabilities))
+                                description: description, target: target, format: format, counters: counters,
+                                journal: nil, leaf: try LeafHash.following(machine.peerCapabilities))
                             opened[description.index] = disk
                             reporter?.stop()
                             reporter = ProgressReporter(
@@ -86,11 +91,8 @@ public enum PipeTransfer {
                         case .zero(let extent): try opened[extent.disk]?.zero(extent)
                         case .finishDisk(let finish):
                             guard let disk = opened[finish.disk] else { throw ProtocolError(.protocolViolation, "finish without a disk") }
-                            let digest = try disk.finish()
-                            guard digest.bytes == finish.digest else {
-                                throw ProtocolError(.verification, "disk \(finish.disk): digest \(digest.hex) does not match the sender's")
-                            }
-                            try disk.target.commit()
+                            // Flush, compare, block 0, rename (`TargetCommit`): a mismatch commits nothing.
+                            let digest = try disk.finish(expected: finish.digest)
                             summaries.append(TransferSummary.Disk(
                                 name: disk.target.path, size: disk.description.size,
                                 dataBytes: disk.counters.data.load(ordering: .relaxed),
@@ -122,6 +124,9 @@ public enum PipeTransfer {
             if let e = error as? ProtocolError { throw TransferError(e, fromPeer: false) }
             if let e = error as? DiskError { throw TransferError(.io, e.description) }
             if let e = error as? DigestError { throw TransferError(.verification, e.description) }
+            if let e = error as? VerificationError {
+                throw TransferError(.verification, "\(e.what): digest \(e.actual.hex) does not match the sender's \(e.expected.hex)")
+            }
             throw error
         }
     }

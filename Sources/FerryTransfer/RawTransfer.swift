@@ -1,5 +1,6 @@
 public import FerryCopy
 public import FerryDisk
+public import FerryFormats
 import Foundation
 import SystemPackage
 
@@ -20,7 +21,7 @@ import Glibc
 public enum RawTransfer {
     public static func receive(
         target path: String, size: UInt64?, listen: HostPort, overwrite: Bool, progress: ProgressMode,
-        announce: @Sendable (HostPort) -> Void = { _ in }
+        targetFormat: ImageFormat? = nil, announce: @Sendable (HostPort) -> Void = { _ in }
     ) throws -> TransferSummary {
         let started = Date()
         var diskSize = size
@@ -30,22 +31,62 @@ public enum RawTransfer {
         guard let diskSize else {
             throw TransferError(.usage, "a raw stream carries no size: pass --size BYTES for a file target")
         }
+        // Checked and locked before listening: a bad target is refused before anyone sends.
+        let prepared = try ReceiveTargets.prepare([path], overwrite: overwrite, size: diskSize, explicitFormat: targetFormat)
+        defer { prepared.release() }
         let server = try RawSocket.listen(listen)
         defer { close(server.fd) }
         announce(HostPort(host: listen.host, port: server.port))
         let client = accept(server.fd, nil, nil)
         guard client >= 0 else { throw TransferError(.network, "accept failed: \(String(cString: strerror(errno)))") }
         defer { close(client) }
-        let source = StreamDevice(name: "network stream", descriptor: FileDescriptor(rawValue: client), size: diskSize, writable: false)
-        let target = try LocalTarget.open(path, size: diskSize, overwrite: overwrite)
+        let descriptor = FileDescriptor(rawValue: client)
+        let source = StreamDevice(name: "network stream", descriptor: descriptor, size: diskSize, writable: false)
+        let commit = try TargetCommit.open(
+            path, size: diskSize, format: try prepared.format(for: path), overwrite: overwrite, lock: prepared.lock(for: path))
         return try copy(
-            source: source, target: target.device, targetIsZero: target.knownZero, progress: progress,
-            phase: "receive \(path)", started: started
-        ) {
-            try target.commit()
+            source: source, target: commit.device, targetIsZero: commit.knownZero, progress: progress,
+            phase: "receive \(path)", name: path, verified: false, started: started
+        ) { result in
+            // Exactly `diskSize` bytes, then the end: a longer stream is not this disk.
+            try expectEnd(of: descriptor, after: diskSize)
+            try commit.commit(digest: result.digest)
         } onFailure: {
-            target.abandon()
+            commit.abandon()
         }
+    }
+
+    /// How long a sender that sent every byte may keep the stream open before we take
+    /// the silence for its end (`nc` without `-N` never closes it).
+    static let endGrace = 10.0
+
+    /// Throws unless the stream ends (or stays silent for `endGrace` seconds) after
+    /// the `size` bytes already read.
+    static func expectEnd(of descriptor: FileDescriptor, after size: UInt64) throws {
+        var waited = 0.0
+        while waited < endGrace {
+            if Cancellation.interrupt.isCancelled { throw DiskError(.cancelled, "network stream", operation: "read", "interrupted") }
+            var entry = pollfd(fd: descriptor.rawValue, events: Int16(POLLIN), revents: 0)
+            let r = poll(&entry, 1, 250)
+            if r < 0 && errno != EINTR { throw DiskError.system(errno, "network stream", operation: "read", context: "poll") }
+            guard r > 0 else {
+                waited += 0.25
+                continue
+            }
+            var byte: UInt8 = 0
+            let n: Int
+            do {
+                n = try withUnsafeMutableBytes(of: &byte) { try descriptor.read(into: $0, retryOnInterrupt: true) }
+            } catch let e as Errno {
+                throw DiskError.system(e.rawValue, "network stream", operation: "read", context: "after the \(size) bytes announced")
+            }
+            if n == 0 { return }
+            throw TransferError(
+                .protocolViolation,
+                "the stream carried more than the \(size) bytes announced (--size); it is not this disk, nothing was committed")
+        }
+        try? FileHandle.standardError.write(contentsOf: Data(
+            "ferry receive: the sender sent the \(size) bytes announced but kept the stream open; taking that as its end (nc -N closes it)\n".utf8))
     }
 
     public static func send(source: any BlockDevice, to address: HostPort, progress: ProgressMode) throws -> TransferSummary {
@@ -55,16 +96,16 @@ public enum RawTransfer {
         let sink = StreamDevice(name: "\(address)", descriptor: FileDescriptor(rawValue: fd), size: source.size, writable: true)
         return try copy(
             source: source, target: sink, targetIsZero: false, progress: progress, phase: "send \(source.name)",
-            started: started
-        ) {
+            name: sink.name, verified: false, started: started
+        ) { _ in
             _ = shutdown(fd, Int32(SHUT_WR))
         } onFailure: {}
     }
 
     private static func copy(
         source: any BlockDevice, target: any BlockDevice, targetIsZero: Bool, progress: ProgressMode, phase: String,
-        started: Date,
-        onSuccess: () throws -> Void, onFailure: () -> Void
+        name: String, verified: Bool, started: Date,
+        onSuccess: (CopyResult) throws -> Void, onFailure: () -> Void
     ) throws -> TransferSummary {
         let counters = CopyCounters()
         let reporter = ProgressReporter(mode: progress, phase: phase, total: source.size, counters: counters)
@@ -76,12 +117,12 @@ public enum RawTransfer {
             // A new sparse file already reads as zeros: zero blocks cost nothing at all.
             options.targetIsZero = targetIsZero
             let result = try CopyEngine.run(source: source, target: target, options: options, counters: counters)
-            try onSuccess()
             guard let digest = result.digest else { throw TransferError(.io, "no digest was computed") }
+            try onSuccess(result)
             return TransferSummary(
                 disks: [TransferSummary.Disk(
-                    name: target.name, size: result.size, dataBytes: result.dataBytes, zeroBytes: result.zeroBytes, digest: digest)],
-                seconds: Date().timeIntervalSince(started))
+                    name: name, size: result.size, dataBytes: result.dataBytes, zeroBytes: result.zeroBytes, digest: digest)],
+                seconds: Date().timeIntervalSince(started), verified: verified)
         } catch let error as DiskError {
             onFailure()
             throw TransferError(error.operation == "read" ? .network : .io, error.description)

@@ -1,26 +1,24 @@
 import FerryCopy
 import FerryDisk
+import FerryFormats
 import FerryProtocol
 import NIOCore
 import Synchronization
 
 /// One target being received: checks every block against its hash before writing,
-/// feeds the verified leaves to the digest, and finishes with flush + commit.
+/// feeds the verified leaves to the digest, and finishes through `TargetCommit`
+/// (flush, compare with the sender's digest, journal, block 0, rename).
 ///
 /// Called from thread-pool threads, several extents at a time (positional writes
 /// at distinct offsets, which `BlockDevice` allows). Ranges were approved by the
 /// `ReceiverStateMachine` already; the device re-checks them on every write.
 final class ReceiverDisk: Sendable {
     let description: DiskDescription
-    let target: LocalTarget
+    let commit: TargetCommit
     let digest: DigestBuilder
     let counters: CopyCounters
     /// The target read as zeros before we started (a new sparse file).
     let knownZero: Bool
-    /// A block device is written in place: hold its first block back until everything
-    /// else is durable, so a failed transfer cannot leave a bootable-looking disk.
-    let holdFirstBlock: Bool
-    private let held = Mutex<[UInt8]?>(nil)
     /// Resume bookkeeping (nil for targets that cannot resume: stdout, null:).
     let journal: ResumeJournal?
     let tracker: SegmentTracker?
@@ -32,27 +30,26 @@ final class ReceiverDisk: Sendable {
     private let checkpointing = Mutex(false)
 
     init(
-        description: DiskDescription, target: LocalTarget, counters: CopyCounters, journal: ResumeJournal?, leaf: LeafHash
+        description: DiskDescription, target: LocalTarget, format: ImageFormat = .raw, counters: CopyCounters,
+        journal: ResumeJournal?, leaf: LeafHash
     ) throws {
         self.description = description
-        self.target = target
+        commit = try TargetCommit(target: target, format: format, virtualSize: description.size)
         self.counters = counters
         self.journal = journal
         digest = DigestBuilder(size: description.size, leaf: leaf)
-        knownZero = target.knownZero
-        let hold = target.writesInPlace && target.device.isRandomAccess && description.size > 0
-        holdFirstBlock = hold
+        knownZero = commit.knownZero
+        // A block device holds its first block in memory until the commit
+        // (`FirstBlockHold`): segment 0 is never durable before then.
+        let hold = target.device is FirstBlockHold
         tracker = journal.map {
             SegmentTracker(segmentSize: $0.segmentSize, diskSize: description.size, excluded: hold ? [0] : [], leaf: leaf)
         }
-        if holdFirstBlock && !knownZero {
-            let first = min(UInt64(DiskDigest.blockSize), description.size)
-            try target.device.writeZeros(at: 0, length: first, mayDiscard: false)
-            try target.device.flush()
-        }
     }
 
-    var device: any BlockDevice { target.device }
+    var target: LocalTarget { commit.target }
+    /// What extents are written to: the format writer over the target (block 0 held for a device).
+    var device: any BlockDevice { commit.device }
 
     /// Verifies and writes one data extent. Nothing is written unless every block matches.
     /// `wireBytes`: what the extent took on the wire, when compressed.
@@ -74,7 +71,7 @@ final class ReceiverDisk: Sendable {
                     i += 32
                 }
                 try journal?.void(extent.offset..<extent.offset + UInt64(extent.length))
-                try stages.measure(.targetWrite) { try store(data, at: extent.offset) }
+                try stages.measure(.targetWrite) { try device.write(data, at: extent.offset) }
                 digest.add(.hashes(leaves), at: extent.offset / UInt64(DiskDigest.blockSize))
                 tracker?.record(offset: extent.offset, leaves: hashes)
             }
@@ -106,34 +103,11 @@ final class ReceiverDisk: Sendable {
             wireBytes: extent.compressed.readableBytes)
     }
 
-    /// Writes bytes already verified, holding back block 0 of an in-place target.
-    private func store(_ data: UnsafeRawBufferPointer, at offset: UInt64) throws {
-        var data = data
-        var offset = offset
-        if holdFirstBlock && offset == 0 {
-            let n = min(data.count, DiskDigest.blockSize)
-            let first = Array(UnsafeRawBufferPointer(rebasing: data[0..<n]))
-            held.withLock { $0 = first }
-            data = UnsafeRawBufferPointer(rebasing: data[n...])
-            offset = UInt64(n)
-            guard !data.isEmpty else { return }
-        }
-        try device.write(data, at: offset)
-    }
-
     func zero(_ extent: ZeroExtent) throws {
         try journal?.void(extent.offset..<extent.offset + extent.length)
         if !knownZero {
-            var offset = extent.offset
-            var length = extent.length
-            if holdFirstBlock && offset == 0 {
-                // Block 0 was zeroed up front; the held copy stays nil (it reads as zeros).
-                let n = min(length, UInt64(DiskDigest.blockSize))
-                offset += n
-                length -= n
-            }
-            if length > 0 {
-                try counters.stages.measure(.targetWrite) { try device.writeZeros(at: offset, length: length, mayDiscard: true) }
+            try counters.stages.measure(.targetWrite) {
+                try device.writeZeros(at: extent.offset, length: extent.length, mayDiscard: true)
             }
         }
         digest.addZeros(offset: extent.offset, length: extent.length)
@@ -195,14 +169,12 @@ final class ReceiverDisk: Sendable {
         return bytes
     }
 
-    /// Flushes, writes the held first block, flushes again, and returns the digest of
-    /// what was verified. The caller commits only if it matches the sender's.
-    func finish() throws -> DiskDigest {
-        try device.flush()
-        if let first = held.withLock({ $0 }) {
-            try first.withUnsafeBytes { try device.write($0, at: 0) }
-            try device.flush()
-        }
-        return try digest.finalize()
+    /// Commits the target if what was verified hashes to the sender's digest
+    /// (`TargetCommit`: flush, compare, `whenVerified`, block 0, rename); returns the
+    /// digest. Throws `VerificationError` on a mismatch, with nothing committed.
+    func finish(expected: [UInt8], whenVerified: (DiskDigest) throws -> Void = { _ in }) throws -> DiskDigest {
+        let ours = try digest.finalize()
+        try commit.commit(digest: ours, expected: DiskDigest(bytes: expected, leaf: ours.leaf)) { try whenVerified(ours) }
+        return ours
     }
 }

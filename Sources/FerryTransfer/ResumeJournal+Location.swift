@@ -65,7 +65,9 @@ extension ResumeJournal {
     /// node's times say nothing about its content). Nil for an endpoint that is not a
     /// file or a device (those never have journals).
     static func identity(of device: any BlockDevice) throws -> (TargetIdentity, Timestamp?)? {
-        guard let file = device as? FileDevice else { return nil }
+        // A block device target is written through `FirstBlockHold`: its identity is the device's.
+        let unwrapped = (device as? FirstBlockHold)?.base ?? device
+        guard let file = unwrapped as? FileDevice else { return nil }
         let st: Stat
         do {
             st = try file.descriptor.stat()

@@ -1,4 +1,5 @@
 public import FerryCopy
+public import FerryFormats
 public import FerryProtocol
 
 /// What `ferry receive` needs to know.
@@ -12,6 +13,10 @@ public struct ReceiveConfiguration: Sendable {
     public var insecure = false
     /// Replace existing non-empty target files.
     public var overwrite = false
+    /// The targets' format when their names should not decide it (`--target-format`).
+    public var targetFormat: ImageFormat?
+    /// The targets, checked and locked before listening (set by the receive entry points).
+    var prepared: ReceiveTargets?
     public var progress: ProgressMode = .auto
     /// Failed pairing attempts tolerated before the receiver gives up (guessing defence).
     public var maxAuthFailures = 3
@@ -92,4 +97,7 @@ public struct TransferSummary: Sendable {
 
     public var disks: [Disk]
     public var seconds: Double
+    /// False for raw mode: nothing checked the bytes end to end; the digest printed on
+    /// both sides is for a person to compare.
+    public var verified = true
 }

@@ -1,6 +1,7 @@
 import FerryBinary
 import FerryCopy
 import FerryDisk
+import FerryFormats
 import FerryProtocol
 import Foundation
 import NIOCore
@@ -51,9 +52,14 @@ extension ReceiverSession {
         _ path: String, _ description: DiskDescription, _ config: ReceiveConfiguration, _ counters: CopyCounters,
         _ leaf: LeafHash
     ) throws -> ReceiverDisk {
-        guard path != "-", path != "null:" else {
-            let target = try LocalTarget.open(path, size: description.size, overwrite: config.overwrite)
-            return try ReceiverDisk(description: description, target: target, counters: counters, journal: nil, leaf: leaf)
+        // The segment journal maps raw offsets of the target: an image format cannot resume.
+        let format = try config.prepared?.format(for: path) ?? DiskImage.targetFormat(forPath: path)
+        let lock = config.prepared?.lock(for: path)
+        guard path != "-", path != "null:", format == .raw else {
+            let target = try LocalTarget.open(
+                path, size: format == .raw ? description.size : 0, overwrite: config.overwrite, lock: lock)
+            return try ReceiverDisk(
+                description: description, target: target, format: format, counters: counters, journal: nil, leaf: leaf)
         }
         var st = stat()
         let rdev = stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFBLK ? UInt64(st.st_rdev) : nil
@@ -75,7 +81,7 @@ extension ReceiverSession {
                 if !contents.recovered.isEmpty {
                     let candidate: LocalTarget?
                     if rdev != nil {
-                        candidate = try LocalTarget.open(path, size: description.size, overwrite: config.overwrite)
+                        candidate = try LocalTarget.open(path, size: description.size, overwrite: config.overwrite, lock: lock)
                     } else if let partial = try LocalTarget.reopenPartial(path, size: description.size) {
                         candidate = partial
                     } else if contents.committed != nil {
@@ -107,7 +113,7 @@ extension ReceiverSession {
                 }
             }
         }
-        let opened = try target ?? LocalTarget.open(path, size: description.size, overwrite: config.overwrite)
+        let opened = try target ?? LocalTarget.open(path, size: description.size, overwrite: config.overwrite, lock: lock)
         let usable: ResumeJournal
         if let journal {
             usable = journal
@@ -158,35 +164,31 @@ extension ReceiverSession {
         } while start < entries.count
     }
 
-    /// Flushes and verifies one disk; on a match journals every segment and the commit
-    /// (so a rerun of a cut session can prove the disk instead of resending it), then
-    /// commits the target and reports the result.
+    /// Flushes and verifies one disk, and commits it through `TargetCommit`: on a match
+    /// journals every segment and the commit (so a rerun of a cut session can prove the
+    /// disk instead of resending it), then writes block 0 / renames, and reports the result.
+    /// On a mismatch nothing is committed: no block 0, nothing under the final name.
     func finishDisk(_ disk: ReceiverDisk, _ finish: Finish, _ outbound: NIOAsyncChannelOutboundWriter<Message>) async throws {
         let ours: DiskDigest
         do {
-            ours = try await NIOThreadPool.singleton.runIfActive { try disk.finish() }
+            ours = try await NIOThreadPool.singleton.runIfActive {
+                try disk.finish(expected: finish.digest) { ours in
+                    if let journal = disk.journal {
+                        try disk.checkpoint()
+                        try journal.appendCommit(digest: ours.bytes)
+                    }
+                }
+            }
+            committed.withLock { _ = $0.insert(finish.disk) }
+        } catch let mismatch as VerificationError {
+            try? await outbound.write(.result(DiskResult(disk: finish.disk, status: .mismatch, digest: mismatch.actual.bytes)))
+            throw ProtocolError(
+                .verification,
+                "disk \(finish.disk): digest \(mismatch.actual.hex) does not match the sender's \(finish.digest.hexString)")
         } catch let error as DiskError {
             throw ProtocolError(.io, error.description)
         } catch let error as DigestError {
             throw ProtocolError(.verification, error.description)
-        }
-        guard ours.bytes == finish.digest else {
-            try? await outbound.write(.result(DiskResult(disk: finish.disk, status: .mismatch, digest: ours.bytes)))
-            throw ProtocolError(
-                .verification,
-                "disk \(finish.disk): digest \(ours.hex) does not match the sender's \(finish.digest.hexString)")
-        }
-        do {
-            try await NIOThreadPool.singleton.runIfActive {
-                if let journal = disk.journal {
-                    try disk.checkpoint()
-                    try journal.appendCommit(digest: ours.bytes)
-                }
-                try disk.target.commit()
-            }
-            committed.withLock { _ = $0.insert(finish.disk) }
-        } catch let error as DiskError {
-            throw ProtocolError(.io, error.description)
         }
         refreshProgress()
         let size = disk.description.size

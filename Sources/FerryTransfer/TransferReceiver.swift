@@ -16,6 +16,11 @@ import Glibc
 public enum TransferReceiver {
     public static func run(_ config: ReceiveConfiguration) async throws -> TransferSummary {
         guard !config.targets.isEmpty else { throw TransferError(.usage, "name at least one target") }
+        // Every target is checked and locked before anything listens (ReceiveTargets).
+        var config = config
+        let prepared = try ReceiveTargets.prepare(config.targets, overwrite: config.overwrite, explicitFormat: config.targetFormat)
+        defer { prepared.release() }
+        config.prepared = prepared
         let code = config.insecure ? nil : (config.code ?? PairingCode.random())
         let identity = try code.map { try PairingIdentity(code: $0, role: .receiver) }
         let listener = try await TransferChannel.listen(on: config.listen, identity: identity)

@@ -102,18 +102,22 @@ import Testing
     @Test func inPlaceTargetGetsItsFirstBlockOnlyOnSuccess() throws {
         var rng = SeededRandom(seed: 99)
         let bytes = rng.bytes(4 * Int(Self.MiB))
-        let target = MemoryDevice(size: UInt64(bytes.count))
-        try [UInt8](repeating: 0xAA, count: bytes.count).withUnsafeBytes { try target.write($0, at: 0) }
+        let device = MemoryDevice(size: UInt64(bytes.count))
+        try [UInt8](repeating: 0xAA, count: bytes.count).withUnsafeBytes { try device.write($0, at: 0) }
         var options = CopyOptions()
-        options.holdFirstBlock = true
         options.requestSize = 128 * 1024
         let failing = FaultyDevice(MemoryDevice(bytes: bytes), failAt: 3 * Self.MiB)
-        #expect(throws: DiskError.self) { try CopyEngine.run(source: failing, target: target, options: options) }
+        #expect(throws: DiskError.self) { try CopyEngine.run(source: failing, target: try FirstBlockHold(device), options: options) }
         // The old first block was zeroed before copying began and the new one never written.
-        #expect(try target.readBytes(at: 0, count: 65536).allSatisfy { $0 == 0 })
+        #expect(try device.readBytes(at: 0, count: 65536).allSatisfy { $0 == 0 })
 
+        let target = try FirstBlockHold(device)
         let result = try CopyEngine.run(source: MemoryDevice(bytes: bytes), target: target, options: options)
-        #expect(try target.contents() == bytes)
+        // Everything but block 0 is on the device; block 0 reads from memory until released.
+        #expect(try device.readBytes(at: 0, count: 65536).allSatisfy { $0 == 0 })
+        #expect(try target.readBytes(at: 0, count: bytes.count) == bytes)
+        try target.release()
+        #expect(try device.contents() == bytes)
         #expect(result.dataBytes == UInt64(bytes.count))
     }
 

@@ -58,16 +58,7 @@ import Testing
 /// Block devices through loop devices: needs root and losetup (CI runs as root).
 @Suite struct LoopDeviceTests {
     /// Attaches `file` to a free loop device, or prints why not and returns nil.
-    func attach(_ file: String) throws -> String? {
-        guard Tools.isRoot else { print("SKIP: loop device tests need root"); return nil }
-        guard Tools.require("losetup") else { return nil }
-        let result = try Tools.run("losetup", ["-f", "--show", file])
-        guard result.status == 0 else {
-            print("SKIP: losetup could not attach a loop device here: \(result.stderr)")
-            return nil
-        }
-        return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-    }
+    func attach(_ file: String) throws -> String? { try LoopDevice.attach(file) }
 
     @Test func copiesToABlockDeviceAndRefusesAMountedOne() throws {
         let dir = try TemporaryDirectory()

@@ -1,4 +1,5 @@
 public import ArgumentParser
+import FerryFormats
 import FerryTransfer
 import Foundation
 
@@ -10,7 +11,8 @@ public struct ReceiveCommand: AsyncParsableCommand {
         discussion: """
             Prints a pairing code and the exact command to run on the source host. The channel is \
             TLS 1.3 with both ends authenticated by keys derived from the code; after 3 failed \
-            pairing attempts the receiver gives up. Targets are untouched until a peer has paired.
+            pairing attempts the receiver gives up. Every target is checked and locked before the receiver \
+            listens, and written only once a peer has paired; a target named .qcow2 is written as qcow2.
             """ + " " + FerryExit.helpLine)
 
     @Argument(help: "Target files or block devices, one per disk sent, in the sender's order (the disks travel in parallel).")
@@ -23,6 +25,9 @@ public struct ReceiveCommand: AsyncParsableCommand {
 
     @Flag(name: .long, help: "Replace existing non-empty target files.")
     var overwrite = false
+
+    @Option(name: .customLong("target-format"), help: "Target format, when the targets' names should not decide it (a name ending .qcow2 is written as qcow2).")
+    var targetFormat: ImageFormat?
 
     @Flag(name: .long, help: "Accept a plain byte stream (`dd if=/dev/sda | nc HOST PORT`): progress, zero elision and a digest, but no pairing or verification.")
     var raw = false
@@ -45,6 +50,7 @@ public struct ReceiveCommand: AsyncParsableCommand {
             config.progress = transfer.progress
             config.retryFor = try transfer.retrySeconds()
             config.overwrite = overwrite
+            config.targetFormat = targetFormat
             if stdin { return try PipeTransfer.receive(from: 0, config) }
             if raw {
                 guard targets.count == 1, let target = targets.first else {
@@ -52,7 +58,8 @@ public struct ReceiveCommand: AsyncParsableCommand {
                 }
                 try? FileHandle.standardError.write(contentsOf: Data("ferry receive: WARNING: --raw: anyone who can reach the port can write the target\n".utf8))
                 return try RawTransfer.receive(
-                    target: target, size: size, listen: config.listen, overwrite: overwrite, progress: config.progress
+                    target: target, size: size, listen: config.listen, overwrite: overwrite, progress: config.progress,
+                    targetFormat: targetFormat
                 ) { address in
                     let host = address.reachableHosts().first ?? address.host
                     try? FileHandle.standardError.write(contentsOf: Data(

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FerryCopy
+import FerryDisk
 import FerryProtocol
 import FerryTransfer
 import Foundation
@@ -57,6 +58,11 @@ func runTransfer(_ command: String, _ body: () async throws -> TransferSummary) 
     } catch let error as TransferError {
         try? FileHandle.standardError.write(contentsOf: Data("ferry \(command): \(error.message)\n".utf8))
         throw ExitCode(ErrorReporter.exitCode(for: error).rawValue)
+    } catch let error as DiskError {
+        // A target refused before anything listened (exists, in use, locked, too small): the
+        // same line and exit code as `ferry copy` gives it.
+        try? FileHandle.standardError.write(contentsOf: Data("ferry \(command): \(error)\n".utf8))
+        throw ExitCode(ErrorReporter.exitCode(for: error).rawValue)
     }
 }
 
@@ -66,7 +72,11 @@ func runTransfer(_ command: String, _ body: () async throws -> TransferSummary) 
 func summaryLines(_ command: String, _ summary: TransferSummary) -> String {
     var text = ""
     for disk in summary.disks {
-        text += "ferry \(command): \(disk.name): verified, digest \(disk.digest.labelled)"
+        // Raw mode checks nothing end to end: it says so, and prints the digest to compare.
+        let what =
+            summary.verified
+            ? "verified" : "\(command == "send" ? "sent" : "received") (not verified end to end: compare the digests)"
+        text += "ferry \(command): \(disk.name): \(what), digest \(disk.digest.labelled)"
         text += "; \(ByteCount.format(disk.size))"
         text += command == "send" ? ", \(ByteCount.format(disk.dataBytes)) of data sent\n" : "\n"
     }

@@ -48,49 +48,39 @@ public struct VerificationError: Error, Sendable, CustomStringConvertible {
     }
 }
 
-/// Local copies: open both ends safely, run the engine, commit, optionally verify.
+/// Local copies: open both ends safely, run the engine, then `TargetCommit` (verify
+/// before block 0 and before the rename).
 public enum DiskCopy {
     public static func run(_ config: CopyConfiguration, cancellation: Cancellation = .interrupt) throws -> CopyReport {
+        // The target's format is settled before the source is opened: nothing is read or
+        // written for a target name ferry would have to lie about.
+        let format = try DiskImage.targetFormat(forPath: config.target, explicit: config.targetFormat)
         let source = try DiskImage.openSource(config.source, format: config.sourceFormat, streamSize: config.streamSize)
-        let format = config.targetFormat ?? DiskImage.format(forTargetPath: config.target)
         if config.verify && (config.target == "-" || config.target == "null:") {
             throw DiskError(.unsupported, config.target, operation: "verify", "--verify needs a target that can be read back")
         }
-        // Image writers start from an empty file; raw targets get the virtual size up front.
-        let local = try LocalTarget.open(config.target, size: format == .raw ? source.size : 0, overwrite: config.overwrite)
+        let commit = try TargetCommit.open(config.target, size: source.size, format: format, overwrite: config.overwrite)
         do {
-            let target = try DiskImage.writer(format, over: local.device, virtualSize: source.size)
             var options = config.options
-            options.targetIsZero = config.targetIsZero || (local.knownZero && format == .raw)
-            options.holdFirstBlock = local.writesInPlace && config.target != "-" && config.target != "null:"
+            options.targetIsZero = config.targetIsZero || commit.knownZero
             let counters = CopyCounters()
             let reporter = ProgressReporter(mode: config.progress, phase: "copy", total: source.size, counters: counters)
             reporter.start()
             let result: CopyResult
             do {
                 result = try CopyEngine.run(
-                    source: source, target: target, options: options, counters: counters, cancellation: cancellation)
+                    source: source, target: commit.device, options: options, counters: counters, cancellation: cancellation)
                 reporter.stop()
             } catch {
                 reporter.stop()
                 throw error
             }
-            try local.commit()
-            var report = CopyReport(result: result, sourceName: source.name, targetName: config.target, verifiedDigest: nil)
-            if config.verify, let expected = result.digest {
-                if let file = local.device as? FileDevice { file.dropCache(at: 0, length: file.size) }
-                // A block device may be larger than the source: compare the part we wrote.
-                let actual = try DiskChecksum.digest(
-                    of: config.target, format: format, length: source.size, progress: config.progress,
-                    leaf: expected.leaf, cancellation: cancellation)
-                report.verifiedDigest = actual
-                guard actual == expected else {
-                    throw VerificationError(expected: expected, actual: actual, what: config.target)
-                }
-            }
-            return report
+            let verified = try commit.commit(
+                digest: result.digest, verify: config.verify && result.digest != nil, progress: config.progress,
+                cancellation: cancellation)
+            return CopyReport(result: result, sourceName: source.name, targetName: config.target, verifiedDigest: verified)
         } catch {
-            local.abandon()
+            commit.abandon()
             throw error
         }
     }
@@ -102,10 +92,19 @@ public enum DiskChecksum {
         of path: String, format: ImageFormat? = nil, streamSize: UInt64? = nil, length: UInt64? = nil,
         progress: ProgressMode = .none, leaf: LeafHash = .sha256, cancellation: Cancellation = .interrupt
     ) throws -> DiskDigest {
-        var disk = try DiskImage.openSource(path, format: format, streamSize: streamSize)
+        let disk = try DiskImage.openSource(path, format: format, streamSize: streamSize)
+        return try digest(of: disk, length: length, phase: "checksum", progress: progress, leaf: leaf, cancellation: cancellation)
+    }
+
+    /// The digest of an open disk (its first `length` bytes, when given).
+    public static func digest(
+        of disk: any BlockDevice, length: UInt64? = nil, phase: String, progress: ProgressMode, leaf: LeafHash,
+        cancellation: Cancellation
+    ) throws -> DiskDigest {
+        var disk = disk
         if let length, length != disk.size { disk = try DeviceSlice(disk, length: length) }
         let counters = CopyCounters()
-        let reporter = ProgressReporter(mode: progress, phase: "checksum", total: disk.size, counters: counters)
+        let reporter = ProgressReporter(mode: progress, phase: phase, total: disk.size, counters: counters)
         reporter.start()
         defer { reporter.stop() }
         var options = CopyOptions()
