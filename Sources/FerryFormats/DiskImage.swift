@@ -3,6 +3,26 @@ public import FerryDisk
 /// The disk image formats ferry knows.
 public enum ImageFormat: String, CaseIterable, Sendable, Codable {
     case raw, qcow2, vmdk, vhd, vhdx, ova
+
+    /// The formats ferry can write as a target.
+    public static let writable: [ImageFormat] = [.raw, .qcow2]
+
+    public var isWritable: Bool { Self.writable.contains(self) }
+
+    /// The image format a file name names by its extension, or nil for a name that names
+    /// none (`disk.raw`, `disk.img`, `/dev/sdb`, `-`). Case-insensitive.
+    public init?(forName path: String) {
+        let base = path.split(separator: "/").last.map(String.init) ?? path
+        guard let dot = base.lastIndex(of: "."), dot != base.startIndex else { return nil }
+        switch base[base.index(after: dot)...].lowercased() {
+        case "qcow2", "qcow": self = .qcow2
+        case "vmdk": self = .vmdk
+        case "vhd", "avhd": self = .vhd
+        case "vhdx", "avhdx": self = .vhdx
+        case "ova", "ovf": self = .ova
+        default: return nil
+        }
+    }
 }
 
 /// The entry point the copy engine and the commands use to turn a path into a disk:
@@ -61,12 +81,33 @@ public enum DiskImage {
         try FormatProbe.detect(device)
     }
 
-    /// The format a target path asks for by its extension (".qcow2" → qcow2), raw otherwise.
-    /// Only formats ferry can write are returned.
-    public static func format(forTargetPath path: String) -> ImageFormat {
-        let lower = path.lowercased()
-        if lower.hasSuffix(".qcow2") || lower.hasSuffix(".qcow") { return .qcow2 }
-        return .raw
+    /// The format ferry writes to `path`: the one rule every command that writes follows.
+    ///
+    /// - `explicit` (`--target-format`) wins when ferry can write it; naming a format ferry
+    ///   cannot write is refused.
+    /// - Otherwise the name decides: `.qcow2`/`.qcow` → qcow2; a name of a format ferry
+    ///   cannot write yet (`.vmdk`, `.vhd`, `.vhdx`, `.avhd`, `.avhdx`, `.ova`, `.ovf`) is
+    ///   refused, so nothing is written under a name that lies about its content;
+    ///   anything else (`.raw`, `.img`, a device, `-`, `null:`) is raw.
+    ///
+    /// Throws `DiskError(.unsupported, path, operation: "create")` before anything is opened.
+    public static func targetFormat(forPath path: String, explicit: ImageFormat? = nil) throws -> ImageFormat {
+        if let explicit {
+            guard explicit.isWritable else {
+                throw DiskError(
+                    .unsupported, path, operation: "create",
+                    "ferry cannot write \(explicit.rawValue) images yet (it writes \(ImageFormat.writable.map(\.rawValue).joined(separator: " and ")))")
+            }
+            return explicit
+        }
+        guard let named = ImageFormat(forName: path) else { return .raw }
+        guard named.isWritable else {
+            throw DiskError(
+                .unsupported, path, operation: "create",
+                "the name asks for a \(named.rawValue) image, which ferry cannot write yet; "
+                    + "name the target .qcow2 or .raw, or pass --target-format raw to write raw bytes under this name")
+        }
+        return named
     }
 
     /// Wraps a freshly created, empty target (a `LocalTarget.device`) as a writer of `format`

@@ -72,7 +72,7 @@ import Testing
         let image = dir.file("out.qcow2")
         let writer = try write(raw: raw, to: image, seed: seed, flushHalfway: seed == 2)
         try expectValid(image, equals: raw, writer: writer)
-        #expect(DiskImage.format(forTargetPath: image) == .qcow2)
+        #expect(try DiskImage.targetFormat(forPath: image) == .qcow2)
     }
 
     @Test func zeroingAllocatedClustersAndPartialRewrites() throws {

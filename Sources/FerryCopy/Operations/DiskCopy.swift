@@ -51,8 +51,10 @@ public struct VerificationError: Error, Sendable, CustomStringConvertible {
 /// Local copies: open both ends safely, run the engine, commit, optionally verify.
 public enum DiskCopy {
     public static func run(_ config: CopyConfiguration, cancellation: Cancellation = .interrupt) throws -> CopyReport {
+        // The target's format is settled before the source is opened: nothing is read or
+        // written for a target name ferry would have to lie about.
+        let format = try DiskImage.targetFormat(forPath: config.target, explicit: config.targetFormat)
         let source = try DiskImage.openSource(config.source, format: config.sourceFormat, streamSize: config.streamSize)
-        let format = config.targetFormat ?? DiskImage.format(forTargetPath: config.target)
         if config.verify && (config.target == "-" || config.target == "null:") {
             throw DiskError(.unsupported, config.target, operation: "verify", "--verify needs a target that can be read back")
         }
