@@ -43,7 +43,11 @@ public struct ChecksumCommand: ParsableCommand {
                 let progress = progressOptions.progress
                 let value = try DiskChecksum.digest(
                     of: path, format: sourceOptions.sourceFormat, streamSize: size?.bytes, progress: progress, leaf: digest,
-                    allowBacking: sourceOptions.allowBacking, announceSource: { SourceOptions.announce($0, progress: progress) })
+                    allowBacking: sourceOptions.allowBacking, announceSource: { chain in
+                        // Like sha256sum, a plain file gets only its digest line; an image, a
+                        // chain or a device is named on stderr.
+                        if !chain.isPlainFile { SourceOptions.announce(chain, progress: progress) }
+                    })
                 print("\(value.labelled)  \(path)")
             } catch {
                 try? FileHandle.standardError.write(contentsOf: Data((ErrorReporter.line(for: error) + "\n").utf8))

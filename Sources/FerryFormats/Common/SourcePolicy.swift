@@ -72,6 +72,12 @@ public struct SourceChain: Sendable, Equatable, Codable, CustomStringConvertible
         self.warnings = warnings
     }
 
+    /// True for a lone regular file read as raw by detection, with nothing to warn of:
+    /// there is nothing to tell about it beyond its name.
+    public var isPlainFile: Bool {
+        images.count == 1 && images[0].format == .raw && images[0].reason == .detected && warnings.isEmpty
+    }
+
     public var description: String {
         guard let top = images.first else { return "(nothing opened)" }
         var notes: [String] = []
