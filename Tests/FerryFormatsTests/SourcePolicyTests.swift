@@ -108,6 +108,47 @@ import Testing
         }
     }
 
+    /// The issue's own reproduction: `qemu-img create -f qcow2 -b /etc/shadow -F raw x 1M`
+    /// (a temporary file stands in for /etc/shadow), in a raw file.
+    @Test func qemuImgMadeHostileImageIsRefused() throws {
+        guard Tool.haveQemuImg() else { return }
+        let scene = try Scene()
+        let image = scene.images + "/x.img"
+        try Tool.qemu("create", "-q", "-f", "qcow2", "-b", scene.secretPath, "-F", "raw", image, "1M")
+        #expect { _ = try DiskImage.openSource(image) } throws: { Self.refused($0, naming: scene.secretPath) }
+        let raw = try DiskImage.open(source: image, policy: SourcePolicy(format: .raw))
+        #expect(try raw.disk.readBytes(at: 0, count: 4) == [0x51, 0x46, 0x49, 0xFB])
+    }
+
+    /// Snapshot parents are named files too: a VMDK parentFileNameHint and a VHDX
+    /// relative_path that lead out of the child's directory are refused.
+    @Test func parentsOutsideAreRefused() throws {
+        guard Tool.haveQemuImg() else { return }
+        let scene = try Scene()
+        let raw = scene.elsewhere + "/src.raw"
+        try RawFixture.make(raw, size: 2 << 20, seed: 31, density: 0.7)
+        try Tool.qemu("convert", "-f", "raw", "-O", "vmdk", raw, scene.elsewhere + "/base.vmdk")
+        let child = scene.images + "/child.vmdk"
+        try Tool.qemu("create", "-q", "-f", "vmdk", "-b", scene.elsewhere + "/base.vmdk", "-F", "vmdk", child)
+        #expect { _ = try DiskImage.openSource(child) } throws: { Self.refused($0, naming: "base.vmdk") }
+        let allowed = try DiskImage.open(source: child, policy: SourcePolicy(allowedDirectories: [scene.elsewhere]))
+        #expect(try Compare.firstDifference(allowed.disk, rawPath: raw) == nil)
+        #expect(allowed.chain.images.map(\.role) == [.source, .parent])
+
+        try Tool.qemu("convert", "-f", "raw", "-O", "vhdx", "-o", "block_size=1M", raw, scene.elsewhere + "/parent.vhdx")
+        let parentFile = try FileDevice.openForReading(scene.elsewhere + "/parent.vhdx")
+        let headers = try [65536, 131072].map { try VHDX.Header(parsing: parentFile.readBytes(at: UInt64($0), count: 4096), baseOffset: UInt64($0)) }
+        var expected = try FileDevice.openForReading(raw).readBytes(at: 0, count: 2 << 20)
+        var rng = SeededRandom(seed: 31)
+        let vhdx = VHDXDifferencingBuilder.build(
+            size: 2 << 20, parentDataWriteGUID: headers.max(by: { $0.sequence < $1.sequence })?.dataWriteGUID ?? [],
+            relativePath: "..\\host\\parent.vhdx", rng: &rng, expected: &expected)
+        let vhdxChild = try scene.image("child.vhdx", vhdx)
+        #expect { _ = try DiskImage.openSource(vhdxChild) } throws: { Self.refused($0, naming: "parent.vhdx") }
+        let trusted = try DiskImage.open(source: vhdxChild, policy: SourcePolicy(allowedDirectories: [scene.elsewhere]))
+        #expect(Bytes.equal(try trusted.disk.readBytes(at: 0, count: 2 << 20), expected))
+    }
+
     @Test func anAllowedDirectoryThatDoesNotExistIsAnError() throws {
         let scene = try Scene()
         let image = try scene.image("disk.img", [UInt8](repeating: 0, count: 4096))
