@@ -98,10 +98,11 @@ public enum DiskImage {
         return try OVA.open(file, member: member, chain: &chain)
     }
 
-    /// Detects the format of the file or device at `path` from its first bytes.
+    /// The format `open(source:)` reads `path` as without `--source-format`: a regular
+    /// file's by its first bytes, raw for a block device (whose content is never probed).
     public static func detect(_ path: String) throws -> ImageFormat {
         let device = try FileDevice.openForReading(path)
-        return try detect(device)
+        return device.kind == .regularFile ? try detect(device) : .raw
     }
 
     /// Detects the format of an open device from its content. Anything unrecognised is raw.

@@ -172,6 +172,7 @@ import Testing
         }
         let loop = attached.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         defer { _ = try? Tools.run("losetup", ["-d", loop]) }
+        #expect(try DiskImage.detect(loop) == .raw)
         let opened = try DiskImage.open(source: loop)
         #expect(opened.chain.images.map(\.reason) == [.blockDevice])
         #expect(opened.chain.description == "\(loop): raw (block device, read as raw, never probed)")
