@@ -13,6 +13,8 @@ public struct FormatError: Error, Sendable, Equatable, CustomStringConvertible {
         case cycle
         case limitExceeded
         case inconsistent
+        /// A file the image names lies outside what the source policy allows.
+        case notAllowed
     }
 
     public var code: Code

@@ -105,15 +105,18 @@ public final class CopyPlanner: Sendable {
                 }
             }
             let blockEnd = min(position + block, end)
+            // A block is zero only when extents that read as zeros cover all of it. A
+            // range the device did not describe (before the first extent, between two,
+            // after the last) is data: reading it costs a little, skipping it loses data.
             var hasData = false
+            var covered = position
             var probe = index
             while probe < extents.count, extents[probe].offset < blockEnd {
-                if extents[probe].kind == .data { hasData = true; break }
+                if extents[probe].kind == .data || extents[probe].offset > covered { hasData = true; break }
+                covered = max(covered, extents[probe].end)
                 probe += 1
             }
-            // Ranges the device did not describe are treated as data (safe).
-            if probe == extents.count, let last = extents.last, last.end < blockEnd { hasData = true }
-            if extents.isEmpty { hasData = true }
+            if covered < blockEnd { hasData = true }
             let kind: CopyRequest.Kind = hasData ? .data : .zero
             if runKind != kind {
                 if let runKind { emit(runStart, position, runKind) }

@@ -25,22 +25,48 @@ public enum ImageFormat: String, CaseIterable, Sendable, Codable {
     }
 }
 
+/// A source opened under a `SourcePolicy`: the disk, and the files it is made of.
+public struct OpenedSource: Sendable {
+    public let disk: any BlockDevice
+    public let chain: SourceChain
+}
+
 /// The entry point the copy engine and the commands use to turn a path into a disk:
 /// detect the format by content, open it read-only, expose its allocation as extents.
 public enum DiskImage {
-    /// Opens `path` read-only as a virtual disk, detecting the format from its content
-    /// unless `format` says otherwise. "-" is standard input (raw, needs `streamSize`).
-    public static func openSource(_ path: String, format: ImageFormat? = nil, streamSize: UInt64? = nil) throws -> any BlockDevice {
-        if path == "-" { return try LocalDisk.openSource(path, streamSize: streamSize) }
-        var chain = ChainGuard()
-        return try open(path, format: format, chain: &chain)
+    /// Opens `path` read-only as a virtual disk under `policy` (see `SourcePolicy`:
+    /// a block device is raw, a regular file is probed, every file an image names
+    /// stays inside the source's directory). "-" is standard input (raw, needs `streamSize`).
+    public static func open(source path: String, policy: SourcePolicy = SourcePolicy(), streamSize: UInt64? = nil) throws -> OpenedSource {
+        if path == "-" {
+            let disk = try LocalDisk.openSource(path, streamSize: streamSize)
+            let image = SourceChain.Image(role: .source, path: path, format: .raw, reason: .stream)
+            return OpenedSource(disk: disk, chain: SourceChain(images: [image]))
+        }
+        var chain = try ChainGuard(policy: policy)
+        try chain.enter(path, structure: "image chain")
+        let disk = try open(try HostFile.open(path), format: policy.format, role: .source, chain: &chain)
+        return OpenedSource(disk: disk, chain: chain.opened)
     }
 
-    /// Opens one image of a chain (the top image, a backing file, a VMDK parent).
-    static func open(_ path: String, format: ImageFormat?, chain: inout ChainGuard) throws -> any BlockDevice {
-        try chain.enter(path, structure: "image chain")
-        let file = try HostFile.open(path)
-        let chosen = try format ?? detect(file.device)
+    /// `open(source:)` with only a format: the disk alone.
+    public static func openSource(_ path: String, format: ImageFormat? = nil, streamSize: UInt64? = nil) throws -> any BlockDevice {
+        try open(source: path, policy: SourcePolicy(format: format), streamSize: streamSize).disk
+    }
+
+    /// Opens one image of a chain (the top image, a qcow2 backing file): `format` if
+    /// given, else the content's format for a regular file and raw for anything else.
+    static func open(_ file: HostFile, format: ImageFormat?, role: SourceChain.Image.Role, chain: inout ChainGuard) throws -> any BlockDevice {
+        let chosen: ImageFormat
+        let reason: SourceChain.Image.Reason
+        if let format {
+            (chosen, reason) = (format, .named)
+        } else if file.isRegularFile {
+            (chosen, reason) = (try detect(file.device), .detected)
+        } else {
+            (chosen, reason) = (.raw, .blockDevice)
+        }
+        chain.record(file, chosen, reason, role: role)
         switch chosen {
         case .raw:
             return file.device
@@ -67,13 +93,16 @@ public enum DiskImage {
     public static func openOVADisk(_ path: String, member: String) throws -> any BlockDevice {
         var chain = ChainGuard()
         try chain.enter(path, structure: "image chain")
-        return try OVA.open(try HostFile.open(path), member: member, chain: &chain)
+        let file = try HostFile.open(path)
+        chain.record(file, .ova, .named, role: .source)
+        return try OVA.open(file, member: member, chain: &chain)
     }
 
-    /// Detects the format of the file or device at `path` from its first bytes.
+    /// The format `open(source:)` reads `path` as without `--source-format`: a regular
+    /// file's by its first bytes, raw for a block device (whose content is never probed).
     public static func detect(_ path: String) throws -> ImageFormat {
         let device = try FileDevice.openForReading(path)
-        return try detect(device)
+        return device.kind == .regularFile ? try detect(device) : .raw
     }
 
     /// Detects the format of an open device from its content. Anything unrecognised is raw.

@@ -2,6 +2,7 @@ extension InspectionReport {
     /// The report as text for people: the disk, its partitions, Windows facts, then verdicts.
     public var summary: String {
         var lines: [String] = []
+        if let source { lines.append("Source: \(source)") }
         var disk = "Disk: \(Self.humanSize(diskSize)), \(sectorSize)-byte sectors, "
         switch partitionTable {
         case "mbr": disk += "MBR (signature \(diskSignature ?? "?"))"

@@ -1,3 +1,5 @@
+public import FerryFormats
+
 /// What `ferry inspect` found on a disk and what it means for booting on KVM.
 /// Its JSON form is documented in docs/inspect.md; keys are stable.
 public struct InspectionReport: Codable, Sendable, Equatable {
@@ -23,6 +25,8 @@ public struct InspectionReport: Codable, Sendable, Equatable {
     public var windows: WindowsReport?
     public var warnings: [String]
     public var verdicts: [Verdict]
+    /// The files the source was read from and their formats (set by `ferry inspect`).
+    public var source: SourceChain?
 
     public init(
         partitionTable: String, diskSize: UInt64, sectorSize: Int, diskSignature: String? = nil, diskGUID: String? = nil,

@@ -161,3 +161,60 @@ import Testing
         #expect(requests.count == 3)
     }
 }
+
+/// A device whose extents leave gaps: it describes only some ranges as holes and says
+/// nothing about the rest, which holds data.
+private final class GappyExtentsDevice: BlockDevice {
+    let inner: MemoryDevice
+    let described: [Extent]
+    var name: String { "gappy" }
+    var size: UInt64 { inner.size }
+    var logicalSectorSize: Int { 512 }
+    var capabilities: DiskCapabilities { [.randomAccess, .extents] }
+
+    init(_ inner: MemoryDevice, described: [Extent]) {
+        self.inner = inner
+        self.described = described
+    }
+
+    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws { try inner.read(into: buffer, at: offset) }
+
+    func extents(at offset: UInt64, length: UInt64) throws -> [Extent] {
+        described.filter { $0.end > offset && $0.offset < offset + length }
+    }
+}
+
+@Suite struct CopyPlanGapTests {
+    /// The planner used to call a block zero when the extents in it were holes, even
+    /// though part of it was described by no extent at all: the gap's data was skipped.
+    @Test func aGapBetweenExtentsIsData() throws {
+        let memory = MemoryDevice(size: 1 << 20)
+        var rng = SeededRandom(seed: 14)
+        let data = rng.bytes(100_000)
+        try data.withUnsafeBytes { try memory.write($0, at: 70_000) }  // in the gap 64 KiB…256 KiB
+        try [UInt8](repeating: 7, count: 10).withUnsafeBytes { try memory.write($0, at: 1_000_000) }  // after the last extent
+        let source = GappyExtentsDevice(memory, described: [
+            Extent(offset: 0, length: 65536, kind: .hole),
+            Extent(offset: 262_144, length: 65536, kind: .hole),
+            Extent(offset: 327_680, length: 65536, kind: .zero),
+            Extent(offset: 458_752, length: 65536, kind: .hole),  // a gap before it too
+        ])
+        let planner = CopyPlanner(source: source, requestSize: 1 << 20)
+        var requests: [CopyRequest] = []
+        while let r = try planner.next() { requests.append(r) }
+        func kind(at offset: UInt64) -> CopyRequest.Kind? {
+            requests.first { $0.offset <= offset && offset < $0.offset + $0.length }?.kind
+        }
+        #expect(kind(at: 0) == .zero)
+        for offset: UInt64 in [65536, 131_072, 196_608, 393_216, 524_288, 1_000_000] {
+            #expect(kind(at: offset) == .data, "undescribed range at \(offset) must be read: \(requests)")
+        }
+        #expect(kind(at: 262_144) == .zero && kind(at: 327_680) == .zero && kind(at: 458_752) == .zero)
+
+        // The whole copy carries the gap's bytes.
+        let target = MemoryDevice(size: 1 << 20)
+        _ = try CopyEngine.run(source: source, target: target, options: CopyOptions(), counters: CopyCounters(), cancellation: Cancellation())
+        #expect(try target.readBytes(at: 70_000, count: data.count) == data)
+        #expect(try target.readBytes(at: 1_000_000, count: 10) == [UInt8](repeating: 7, count: 10))
+    }
+}

@@ -20,8 +20,7 @@ public struct ChecksumCommand: ParsableCommand {
     @Argument(help: "Files, block devices or images; - for standard input (needs --size).")
     var paths: [String]
 
-    @Option(name: .customLong("format"), help: "Image format, when detection by content is not wanted.")
-    var format: ImageFormat?
+    @OptionGroup var sourceOptions: SourceOptions
 
     @Option(help: "Size of standard input, when a path is -.")
     var size: ByteSize?
@@ -41,8 +40,14 @@ public struct ChecksumCommand: ParsableCommand {
                 try? FileHandle.standardError.write(contentsOf: Data("ferry: warning: \(warning)\n".utf8))
             }
             do {
+                let progress = progressOptions.progress
                 let value = try DiskChecksum.digest(
-                    of: path, format: format, streamSize: size?.bytes, progress: progressOptions.progress, leaf: digest)
+                    of: path, format: sourceOptions.sourceFormat, streamSize: size?.bytes, progress: progress, leaf: digest,
+                    allowBacking: sourceOptions.allowBacking, announceSource: { chain in
+                        // Like sha256sum, a plain file gets only its digest line; an image, a
+                        // chain or a device is named on stderr.
+                        if !chain.isPlainFile { SourceOptions.announce(chain, progress: progress) }
+                    })
                 print("\(value.labelled)  \(path)")
             } catch {
                 try? FileHandle.standardError.write(contentsOf: Data((ErrorReporter.line(for: error) + "\n").utf8))

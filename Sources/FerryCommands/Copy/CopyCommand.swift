@@ -22,10 +22,11 @@ public struct CopyCommand: ParsableCommand {
     @Argument(help: "The target: a new file, a block device, - for standard output, or null:.")
     var target: String
 
-    @Option(name: .customLong("source-format"), help: "Source format, when detection by content is not wanted.")
-    var sourceFormat: ImageFormat?
+    @OptionGroup var sourceOptions: SourceOptions
 
-    @Option(name: .customLong("target-format"), help: "Target format, when the target's name does not say it.")
+    @Option(
+        name: .customLong("target-format"),
+        help: "Target format (raw or qcow2). By default the name decides: .qcow2 is qcow2, a .vmdk/.vhd/.vhdx/.ova name is refused (ferry cannot write those yet), anything else is raw.")
     var targetFormat: ImageFormat?
 
     @Option(help: "Size of a source read from standard input (e.g. 50G).")
@@ -53,7 +54,10 @@ public struct CopyCommand: ParsableCommand {
     public func run() throws {
         Cancellation.installSignalHandlers()
         var config = CopyConfiguration(source: source, target: target)
-        config.sourceFormat = sourceFormat
+        config.sourceFormat = sourceOptions.sourceFormat
+        config.allowBacking = sourceOptions.allowBacking
+        let progress = progressOptions.progress
+        config.announceSource = { SourceOptions.announce($0, progress: progress) }
         config.targetFormat = targetFormat
         config.streamSize = size?.bytes
         config.overwrite = overwrite

@@ -17,21 +17,17 @@ public struct InspectCommand: ParsableCommand {
     @Flag(help: "Print the report as JSON.")
     public var json = false
 
-    @Option(help: "Image format instead of detecting it (raw, qcow2, vmdk, vhd, vhdx).")
-    public var format: String?
+    @OptionGroup public var sourceOptions: SourceOptions
 
     public init() {}
 
-    public func validate() throws {
-        if let format, ImageFormat(rawValue: format) == nil {
-            throw ValidationError("unknown format \"\(format)\"; use one of \(ImageFormat.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-    }
-
     public func run() throws {
-        let disk = try DiskImage.openSource(path, format: format.flatMap(ImageFormat.init(rawValue:)))
+        let opened = try DiskImage.open(source: path, policy: sourceOptions.policy)
+        let disk = opened.disk
         defer { try? disk.close() }
-        let report = try GuestInspector.inspect(disk)
+        var report = try GuestInspector.inspect(disk)
+        report.source = opened.chain
+        report.warnings += opened.chain.warnings
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -23,6 +23,8 @@ public struct SendCommand: AsyncParsableCommand {
 
     @OptionGroup var transfer: TransferOptions
 
+    @OptionGroup var sourceOptions: SourceOptions
+
     @Option(name: .long, help: "Bandwidth limit in bytes per second (e.g. 100M or 100M/s).")
     var limit: Rate?
 
@@ -68,7 +70,9 @@ public struct SendCommand: AsyncParsableCommand {
             var sources: [any BlockDevice] = []
             for path in operands.dropLast() {
                 do {
-                    sources.append(try DiskImage.openSource(path))
+                    let opened = try DiskImage.open(source: path, policy: sourceOptions.policy)
+                    SourceOptions.announce(opened.chain, progress: config.progress)
+                    sources.append(opened.disk)
                 } catch let error as DiskError {
                     throw TransferError(error)
                 } catch let error as FormatError {

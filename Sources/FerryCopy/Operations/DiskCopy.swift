@@ -8,6 +8,10 @@ public struct CopyConfiguration: Sendable {
     public var target: String
     public var sourceFormat: ImageFormat?
     public var targetFormat: ImageFormat?
+    /// Directories besides the source's own whose files its image may name (`--allow-backing`).
+    public var allowBacking: [String] = []
+    /// Told what the source turned out to be, once both ends are open and before any data moves.
+    public var announceSource: (@Sendable (SourceChain) -> Void)?
     /// Size of a source read from standard input.
     public var streamSize: UInt64?
     public var overwrite = false
@@ -55,12 +59,16 @@ public enum DiskCopy {
         // The target's format is settled before the source is opened: nothing is read or
         // written for a target name ferry would have to lie about.
         let format = try DiskImage.targetFormat(forPath: config.target, explicit: config.targetFormat)
-        let source = try DiskImage.openSource(config.source, format: config.sourceFormat, streamSize: config.streamSize)
+        let opened = try DiskImage.open(
+            source: config.source, policy: SourcePolicy(format: config.sourceFormat, allowedDirectories: config.allowBacking),
+            streamSize: config.streamSize)
+        let source = opened.disk
         if config.verify && (config.target == "-" || config.target == "null:") {
             throw DiskError(.unsupported, config.target, operation: "verify", "--verify needs a target that can be read back")
         }
         let commit = try TargetCommit.open(config.target, size: source.size, format: format, overwrite: config.overwrite)
         do {
+            config.announceSource?(opened.chain)
             var options = config.options
             options.targetIsZero = config.targetIsZero || commit.knownZero
             let counters = CopyCounters()
@@ -90,10 +98,13 @@ public enum DiskCopy {
 public enum DiskChecksum {
     public static func digest(
         of path: String, format: ImageFormat? = nil, streamSize: UInt64? = nil, length: UInt64? = nil,
-        progress: ProgressMode = .none, leaf: LeafHash = .sha256, cancellation: Cancellation = .interrupt
+        progress: ProgressMode = .none, leaf: LeafHash = .sha256, cancellation: Cancellation = .interrupt,
+        allowBacking: [String] = [], announceSource: ((SourceChain) -> Void)? = nil
     ) throws -> DiskDigest {
-        let disk = try DiskImage.openSource(path, format: format, streamSize: streamSize)
-        return try digest(of: disk, length: length, phase: "checksum", progress: progress, leaf: leaf, cancellation: cancellation)
+        let opened = try DiskImage.open(
+            source: path, policy: SourcePolicy(format: format, allowedDirectories: allowBacking), streamSize: streamSize)
+        announceSource?(opened.chain)
+        return try digest(of: opened.disk, length: length, phase: "checksum", progress: progress, leaf: leaf, cancellation: cancellation)
     }
 
     /// The digest of an open disk (its first `length` bytes, when given).

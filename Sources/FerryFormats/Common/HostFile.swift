@@ -66,11 +66,11 @@ final class HostFile: Sendable {
     }
 
     /// The directory holding this file, for resolving relative names inside it.
-    var directory: String {
-        guard let slash = path.lastIndex(of: "/") else { return "." }
-        let dir = String(path[..<slash])
-        return dir.isEmpty ? "/" : dir
-    }
+    var directory: String { ChainGuard.directory(of: path) }
+
+    /// True for a regular file (whose content may be probed); false for a block
+    /// device or a member of an archive.
+    var isRegularFile: Bool { (device as? FileDevice)?.kind == .regularFile }
 
     /// Resolves a name stored inside this file (a backing file, a VMDK extent)
     /// relative to this file's directory, as qemu and VMware do.
@@ -80,11 +80,40 @@ final class HostFile: Sendable {
 }
 
 /// Tracks the files opened while following a chain of backing files or parents,
-/// so a chain that loops back or grows absurdly long fails instead of recursing.
+/// so a chain that loops back or grows absurdly long fails instead of recursing, and
+/// confines every file an image names to the directories `SourcePolicy` allows.
 struct ChainGuard: Sendable {
     private(set) var visited: [String] = []
+    /// What was opened, top first (see `SourceChain`).
+    private(set) var opened = SourceChain()
+    /// Real paths of the directories named files may lie in: the allowed ones, then
+    /// (once the top image is entered) the top image's own.
+    private(set) var roots: [String]
+    /// The user's `--allow-backing` directories as given, for messages.
+    private let allowed: [String]
 
-    /// Records `path` (by its canonical name) as the next link, or throws.
+    /// A guard with no directory allowed beyond the source's own.
+    init() {
+        allowed = []
+        roots = []
+    }
+
+    /// A guard for one source under `policy`. Throws when an allowed directory does
+    /// not exist or is not a directory (a typo must not silently allow nothing).
+    init(policy: SourcePolicy) throws {
+        allowed = policy.allowedDirectories
+        roots = []
+        for dir in policy.allowedDirectories {
+            var st = stat()
+            guard stat(dir, &st) == 0, st.st_mode & S_IFMT == S_IFDIR, let real = Self.realPath(dir) else {
+                throw DiskError(.notFound, dir, operation: "open", "--allow-backing names \(dir), which is not a directory")
+            }
+            roots.append(real)
+        }
+    }
+
+    /// Records `path` (by its canonical name) as the next link, or throws. The first
+    /// path entered is the source itself: its directory becomes an allowed root.
     mutating func enter(_ path: String, structure: String) throws {
         let canonical = Self.canonical(path)
         if visited.contains(canonical) {
@@ -97,12 +126,66 @@ struct ChainGuard: Sendable {
                 .limitExceeded, structure: structure, file: path,
                 "the chain of backing files is longer than \(FormatLimits.maxChainDepth) images")
         }
+        if visited.isEmpty, let dir = Self.realPath(Self.directory(of: path)) { roots.append(dir) }
         visited.append(canonical)
     }
 
-    static func canonical(_ path: String) -> String {
-        guard let resolved = realpath(path, nil) else { return path }
+    /// Notes something a person should know about the source that does not stop the copy.
+    mutating func warn(_ text: String) { opened.warnings.append(text) }
+
+    /// Notes an image of the chain, in the order opened.
+    mutating func record(_ file: HostFile, _ format: ImageFormat, _ reason: SourceChain.Image.Reason, role: SourceChain.Image.Role) {
+        opened.images.append(SourceChain.Image(role: role, path: file.path, format: format, reason: reason))
+    }
+
+    /// Opens `path`, which `parent` names as `name` (a backing file, a parent, an
+    /// extent), refusing a file outside the allowed roots. Checked twice: the path
+    /// before opening (nothing outside is even opened), and the file actually opened,
+    /// by the name the kernel gives its descriptor (a symbolic link swapped in
+    /// between is caught). A name that does not resolve fails when opened.
+    mutating func openNamed(_ name: String, at path: String, by parent: HostFile, as what: String) throws -> HostFile {
+        if let real = Self.realPath(path) { try confine(real, name: name, by: parent, as: what) }
+        let file = try HostFile.open(path)
+        if let fd = (file.device as? FileDevice)?.descriptor.rawValue,
+           let real = Self.readLink("/proc/self/fd/\(fd)") ?? Self.realPath(path)
+        {
+            try confine(real, name: name, by: parent, as: what)
+        }
+        if what == "extent", let index = opened.images.lastIndex(where: { $0.path == parent.path }) {
+            opened.images[index].extents.append(file.path)
+        }
+        return file
+    }
+
+    private func confine(_ real: String, name: String, by parent: HostFile, as what: String) throws {
+        let inside = roots.contains { root in root == "/" || real == root || real.hasPrefix(root + "/") }
+        guard !inside else { return }
+        let top = visited.first.map { Self.directory(of: $0) } ?? parent.directory
+        var detail = "the \(what) \"\(name)\" resolves to \(real), outside \(top)"
+        if !allowed.isEmpty { detail += " and the --allow-backing directories (\(allowed.joined(separator: ", ")))" }
+        detail += "; ferry opens only files beside the source. If you trust this image, pass --allow-backing \(Self.directory(of: real))"
+        throw FormatError(.notAllowed, structure: "source policy", field: what, file: parent.path, detail)
+    }
+
+    static func canonical(_ path: String) -> String { realPath(path) ?? path }
+
+    static func realPath(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
         defer { free(resolved) }
         return String(cString: resolved)
+    }
+
+    static func readLink(_ path: String) -> String? {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let n = readlink(path, &buffer, buffer.count - 1)
+        guard n > 0 else { return nil }
+        let text = String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return text.hasPrefix("/") ? text : nil
+    }
+
+    static func directory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        let dir = String(path[..<slash])
+        return dir.isEmpty ? "/" : dir
     }
 }

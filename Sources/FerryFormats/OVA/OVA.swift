@@ -107,9 +107,7 @@ public enum OVA {
             let lower = $0.name.lowercased()
             return !(lower.hasSuffix(".ovf") || lower.hasSuffix(".mf") || lower.hasSuffix(".cert"))
         }
-        guard let ovf = members.first(where: { $0.name.lowercased().hasSuffix(".ovf") }),
-              ovf.size <= UInt64(FormatLimits.maxDescriptorBytes) else { return candidates }
-        let text = String(decoding: try file.bytes(at: HostOffset(ovf.offset), count: Int(ovf.size), "OVF descriptor"), as: UTF8.self)
+        guard let text = try ovfText(file, members) else { return candidates }
         var ordered: [Member] = []
         for piece in text.split(separator: "href=\"").dropFirst() {
             guard let end = piece.firstIndex(of: "\"") else { continue }
@@ -119,6 +117,13 @@ public enum OVA {
             }
         }
         return ordered.isEmpty ? candidates : ordered
+    }
+
+    /// The OVF descriptor's text, when the archive holds one of a sane size.
+    static func ovfText(_ file: HostFile, _ members: [Member]) throws -> String? {
+        guard let ovf = members.first(where: { $0.name.lowercased().hasSuffix(".ovf") }),
+              ovf.size <= UInt64(FormatLimits.maxDescriptorBytes) else { return nil }
+        return String(decoding: try file.bytes(at: HostOffset(ovf.offset), count: Int(ovf.size), "OVF descriptor"), as: UTF8.self)
     }
 
     /// Opens disk `member` (or the only disk) of the archive as a virtual disk.
@@ -140,12 +145,17 @@ public enum OVA {
         }
         let slice = SliceDevice(file.device, offset: chosen.offset, size: chosen.size, name: file.path + ":" + chosen.name)
         let inner = HostFile(path: slice.name, device: slice)
+        let disk: any BlockDevice
         switch try FormatProbe.detect(slice) {
-        case .vmdk: return try VMDK.open(inner, chain: &chain)
-        case .qcow2: return try QCOW2.open(inner, chain: &chain)
-        case .vhd: return try VHD.open(inner, chain: &chain)
-        case .vhdx: return try VHDX.open(inner, chain: &chain)
-        case .raw, .ova: return slice
+        case .vmdk: disk = try VMDK.open(inner, chain: &chain)
+        case .qcow2: disk = try QCOW2.open(inner, chain: &chain)
+        case .vhd: disk = try VHD.open(inner, chain: &chain)
+        case .vhdx: disk = try VHDX.open(inner, chain: &chain)
+        case .raw, .ova: disk = slice
         }
+        if let text = try ovfText(file, all), let warning = try checkCapacity(disk, member: chosen.name, ovf: text, file: file) {
+            chain.warn(warning)
+        }
+        return disk
     }
 }

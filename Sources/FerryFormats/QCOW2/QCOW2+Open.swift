@@ -30,7 +30,9 @@ extension QCOW2 {
         if let name = header.backingFile {
             let path = file.resolve(name)
             let format = try backingFormat(header.backingFormat, file: file)
-            backing = try DiskImage.open(path, format: format, chain: &chain)
+            try chain.enter(path, structure: "image chain")
+            let backingFile = try chain.openNamed(name, at: path, by: file, as: "backing file")
+            backing = try DiskImage.open(backingFile, format: format, role: .backing, chain: &chain)
         }
         return MappedDisk(name: file.path, mapper: mapper, backing: backing, files: [file])
     }

@@ -175,9 +175,11 @@ extension QCOW2 {
             while done < buffer.count {
                 let n: Int
                 do {
-                    n = try file.descriptor.read(
-                        fromAbsoluteOffset: Int64(offset) + Int64(done),
-                        into: UnsafeMutableRawBufferPointer(rebasing: buffer[done...]), retryOnInterrupt: true)
+                    n = try file.withDescriptor("read") { descriptor in
+                        try descriptor.read(
+                            fromAbsoluteOffset: Int64(offset) + Int64(done),
+                            into: UnsafeMutableRawBufferPointer(rebasing: buffer[done...]), retryOnInterrupt: true)
+                    }
                 } catch let e as Errno {
                     throw DiskError.system(e.rawValue, name, operation: "read", context: "at offset \(offset + UInt64(done))")
                 }

@@ -49,7 +49,9 @@ extension VHD {
         if footer.diskType == .differencing {
             let path = try parentPath(header, file: file)
             try chain.enter(path, structure: "VHD parent chain")
-            let (disk, id) = try openImage(try HostFile.open(path), chain: &chain)
+            let parentFile = try chain.openNamed(path, at: path, by: file, as: "parent (parent locator)")
+            chain.record(parentFile, .vhd, .named, role: .parent)
+            let (disk, id) = try openImage(parentFile, chain: &chain)
             guard id == header.parentUniqueID else {
                 throw file.error(.inconsistent, DynamicHeader.structure, field: "parent unique id", at: footer.dataOffset + 40,
                                  "the parent \(path) has unique id \(id.hexString), the child expects \(header.parentUniqueID.hexString)")

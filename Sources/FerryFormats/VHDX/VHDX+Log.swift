@@ -56,26 +56,13 @@ extension VHDX {
                                      "the log holds too many overlapping entry headers to search")
                 }
             }
-            // Longest chain of consecutive sequence numbers from each start; keep the
-            // one ending highest.
-            var best: [Entry] = []
-            for start in entries.values {
-                var chain = [start]
-                var position = (start.position + start.length) % length
-                while let next = entries[position], next.sequence == chain[chain.count - 1].sequence &+ 1, chain.count < entries.count {
-                    chain.append(next)
-                    position = (next.position + next.length) % length
-                }
-                if let last = chain.last, last.sequence > (best.last?.sequence ?? 0) { best = chain }
+            guard let active = try activeSequence(entries, logLength: length, file: file, header: header) else {
+                return file  // no valid entry: nothing to replay
             }
-            guard let last = best.last else { return file }  // no valid entry: nothing to replay
-            guard let first = best.firstIndex(where: { $0.position == last.tail }) else {
-                throw file.error(.inconsistent, structure, field: "tail", at: header.logOffset + last.position + 12,
-                                 "the newest log entry's tail (\(last.tail)) is not the start of its sequence")
-            }
+            let last = active[active.count - 1]
             let overlay = OverlayDevice(file.device, size: max(file.size, last.lastFileOffset), name: file.path)
             var total: UInt64 = 0
-            for entry in best[first...] {
+            for entry in active {
                 for write in entry.writes {
                     total += write.page.map { UInt64($0.count) } ?? write.zeroLength
                     guard total <= maxOverlayBytes else {
@@ -86,6 +73,38 @@ extension VHDX {
                 }
             }
             return HostFile(path: file.path, device: overlay)
+        }
+
+        /// The active sequence ([MS-VHDX] 2.3.3): the entry with the highest sequence
+        /// number and the run from that entry's tail to it, through entries whose
+        /// sequence numbers rise by one. Nil when the log holds no valid entry.
+        ///
+        /// Decided by the newest entry alone, never by the order a dictionary yields its
+        /// entries: the old search took the first chain it met among the several that
+        /// end at the newest entry (one per start after the tail), so whether it began
+        /// at the tail, and the image opened, depended on the process's hash seed.
+        static func activeSequence(
+            _ entries: [UInt64: Entry], logLength: UInt64, file: HostFile, header: Header
+        ) throws -> [Entry]? {
+            // Newest first; a tie (two valid entries claiming one sequence number) is
+            // damage the writer cannot produce, so it is refused rather than guessed.
+            let newestFirst = entries.values.sorted { ($0.sequence, $0.position) > ($1.sequence, $1.position) }
+            guard let last = newestFirst.first else { return nil }
+            if newestFirst.count > 1, newestFirst[1].sequence == last.sequence {
+                throw file.error(.inconsistent, structure, field: "sequence number", at: header.logOffset + newestFirst[1].position + 16,
+                                 "two log entries (at log offsets \(newestFirst[1].position) and \(last.position)) claim sequence number \(last.sequence)")
+            }
+            var sequence: [Entry] = []
+            var position = last.tail
+            while let entry = entries[position], sequence.count < entries.count,
+                  sequence.last.map({ $0.sequence &+ 1 == entry.sequence }) ?? true
+            {
+                sequence.append(entry)
+                if entry.position == last.position { return sequence }
+                position = (entry.position + entry.length) % logLength
+            }
+            throw file.error(.inconsistent, structure, field: "tail", at: header.logOffset + last.position + 12,
+                             "the newest log entry's tail (\(last.tail)) is not the start of its sequence")
         }
 
         /// A valid entry at `position` (wrapping around the log), or nil.

@@ -90,7 +90,9 @@ extension VHDX {
                              "the parent disk was not found beside the differencing disk (tried \(candidates.joined(separator: ", ")))")
         }
         try chain.enter(path, structure: "VHDX parent chain")
-        let (parent, header) = try openImage(try HostFile.open(path), chain: &chain)
+        let parentFile = try chain.openNamed(path, at: path, by: file, as: "parent (parent locator)")
+        chain.record(parentFile, .vhdx, .named, role: .parent)
+        let (parent, header) = try openImage(parentFile, chain: &chain)
         let expected = VHDX.guid(String(linkage.filter { $0 != "{" && $0 != "}" }))
         guard header.dataWriteGUID == expected else {
             throw file.error(.inconsistent, "VHDX parent locator", field: "parent_linkage",

@@ -42,7 +42,7 @@ extension VMDK {
             let text = String(decoding: try file.bytes(at: HostOffset(0), count: Int(file.size), Descriptor.structure), as: UTF8.self)
             let parsed = try Descriptor(parsing: text, file: file.path)
             descriptor = parsed
-            (pieces, files) = try extentPieces(parsed, descriptorFile: file)
+            (pieces, files) = try extentPieces(parsed, descriptorFile: file, chain: &chain)
         }
         var backing: (any BlockDevice)?
         if let descriptor, descriptor.parentCID != VMDK.noParent {
@@ -67,7 +67,9 @@ extension VMDK {
     }
 
     /// Opens every extent a descriptor lists and lays them end to end.
-    private static func extentPieces(_ descriptor: Descriptor, descriptorFile: HostFile) throws -> ([Mapper.Piece], [HostFile]) {
+    private static func extentPieces(
+        _ descriptor: Descriptor, descriptorFile: HostFile, chain: inout ChainGuard
+    ) throws -> ([Mapper.Piece], [HostFile]) {
         var pieces: [Mapper.Piece] = []
         var files = [descriptorFile]
         var start: UInt64 = 0
@@ -78,7 +80,8 @@ extension VMDK {
             if line.access == .noAccess || line.type == .zero {
                 map = line.type == .zero ? .zero : .hole
             } else {
-                let file = try HostFile.open(descriptorFile.resolve(line.fileName ?? ""))
+                let name = line.fileName ?? ""
+                let file = try chain.openNamed(name, at: descriptorFile.resolve(name), by: descriptorFile, as: "extent")
                 files.append(file)
                 switch line.type {
                 case .flat, .vmfs:
@@ -123,7 +126,8 @@ extension VMDK {
             path = file.resolve(String(hint[hint.index(after: slash)...]))
         }
         try chain.enter(path, structure: "VMDK parent chain")
-        let parentFile = try HostFile.open(path)
+        let parentFile = try chain.openNamed(hint, at: path, by: file, as: "parent (parentFileNameHint)")
+        chain.record(parentFile, .vmdk, .named, role: .parent)
         let (parent, cid) = try openImage(parentFile, chain: &chain)
         guard let cid, cid == descriptor.parentCID else {
             throw file.error(.inconsistent, Descriptor.structure, field: "parentCID",
