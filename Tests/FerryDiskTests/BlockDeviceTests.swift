@@ -59,11 +59,11 @@ import Testing
 @Suite struct LoopDeviceTests {
     /// Attaches `file` to a free loop device, or prints why not and returns nil.
     func attach(_ file: String) throws -> String? {
-        guard Tools.isRoot else { print("SKIP: loop device tests need root"); return nil }
+        guard Tools.requireRoot("the loop device tests") else { return nil }
         guard Tools.require("losetup") else { return nil }
         let result = try Tools.run("losetup", ["-f", "--show", file])
         guard result.status == 0 else {
-            print("SKIP: losetup could not attach a loop device here: \(result.stderr)")
+            Skip.because("losetup could not attach a loop device here: \(result.stderr)")
             return nil
         }
         return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -105,7 +105,7 @@ import Testing
         let mountpoint = dir.file("mnt")
         try FileManager.default.createDirectory(atPath: mountpoint, withIntermediateDirectories: true)
         guard try Tools.run("mount", [loop, mountpoint]).status == 0 else {
-            print("SKIP: mounting a loop device is not allowed here")
+            Skip.because("mounting a loop device is not allowed here")
             return
         }
         defer { _ = try? Tools.run("umount", [mountpoint]) }
@@ -120,13 +120,13 @@ import Testing
 /// A target file system that fills up mid-copy: needs root to mount a small tmpfs.
 @Suite struct FullDiskTests {
     @Test func fullTargetIsAnIOErrorAndLeavesNothing() throws {
-        guard Tools.isRoot else { print("SKIP: the full-disk test needs root to mount a tmpfs"); return }
+        guard Tools.requireRoot("the full-disk test (it mounts a tmpfs)") else { return }
         guard Tools.require("mount", "umount") else { return }
         let dir = try TemporaryDirectory()
         let mountpoint = dir.file("small")
         try FileManager.default.createDirectory(atPath: mountpoint, withIntermediateDirectories: true)
         guard try Tools.run("mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", mountpoint]).status == 0 else {
-            print("SKIP: mounting a tmpfs is not allowed here")
+            Skip.because("mounting a tmpfs is not allowed here")
             return
         }
         defer { _ = try? Tools.run("umount", [mountpoint]) }
