@@ -101,7 +101,7 @@ let package = Package(
         // Test support: builders for fixtures, temp dirs, running external tools.
         .target(name: "FerryTestSupport", dependencies: ["FerryBinary", "FerryDisk"], path: "Tests/FerryTestSupport", swiftSettings: swiftSettings),
 
-        .testTarget(name: "FerryBinaryTests", dependencies: ["FerryBinary"], swiftSettings: swiftSettings),
+        .testTarget(name: "FerryBinaryTests", dependencies: ["FerryBinary", "FerryTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "FerryDiskTests", dependencies: ["FerryDisk", "FerryTestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "FerryCopyTests",
