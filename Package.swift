@@ -15,6 +15,10 @@ let package = Package(
         .executable(name: "ferry", targets: ["ferry"]),
         .executable(name: "ferry-bench", targets: ["ferry-bench"]),
         .library(name: "FerryCopy", targets: ["FerryCopy"]),
+        // The parsers and their fuzz entry points, for the libFuzzer package in FuzzTesting/.
+        .library(
+            name: "FerryFuzzEntries",
+            targets: ["FerryBinary", "FerryDisk", "FerryFormats", "FerryPartitions", "FerryNTFS", "FerryRegistry", "FerryProtocol"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
