@@ -1,6 +1,6 @@
 import FerryFormats
 
-/// libFuzzer's entry: an OVA (tar members, OVF, the disk inside) opened in memory, its disk read.
+/// libFuzzer's entry (paged input of 512-byte sectors, see FuzzPagedInput): an OVA (tar members, OVF, the disk inside) opened in memory, its disk read.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let bytes = Array(UnsafeBufferPointer(start: data, count: size))

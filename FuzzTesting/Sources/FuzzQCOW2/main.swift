@@ -1,6 +1,6 @@
 import FerryFormats
 
-/// libFuzzer's entry: a qcow2 image opened in memory, extents listed, its front read.
+/// libFuzzer's entry (paged input of 512-byte sectors, see FuzzPagedInput): a qcow2 image opened in memory, extents listed, its front read.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let bytes = Array(UnsafeBufferPointer(start: data, count: size))
