@@ -77,7 +77,7 @@ echo "== speed that tests used to assert (now measured here only)"
 # (d) ferry inspect of a 50 GiB sparse disk holding a bare NTFS volume: metadata reads only
 #     (target: < 2 s; GuestInspectorTests asserts only the bytes read).
 if command -v mkntfs >/dev/null; then
-  [ -f "$dir/ntfs50g.raw" ] || { truncate -s 50G "$dir/ntfs50g.raw" && mkntfs -F -Q -q "$dir/ntfs50g.raw"; }
+  [ -f "$dir/ntfs50g.raw" ] || { truncate -s 50G "$dir/ntfs50g.raw" && mkntfs -F -Q -q "$dir/ntfs50g.raw" >/dev/null 2>&1; }
   t=$(best "$ferry" inspect "$dir/ntfs50g.raw")
   printf "%-34s %6.2f s\n" "inspect 50 GiB NTFS" "$t"
 fi
