@@ -15,6 +15,10 @@ let package = Package(
         .executable(name: "ferry", targets: ["ferry"]),
         .executable(name: "ferry-bench", targets: ["ferry-bench"]),
         .library(name: "FerryCopy", targets: ["FerryCopy"]),
+        // The parsers and their fuzz entry points, for the libFuzzer package in FuzzTesting/.
+        .library(
+            name: "FerryFuzzEntries",
+            targets: ["FerryBinary", "FerryDisk", "FerryFormats", "FerryPartitions", "FerryNTFS", "FerryRegistry", "FerryProtocol"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -101,7 +105,7 @@ let package = Package(
         // Test support: builders for fixtures, temp dirs, running external tools.
         .target(name: "FerryTestSupport", dependencies: ["FerryBinary", "FerryDisk"], path: "Tests/FerryTestSupport", swiftSettings: swiftSettings),
 
-        .testTarget(name: "FerryBinaryTests", dependencies: ["FerryBinary"], swiftSettings: swiftSettings),
+        .testTarget(name: "FerryBinaryTests", dependencies: ["FerryBinary", "FerryTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "FerryDiskTests", dependencies: ["FerryDisk", "FerryTestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "FerryCopyTests",

@@ -17,7 +17,7 @@ import Testing
         case .built(let path):
             return path
         case .skip(let reason):
-            print("SKIP: boot disk unavailable: \(reason)")
+            Skip.because("boot disk unavailable: \(reason)")
             return nil
         case .failed(let reason):
             Issue.record("boot disk build failed: \(reason)")

@@ -20,7 +20,7 @@ import Testing
     /// libxxhash for ferry, xxhsum for the oracle; prints why not.
     func oracleAvailable() -> Bool {
         guard LeafHash.xxh3.isAvailable else {
-            print("SKIP: libxxhash.so.0 is not installed")
+            Skip.because("libxxhash.so.0 is not installed")
             return false
         }
         return Tools.require("xxhsum", why: "the independent XXH3 oracle, package xxhash")

@@ -1,6 +1,7 @@
 import FerryBinary
 import FerryDisk
 import Foundation
+import FerryTestSupport
 import Testing
 
 @testable import FerryFormats
@@ -28,8 +29,8 @@ import Testing
         var padded = try source.readBytes(at: 0, count: Int(source.size))
         padded += [UInt8](repeating: 0, count: (512 - padded.count % 512) % 512)
         result.append(("vmware-stream.vmdk", .vmdk, VMwareStreamBuilder.build(from: padded)))
-        guard FileManager.default.isExecutableFile(atPath: Tool.qemuImg) else {
-            print("fuzz: qemu-img missing, fuzzing ferry-written qcow2 only")
+        guard Tool.haveQemuImg("the fuzz corpus's qemu-img variants") else {
+            print("fuzz: fuzzing ferry-written images only")
             return result
         }
         let variants: [(String, String, [String])] = [

@@ -51,17 +51,15 @@ import Testing
         var chain = ChainGuard()
         let disk: MappedDisk = format == .qcow2 ? try QCOW2.open(file, chain: &chain) : try VMDK.open(file, chain: &chain)
         let opened = counting.reads.count
-        let start = Date()
+        // The time this takes is measured by Benchmarks/formats.sh (c), not asserted here.
         let extents = try disk.extents(at: 0, length: disk.size)
-        let seconds = Date().timeIntervalSince(start)
         let tableReads = counting.reads.count - opened
         let data = extents.filter { $0.kind == .data }
-        print("large sparse \(format): \(extents.count) extents, \(data.count) data runs, \(tableReads) table reads, \(String(format: "%.2f", seconds)) s")
+        print("large sparse \(format): \(extents.count) extents, \(data.count) data runs, \(tableReads) table reads")
         #expect(data.count == clusters)
         // qcow2: one read per L2 table (200 for 100 GiB at 64 KiB clusters);
         // VMDK: one per grain table (3200 for 100 GiB at 32 MiB per table).
         #expect(tableReads <= (format == .qcow2 ? 200 : 3200))
-        #expect(seconds < 30, "mapping took \(seconds) s")
         // A second pass is served from the table cache.
         _ = try disk.extents(at: 0, length: disk.size)
         #expect(counting.reads.count - opened == tableReads)

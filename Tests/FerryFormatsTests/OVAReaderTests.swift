@@ -1,6 +1,7 @@
 import FerryBinary
 import FerryDisk
 import Foundation
+import FerryTestSupport
 import Testing
 
 @testable import FerryFormats
@@ -15,7 +16,7 @@ import Testing
     @Test func singleAndMultiDiskArchives() throws {
         guard Tool.haveQemuImg() else { return }
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/tar") || FileManager.default.isExecutableFile(atPath: "/bin/tar") else {
-            print("SKIP: tar not installed")
+            Skip.because("tar not installed")
             return
         }
         let tar = FileManager.default.isExecutableFile(atPath: "/usr/bin/tar") ? "/usr/bin/tar" : "/bin/tar"

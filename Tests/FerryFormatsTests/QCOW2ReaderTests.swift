@@ -1,6 +1,7 @@
 import FerryBinary
 import FerryDisk
 import Foundation
+import FerryTestSupport
 import Testing
 
 @testable import FerryFormats
@@ -52,7 +53,7 @@ import Testing
             let cluster = ext == "on" ? "128k" : "64k"
             try Tool.qemu("create", "-q", "-f", "qcow2", "-b", base, "-F", "raw", "-o", "extended_l2=\(ext),cluster_size=\(cluster)", image, "8M")
             let io = "/usr/bin/qemu-io"
-            guard FileManager.default.isExecutableFile(atPath: io) else { print("SKIP: qemu-io missing"); return }
+            guard FileManager.default.isExecutableFile(atPath: io) else { Skip.because("qemu-io missing"); return }
             try Tool.run(io, ["-f", "qcow2", "-c", "write -P 0x55 1M 64k", "-c", "write -z 0 128k",
                               "-c", "write -P 0x66 3M 4k", "-c", "write -z 5M 8k", "-c", "write -z 7M 1M", image])
             let disk = try DiskImage.openSource(image)
@@ -73,7 +74,7 @@ import Testing
         // mid overlays base with a relative name; top overlays mid, larger than both.
         try Tool.qemu("create", "-q", "-f", "qcow2", "-b", "base.qcow2", "-F", "qcow2", dir.file("sub/mid.qcow2"), "6M")
         try Tool.qemu("create", "-q", "-f", "qcow2", "-b", "sub/mid.qcow2", "-F", "qcow2", dir.file("top.qcow2"), "9M")
-        if FileManager.default.isExecutableFile(atPath: "/usr/bin/qemu-io") {
+        if Tools.require("qemu-io", why: "writes the overlay's data") {
             try Tool.run("/usr/bin/qemu-io", ["-f", "qcow2", "-c", "write -P 0x77 2M 100k", dir.file("sub/mid.qcow2")])
             try Tool.run("/usr/bin/qemu-io", ["-f", "qcow2", "-c", "write -P 0x88 2050k 10k", "-c", "write -z 4M 64k", "-c", "write -P 1 8M 4k", dir.file("top.qcow2")])
         }

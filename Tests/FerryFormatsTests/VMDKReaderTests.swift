@@ -1,6 +1,7 @@
 import FerryBinary
 import FerryDisk
 import Foundation
+import FerryTestSupport
 import Testing
 
 @testable import FerryFormats
@@ -96,7 +97,7 @@ import Testing
         try RawFixture.make(raw, size: 5 << 20, seed: 21, density: 0.7)
         try Tool.qemu("convert", "-f", "raw", "-O", "vmdk", raw, dir.file("base.vmdk"))
         try Tool.qemu("create", "-q", "-f", "vmdk", "-b", "base.vmdk", "-F", "vmdk", dir.file("child.vmdk"))
-        if FileManager.default.isExecutableFile(atPath: "/usr/bin/qemu-io") {
+        if Tools.require("qemu-io", why: "writes the overlay's data") {
             try Tool.run("/usr/bin/qemu-io", ["-f", "vmdk", "-c", "write -P 0x31 1M 200k", "-c", "write -P 0x32 4M 64k", dir.file("child.vmdk")])
         }
         try expectMatchesOracle(dir.file("child.vmdk"), checkMap: false)

@@ -23,12 +23,14 @@ enum Fuzz {
         return seed
     }
 
-    /// Runs `body` until `iterations` or `budget` is reached, whichever is first; returns the count.
-    static func loop(iterations: Int, budget: Duration = .seconds(5), _ body: (Int) throws -> Void) rethrows -> Int {
+    /// Runs `body` until `iterations` or `budget` is reached, whichever is first, but never fewer
+    /// than `minimum` times: the budget only bounds the test's time on a slow machine, the work
+    /// the test asserts on does not depend on the clock. Returns the count.
+    static func loop(iterations: Int, minimum: Int = 200, budget: Duration = .seconds(5), _ body: (Int) throws -> Void) rethrows -> Int {
         let clock = ContinuousClock()
         let start = clock.now
         var done = 0
-        while done < iterations, clock.now - start < budget {
+        while done < iterations, done < minimum || clock.now - start < budget {
             try body(done)
             done += 1
         }

@@ -225,7 +225,7 @@ import Testing
 @Suite struct InspectBudgetTests {
     /// A disk whose NTFS volume spans it (sparse file): inspect must read metadata only, so the
     /// bytes read do not grow with the disk. 2 GiB keeps fixture time to seconds; the same
-    /// fixture at 51200 MiB (FERRY_BIG_DISK_MIB=51200) read the same 423 KiB in 0.18 s.
+    /// fixture at 51200 MiB (FERRY_BIG_DISK_MIB=51200) read the same 423 KiB.
     @Test func largeDiskReadsOnlyMetadata() throws {
         guard GuestTools.require("mkntfs", "ntfs-3g", "sfdisk") else { return }
         let dir = try GuestTools.temporaryDirectory()
@@ -236,13 +236,11 @@ import Testing
         let mib = ProcessInfo.processInfo.environment["FERRY_BIG_DISK_MIB"] ?? "2048"
         guard try GuestTools.makeFixture(["ntfs", path, "mbr63", tree.path, mib]) else { return }
         let device = ReadCountingDevice(try FileDevice.openForReading(path))
-        let clock = ContinuousClock()
-        var report: InspectionReport?
-        let elapsed = try clock.measure { report = try GuestInspector.inspect(device) }
-        print("inspect \(device.size >> 20) MiB disk: read \(device.bytesRead) bytes in \(device.reads) reads, \(elapsed)")
+        // Only the bytes read are asserted; the time it takes is Benchmarks/formats.sh's (d).
+        let report = try GuestInspector.inspect(device)
+        print("inspect \(device.size >> 20) MiB disk: read \(device.bytesRead) bytes in \(device.reads) reads")
         #expect(device.size > 2 << 30)
-        #expect(report?.windows?.productName == "Microsoft Windows Server 2003")
+        #expect(report.windows?.productName == "Microsoft Windows Server 2003")
         #expect(device.bytesRead <= 64 << 20)
-        #expect(elapsed < .seconds(2))
     }
 }

@@ -1,6 +1,8 @@
 import FerryDisk
 import Foundation
+import FerryTestSupport
 import Synchronization
+import Testing
 
 /// Helpers for the guest-inspection tests: external tools, temp dirs, the fixture script.
 enum GuestTools {
@@ -15,7 +17,7 @@ enum GuestTools {
     /// True when every tool exists; otherwise prints the SKIP reason.
     static func require(_ tools: String..., test: String = #function) -> Bool {
         let missing = tools.filter { !which($0) }
-        if !missing.isEmpty { print("SKIP \(test): \(missing.joined(separator: ", ")) not installed") }
+        if !missing.isEmpty { Skip.because("\(test): \(missing.joined(separator: ", ")) not installed") }
         return missing.isEmpty
     }
 
@@ -54,7 +56,7 @@ enum GuestTools {
     static func makeFixture(_ arguments: [String], test: String = #function) throws -> Bool {
         let result = try run("bash", [fixtureScript] + arguments)
         if result.status == 77 {
-            print("SKIP \(test): \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
+            Skip.because("\(test): \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
             return false
         }
         guard result.status == 0 else { throw FixtureError(message: "fixture script failed (\(result.status)): \(result.stderr)") }

@@ -36,7 +36,7 @@ import Testing
         #expect(ranges.count > 2)
         var rng = SeededGenerator(seed: Fuzz.seed("NTFS"))
         var outcomes = (ok: 0, errors: 0, windows: 0)
-        let n = Fuzz.loop(iterations: 1500, budget: .seconds(10)) { i in
+        let n = Fuzz.loop(iterations: 1500, minimum: 40, budget: .seconds(10)) { i in
             var patches: [UInt64: UInt8] = [:]
             for _ in 0..<Int.random(in: 1...24, using: &rng) {
                 let range = ranges.randomElement(using: &rng) ?? ranges[0]

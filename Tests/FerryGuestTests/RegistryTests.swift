@@ -68,7 +68,7 @@ import Testing
         // hivexsh, scripted: the key's values as hivex lists them.
         let script = dir.appendingPathComponent("cmds").path
         try "cd \\ControlSet001\\Services\\atapi\nlsval\n".write(toFile: script, atomically: true, encoding: .utf8)
-        if GuestTools.which("hivexsh") {
+        if GuestTools.require("hivexsh") {
             let shell = try GuestTools.run("hivexsh", ["-f", script, path])
             #expect(shell.status == 0, "\(shell.stderr)")
             #expect(shell.text.contains("\"Start\"=dword:00000000"))
@@ -114,7 +114,7 @@ import Testing
     @Test func hivexMinimalHiveCrossCheck() throws {
         let path = "/work/shared/fixtures/minimal.hive"
         guard let data = FileManager.default.contents(atPath: path) else {
-            print("SKIP hivexMinimalHiveCrossCheck: \(path) not present")
+            Skip.because("hivexMinimalHiveCrossCheck: \(path) not present")
             return
         }
         let hive = try Hive(bytes: Array(data))

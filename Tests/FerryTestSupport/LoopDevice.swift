@@ -1,15 +1,16 @@
 import FerryDisk
 import Foundation
+import Testing
 
 /// Loop devices for tests of block-device targets: needs root and losetup.
 public enum LoopDevice {
     /// Attaches `file` to a free loop device, or prints why not and returns nil.
-    public static func attach(_ file: String) throws -> String? {
-        guard Tools.isRoot else { print("SKIP: loop device tests need root"); return nil }
-        guard Tools.require("losetup") else { return nil }
+    public static func attach(_ file: String, sourceLocation: SourceLocation = #_sourceLocation) throws -> String? {
+        guard Tools.requireRoot("the loop device tests", sourceLocation: sourceLocation) else { return nil }
+        guard Tools.require("losetup", sourceLocation: sourceLocation) else { return nil }
         let result = try Tools.run("losetup", ["-f", "--show", file])
         guard result.status == 0 else {
-            print("SKIP: losetup could not attach a loop device here: \(result.stderr)")
+            Skip.because("losetup could not attach a loop device here: \(result.stderr)", sourceLocation: sourceLocation)
             return nil
         }
         return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)

@@ -1,4 +1,5 @@
 public import Foundation
+public import Testing
 
 /// A temporary directory removed when the value is released.
 public final class TemporaryDirectory: @unchecked Sendable {
@@ -67,11 +68,12 @@ public enum Tools {
         return nil
     }
 
-    /// Prints a skip line and returns false when `name` is missing, so tests read
+    /// Returns false when `name` is missing, after `Skip.because` said so (a printed SKIP
+    /// line, or a failure under FERRY_REQUIRE_TOOLS=1), so tests read
     /// `guard Tools.require("qemu-img") else { return }`.
-    public static func require(_ names: String..., why: String = "") -> Bool {
+    public static func require(_ names: String..., why: String = "", sourceLocation: SourceLocation = #_sourceLocation) -> Bool {
         for name in names where find(name) == nil {
-            print("SKIP: \(name) is not installed\(why.isEmpty ? "" : " (\(why))")")
+            Skip.because("\(name) is not installed\(why.isEmpty ? "" : " (\(why))")", sourceLocation: sourceLocation)
             return false
         }
         return true
@@ -79,6 +81,15 @@ public enum Tools {
 
     /// True when running as root (loop devices, mounts).
     public static var isRoot: Bool { getuid() == 0 }
+
+    /// Like `require`, for root: false (after `Skip.because`) when not running as root.
+    public static func requireRoot(_ why: String, sourceLocation: SourceLocation = #_sourceLocation) -> Bool {
+        guard isRoot else {
+            Skip.because("\(why) needs root", sourceLocation: sourceLocation)
+            return false
+        }
+        return true
+    }
 
     /// Runs a program to completion, capturing its output.
     @discardableResult
@@ -106,6 +117,24 @@ public enum Tools {
         return ToolResult(
             status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
             stderr: String(decoding: errData.value, as: UTF8.self))
+    }
+}
+
+/// A test that cannot run here (a tool, a library, root or a kernel feature is missing) says
+/// why through `Skip.because` and returns. Locally that prints a SKIP line and the test passes;
+/// with FERRY_REQUIRE_TOOLS=1 (CI, where every tool is installed) it is a failure, so a
+/// skipped oracle test can never pass for a verified one.
+public enum Skip {
+    /// True when FERRY_REQUIRE_TOOLS=1: every skip is a failure.
+    public static var isRequired: Bool { ProcessInfo.processInfo.environment["FERRY_REQUIRE_TOOLS"] == "1" }
+
+    /// Prints `SKIP: reason`, or records it as a test failure when skips are failures.
+    public static func because(_ reason: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        if isRequired {
+            Issue.record("not skipped with FERRY_REQUIRE_TOOLS=1: \(reason)", sourceLocation: sourceLocation)
+        } else {
+            print("SKIP: \(reason)")
+        }
     }
 }
 

@@ -1,4 +1,5 @@
 import FerryProtocol
+import FerryTestSupport
 @testable import FerryTransfer
 import NIOCore
 import Testing
@@ -226,7 +227,7 @@ import Testing
     @Test func autoPolicyUsesTheInjectedClockAndLimit() {
         let codecs = Codec.available()
         guard codecs.contains(where: { $0.kind == .zstd }) else {
-            print("SKIP: libzstd.so.1 not installed")
+            Skip.because("libzstd.so.1 not installed")
             return
         }
         let policy = CompressionPolicy(mode: .auto, usable: codecs, parallelism: 2, limit: 10_000_000, clock: { 0 })

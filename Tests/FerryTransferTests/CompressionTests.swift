@@ -1,5 +1,6 @@
 import FerryDisk
 import FerryProtocol
+import FerryTestSupport
 import FerryTransfer
 import Foundation
 import NIOCore
@@ -21,7 +22,7 @@ import Testing
     @Test(arguments: [CompressedExtent.Codec.zstd, .lz4, .gzip])
     func codecRoundTrip(_ kind: CompressedExtent.Codec) throws {
         guard let codec = try? Codec.load(kind) else {
-            print("SKIP: \(kind) library not installed")
+            Skip.because("\(kind) library not installed")
             return
         }
         let input = Array(repeating: Array("compress me ".utf8), count: 5000).flatMap { $0 }
@@ -42,7 +43,7 @@ import Testing
     @Test(arguments: [CompressionMode.zstd, .lz4, .gzip, .auto])
     func compressedTransferIsByteIdentical(_ mode: CompressionMode) async throws {
         if mode != .auto, mode != .gzip, (try? Codec.load(mode == .zstd ? .zstd : .lz4)) == nil {
-            print("SKIP: \(mode) library not installed")
+            Skip.because("\(mode) library not installed")
             return
         }
         let dir = try Loopback.temporaryDirectory()

@@ -1,4 +1,5 @@
 import FerryProtocol
+import FerryTestSupport
 import FerryTransfer
 import Foundation
 import NIOCore
@@ -141,7 +142,7 @@ enum BlockHashes {
 extension HostilePeerTests {
     @Test func compressedGarbage() async throws {
         guard (try? Codec.load(.gzip)) != nil else {
-            print("SKIP: zlib not installed")
+            Skip.because("zlib not installed")
             return
         }
         let good = data(at: 0, blocks: 1)

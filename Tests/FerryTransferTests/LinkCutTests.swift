@@ -20,15 +20,15 @@ import Testing
 
     @Test func transferSurvivesALinkCut() async throws {
         guard getuid() == 0 else {
-            print("SKIP: link-cut test needs root (ip netns)")
+            Skip.because("link-cut test needs root (ip netns)")
             return
         }
         guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip") || FileManager.default.isExecutableFile(atPath: "/sbin/ip") || FileManager.default.isExecutableFile(atPath: "/usr/bin/ip") else {
-            print("SKIP: iproute2 (ip) not installed")
+            Skip.because("iproute2 (ip) not installed")
             return
         }
         guard let ferry = ProcessTests.binary else {
-            print("SKIP: .build/debug/ferry with send/receive is not built yet")
+            Skip.because(".build/debug/ferry with send/receive is not built yet")
             return
         }
         let tag = String(UInt32.random(in: 0..<0xFFFF), radix: 16)
@@ -37,7 +37,7 @@ import Testing
         let octet = Int.random(in: 1...250)
         let (hostIP, nsIP) = ("10.231.\(octet).1", "10.231.\(octet).2")
         guard Self.sh(["ip", "netns", "add", ns]) == 0 else {
-            print("SKIP: cannot create a network namespace here")
+            Skip.because("cannot create a network namespace here")
             return
         }
         defer {
@@ -54,7 +54,7 @@ import Testing
             ["ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"],
         ] {
             guard Self.sh(command) == 0 else {
-                print("SKIP: could not set up the veth pair (\(command.joined(separator: " ")))")
+                Skip.because("could not set up the veth pair (\(command.joined(separator: " ")))")
                 return
             }
         }

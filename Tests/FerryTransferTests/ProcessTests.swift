@@ -24,7 +24,7 @@ import Testing
     /// The binary, or nil after printing why the test skips.
     static func binaryOrSkip() -> String? {
         guard let path = binary else {
-            print("SKIP: .build/debug/ferry with send/receive is not built yet")
+            Skip.because(".build/debug/ferry with send/receive is not built yet")
             return nil
         }
         return path

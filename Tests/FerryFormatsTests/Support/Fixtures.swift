@@ -1,6 +1,7 @@
 import FerryBinary
 import FerryDisk
 import Foundation
+import FerryTestSupport
 import Testing
 
 @testable import FerryFormats
@@ -37,7 +38,7 @@ enum Tool {
     /// True when qemu-img is installed; prints the skip reason otherwise.
     static func haveQemuImg(_ test: String = #function) -> Bool {
         if FileManager.default.isExecutableFile(atPath: qemuImg) { return true }
-        print("SKIP \(test): qemu-img not installed (apt-get install qemu-utils)")
+        Skip.because("\(test): qemu-img not installed (apt-get install qemu-utils)")
         return false
     }
 
