@@ -50,10 +50,11 @@ public final class MessageFrameReader: ChannelInboundHandler {
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
-        if let partial, partial.readableBytes > 0, !failed {
-            failed = true
-            context.fireErrorCaught(ProtocolError(.protocolViolation, "the connection closed in the middle of a message"))
-        }
+        // A connection that ends inside a frame was cut (a dropped link, a peer killed
+        // mid-write, or one that closed it after failing a block): the end of the stream
+        // reports that as a lost connection, which a resume can follow. Calling it a
+        // protocol violation made a receiver that had just rejected a block exit 76
+        // with this framing message instead of 3, and discarded a journal after a cut.
         partial = nil
         context.fireChannelInactive()
     }

@@ -48,22 +48,34 @@ public enum RawTransfer {
         }
     }
 
-    public static func send(source: any BlockDevice, to address: HostPort, progress: ProgressMode) throws -> TransferSummary {
+    /// Writes to the socket are the network's: a listener that closes early is exit 69
+    /// with a message, never a silent SIGPIPE. A source whose size changed while it was
+    /// read fails (`SourceWatch`); one written meanwhile gets the warning.
+    public static func send(
+        source: any BlockDevice, to address: HostPort, progress: ProgressMode, watch: SourceWatch? = nil
+    ) throws -> TransferSummary {
         let started = Date()
         let fd = try RawSocket.connect(address)
         defer { close(fd) }
-        let sink = StreamDevice(name: "\(address)", descriptor: FileDescriptor(rawValue: fd), size: source.size, writable: true)
-        return try copy(
+        let sink = StreamDevice(
+            name: "\(address)", descriptor: FileDescriptor(rawValue: fd), size: source.size, writable: true, socket: true)
+        var changed: String?
+        var summary = try copy(
             source: source, target: sink, targetIsZero: false, progress: progress, phase: "send \(source.name)",
-            started: started
+            started: started, networkSide: "write"
         ) {
+            changed = try watch?.verdict()
             _ = shutdown(fd, Int32(SHUT_WR))
         } onFailure: {}
+        summary.disks[0].sourceChanged = changed
+        return summary
     }
 
+    /// `networkSide`: the operation that touches the socket ("read" when receiving,
+    /// "write" when sending); its failures are network failures, the others I/O errors.
     private static func copy(
         source: any BlockDevice, target: any BlockDevice, targetIsZero: Bool, progress: ProgressMode, phase: String,
-        started: Date,
+        started: Date, networkSide: String = "read",
         onSuccess: () throws -> Void, onFailure: () -> Void
     ) throws -> TransferSummary {
         let counters = CopyCounters()
@@ -81,10 +93,10 @@ public enum RawTransfer {
             return TransferSummary(
                 disks: [TransferSummary.Disk(
                     name: target.name, size: result.size, dataBytes: result.dataBytes, zeroBytes: result.zeroBytes, digest: digest)],
-                seconds: Date().timeIntervalSince(started))
+                seconds: Date().timeIntervalSince(started), verification: .none)
         } catch let error as DiskError {
             onFailure()
-            throw TransferError(error.operation == "read" ? .network : .io, error.description)
+            throw TransferError(error.operation == networkSide ? .network : .io, error.description)
         } catch {
             onFailure()
             throw error

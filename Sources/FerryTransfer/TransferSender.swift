@@ -30,12 +30,14 @@ public enum TransferSender {
         // Data bytes each disk sent over connections that dropped: the summary counts them too.
         var sentBefore = [UInt64](repeating: 0, count: sources.count)
         var everConnected = false
+        let idle = TimeAmount.milliseconds(Int64(config.idleTimeout * 1000))
         while true {
             let sender = SenderSession(sources: sources, config: config)
             do {
                 let connection: MessageChannel
+                let probe: PairingProbe
                 do {
-                    connection = try await TransferChannel.connect(to: config.destination, identity: identity)
+                    (connection, probe) = try await TransferChannel.connect(to: config.destination, identity: identity, idleTimeout: idle)
                 } catch let error as TransferError where !everConnected {
                     // Nobody listening yet: the receiver may still be starting, but a
                     // mistyped address should not keep a console busy for --retry-for.
@@ -50,17 +52,22 @@ public enum TransferSender {
                     continue
                 }
                 everConnected = true
-                firstFailure = nil
                 do {
                     try await sender.run(connection)
                 } catch {
-                    throw TransferChannel.classify(error, helloSeen: sender.helloSeen.load(ordering: .relaxed))
+                    // Only our own check of the receiver's key proves a wrong code (TLS 1.3
+                    // shows the server's certificate first); a close, a reset or a relay that
+                    // accepted and hung up is a network failure, and retried.
+                    throw TransferChannel.classify(
+                        error, helloSeen: sender.helloSeen.load(ordering: .relaxed), wrongCode: probe.keyMismatch)
                 }
                 var disks = sender.orderedSummaries
                 for i in disks.indices where i < sentBefore.count { disks[i].dataBytes += sentBefore[i] }
                 return TransferSummary(disks: disks, seconds: Date().timeIntervalSince(started))
             } catch let error as TransferError where error.kind == .network && config.retryFor > 0 && everConnected {
-                // Reconnect and resume from the receiver's journal, for at most retryFor seconds.
+                // Reconnect and resume from the receiver's journal, for at most retryFor
+                // seconds since the last session that got as far as the receiver's hello.
+                if sender.helloSeen.load(ordering: .relaxed) { firstFailure = nil }
                 let since = firstFailure ?? Date()
                 firstFailure = since
                 guard Date().timeIntervalSince(since) < config.retryFor else { throw error }
@@ -204,8 +211,7 @@ final class SenderSession: Sendable {
             } catch {
                 self.failure.withLock { if $0 == nil { $0 = error } }
                 let reason = (error as? ProtocolError) ?? ProtocolError(.io, "\(error)")
-                try? await outbound.write(.error(ErrorMessage(reason)))
-                connection.channel.close(promise: nil)
+                TransferChannel.closeTelling(connection.channel, reason)
                 throw error
             }
         }

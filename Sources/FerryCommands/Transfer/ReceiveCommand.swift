@@ -9,8 +9,9 @@ public struct ReceiveCommand: AsyncParsableCommand {
         abstract: "Wait for `ferry send` and write the disks it sends into TARGET(s).",
         discussion: """
             Prints a pairing code and the exact command to run on the source host. The channel is \
-            TLS 1.3 with both ends authenticated by keys derived from the code; after 3 failed \
-            pairing attempts the receiver gives up. Targets are untouched until a peer has paired. \
+            TLS 1.3 with both ends authenticated by keys derived from the code; after 3 connections \
+            that prove a wrong code the receiver gives up (port checks and early closes are logged, not \
+            counted). Targets are untouched until a peer has paired. \
             Exit codes: 0 verified and durable, 3 verification failed, 64 usage, 69 network failure, \
             74 I/O error, 76 protocol error, 77 pairing failed, 130 interrupted.
             """)
