@@ -102,6 +102,37 @@ import Testing
         #expect(Loopback.read(dir + "/dst.img") == bytes)
     }
 
+    /// `--insecure` over a link that flips a byte: both ends report the block-hash
+    /// mismatch (exit 3); the receiver tells the sender before it closes, and the frame
+    /// cut by the close is no framing error (it was 76, with a framing message).
+    @Test func corruptedBlockUnderInsecureIsAVerificationFailureOnBothEnds() async throws {
+        let dir = try Loopback.temporaryDirectory()
+        _ = try Loopback.makeRandomDisk(at: dir + "/src.img", size: 8 << 20, seed: 45)
+        let (receiver, port) = try await Loopback.startReceiver(Self.receiver(dir, insecure: true))
+        guard let relay = FlakyRelay(relayingTo: port, closing: 0, corrupting: 300_000) else {
+            Issue.record("could not start the relay")
+            return
+        }
+        defer { relay.stop() }
+        let source = try FileDevice.openForReading(dir + "/src.img")
+        defer { try? source.close() }
+        var config = Loopback.sendConfig(port: relay.port, code: nil)
+        config.compress = .none
+        do {
+            _ = try await TransferSender.run(sources: [source], config)
+            Issue.record("the sender succeeded over a corrupting link")
+        } catch let error as TransferError {
+            #expect(error.kind == .verification, "\(error)")
+        }
+        do {
+            _ = try await receiver.value
+            Issue.record("the receiver accepted a corrupted block")
+        } catch let error as TransferError {
+            #expect(error.kind == .verification, "\(error)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: dir + "/dst.img"))
+    }
+
     @Test func attemptLimiter() {
         var limiter = AttemptLimiter(burst: 2, perSecond: 1)
         let attempts: [(String, Double)] = [("a", 0), ("a", 0), ("a", 0.5), ("b", 0.5), ("a", 1.6), ("a", 1.7)]

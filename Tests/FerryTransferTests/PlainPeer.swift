@@ -66,14 +66,15 @@ enum PlainPeer {
 
 /// A relay in front of a receiver, as `ssh -L` or a load balancer is while the receiver
 /// restarts: it accepts the first `closing` connections and closes them at once, then
-/// relays bytes both ways. Threads of its own (blocking sockets), off the async pool.
+/// relays bytes both ways, flipping the sender's byte at `corrupting` if given (a bad
+/// link under `--insecure`). Threads of its own (blocking sockets), off the async pool.
 final class FlakyRelay: Sendable {
     let port: Int
     private let listener: Int32
     /// Connections accepted so far.
     let accepted = Arc()
 
-    init?(relayingTo target: Int, closing: Int) {
+    init?(relayingTo target: Int, closing: Int, corrupting: Int? = nil) {
         guard let (fd, port) = PlainPeer.listen() else { return nil }
         listener = fd
         self.port = port
@@ -93,8 +94,8 @@ final class FlakyRelay: Sendable {
                     continue
                 }
                 let ended = Arc()
-                Self.pump(from: client, to: upstream, ended)
-                Self.pump(from: upstream, to: client, ended)
+                Self.pump(from: client, to: upstream, ended, corrupting: corrupting)
+                Self.pump(from: upstream, to: client, ended, corrupting: nil)
             }
         }
     }
@@ -104,12 +105,15 @@ final class FlakyRelay: Sendable {
     }
 
     /// Copies until either side ends, then shuts both down; the second to end closes them.
-    private static func pump(from source: Int32, to sink: Int32, _ ended: Arc) {
+    private static func pump(from source: Int32, to sink: Int32, _ ended: Arc, corrupting: Int?) {
         Thread.detachNewThread {
             var buffer = [UInt8](repeating: 0, count: 1 << 16)
+            var offset = 0
             while true {
                 let n = buffer.withUnsafeMutableBytes { recv(source, $0.baseAddress, $0.count, 0) }
                 if n <= 0 { break }
+                if let at = corrupting, (offset..<offset + n).contains(at) { buffer[at - offset] ^= 0xFF }
+                offset += n
                 let sent = buffer.withUnsafeBytes { Glibc.send(sink, $0.baseAddress, n, Int32(MSG_NOSIGNAL)) }
                 if sent != n { break }
             }

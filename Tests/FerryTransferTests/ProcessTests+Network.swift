@@ -73,13 +73,22 @@ extension ProcessTests {
             Issue.record("the receiver did not say where it listens")
             return
         }
+        // The sender, slowed to take a few seconds; while it runs, an idle connection
+        // opens (and stays open to the end) and a port check comes and goes.
+        let sender = try Self.start(ferry, [
+            "send", dir + "/src.img", "127.0.0.1:\(port)", "--code", code, "--progress", "none", "--retry-for", "30",
+            "--limit", "1M",
+        ])
+        // Once the session writes the target, it has paired: the others come after it.
+        for _ in 0..<600 where !FileManager.default.fileExists(atPath: dir + "/.dst.img.ferry-partial") {
+            try await Task.sleep(nanoseconds: 50_000_000)
+        }
         let idle = PlainPeer.connect(port)
         #expect(idle >= 0)
         defer { if idle >= 0 { close(idle) } }
         #expect(PlainPeer.connectAndClose(port))
-        let sent = try await Self.runOffPool(ferry, [
-            "send", dir + "/src.img", "127.0.0.1:\(port)", "--code", code, "--progress", "none", "--retry-for", "30",
-        ])
+        try await onThread { sender.waitUntilExit() }
+        let sent = sender.terminationStatus
         try await onThread { receiver.waitUntilExit() }
         #expect(sent == 0)
         #expect(receiver.terminationStatus == 0, "\(log.contents)")
