@@ -167,7 +167,7 @@ final class PairingWatcher: ChannelInboundHandler, Sendable {
         }
         let first = probe.state.withLock { $0.firstBytes.first }
         if let first, first != 0x16 { return .ignored(probe.unpairedReason(closed: false)) }
-        return .ignored("the TLS handshake failed (\(reason)) before a key was presented")
+        return .ignored("\(TransferChannel.handshakeFailure(error)) before a key was presented")
     }
 }
 

@@ -170,7 +170,18 @@ enum TransferChannel {
         if let range = text.range(of: #"OPENSSL_internal:[A-Z0-9_]+"#, options: .regularExpression) {
             return String(text[range].dropFirst("OPENSSL_internal:".count))
         }
+        if let e = error as? NIOSSLError, case .uncleanShutdown = e { return "closed without a TLS close" }
         return "TLS handshake failed"
+    }
+
+    /// A failed handshake in one line: "the TLS handshake failed (NO_SHARED_CIPHER)", or
+    /// for a connection the peer simply dropped, that.
+    static func handshakeFailure(_ error: any Error) -> String {
+        if let e = error as? NIOSSLError, case .uncleanShutdown = e {
+            return "the connection closed during the TLS handshake"
+        }
+        let reason = tlsReason(error)
+        return reason == "TLS handshake failed" ? "the TLS handshake failed" : "the TLS handshake failed (\(reason))"
     }
 
     /// Classifies a failure seen on a channel. Only a handshake that proved a wrong key
@@ -187,7 +198,7 @@ enum TransferChannel {
         if error is NIOSSLError || error is BoringSSLError {
             return helloSeen
                 ? TransferError(.network, "the encrypted channel failed: \(Self.tlsReason(error))")
-                : TransferError(.network, "the TLS handshake failed (\(Self.tlsReason(error))) before a key was presented")
+                : TransferError(.network, "\(Self.handshakeFailure(error)) before a key was presented (a relay without its receiver, or a receiver refusing attempts for a moment?)")
         }
         if !helloSeen, Self.isClosedByPeer(error) {
             return TransferError(.network, "the peer (or a relay in front of it) closed the connection before the session began")

@@ -151,7 +151,7 @@ final class ReceiverAcceptLoop: Sendable {
             }
         case .ignored(let reason):
             await connection.discard()
-            log("\(peer) \(reason); not a pairing attempt, still waiting")
+            log("\(peer) \(reason); not counted as a pairing attempt, still waiting")
         case .wrongCode(let reason):
             await connection.discard()
             let (failures, gaveUp) = state.withLock { s -> (Int, Bool) in
