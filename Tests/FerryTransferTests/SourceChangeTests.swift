@@ -109,4 +109,44 @@ import Glibc
         let (sent, _) = try await send(source, watch: path, dir: dir)
         #expect(try sent.get().disks.first?.sourceChanged == nil)
     }
+
+    /// The one-way stream: a size change replaces `finish` with an error the receiver
+    /// acts on; a clean stream's sender claims "sent", not "verified".
+    @Test func oneWayStreamTellsTheReceiverOfASizeChange() throws {
+        let dir = try Loopback.temporaryDirectory()
+        let path = try Self.source(dir)
+        for grows in [true, false] {
+            let source = ChangingSource(try FileDevice.openForReading(path), trigger: grows ? 2 << 20 : .max) {
+                Self.write([1, 2, 3], to: path, at: 4 << 20)
+            }
+            defer { try? source.close() }
+            let streamPath = dir + "/stream"
+            let out = open(streamPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            var sc = SendConfiguration(destination: HostPort(host: "-", port: 0))
+            sc.progress = .none
+            sc.watches = [SourceWatch(path: path)]
+            let sent = Result { try PipeTransfer.send(sources: [source], to: out, sc) }
+            close(out)
+            let input = open(streamPath, O_RDONLY)
+            var rc = ReceiveConfiguration(targets: [dir + "/dst.img"], listen: HostPort(host: "-", port: 0))
+            rc.progress = .none
+            let received = Result { try PipeTransfer.receive(from: input, rc) }
+            close(input)
+            if grows {
+                #expect(throws: TransferError.self) { try sent.get() }
+                #expect((received.failure as? TransferError)?.kind == .io, "\(received)")
+                #expect(!FileManager.default.fileExists(atPath: dir + "/dst.img"))
+            } else {
+                #expect(try sent.get().verification == .byReceiver)
+                _ = try received.get()
+            }
+        }
+    }
+}
+
+extension Result {
+    var failure: Failure? {
+        if case .failure(let error) = self { return error }
+        return nil
+    }
 }
