@@ -15,7 +15,7 @@ final class ConnectionRegistry: Sendable {
         var closed = false
         var unclaimed: [ObjectIdentifier: (channel: MessageChannel, probe: PairingProbe)] = [:]
         /// Claimed and still waiting to pair: closed at shutdown so their gates end.
-        var pairing: [ObjectIdentifier: any Channel] = [:]
+        var pairing: [ObjectIdentifier: (channel: any Channel, probe: PairingProbe)] = [:]
     }
 
     private let state = Mutex(State())
@@ -48,7 +48,7 @@ final class ConnectionRegistry: Sendable {
         state.withLock { s in
             let id = ObjectIdentifier(channel.channel)
             guard let entry = s.unclaimed.removeValue(forKey: id) else { return nil }
-            s.pairing[id] = channel.channel
+            s.pairing[id] = (channel.channel, entry.probe)
             return entry.probe
         }
     }
@@ -66,7 +66,10 @@ final class ConnectionRegistry: Sendable {
             defer { s.unclaimed = [:] }
             return (Array(s.pairing.values), s.unclaimed.values.map(\.channel))
         }
-        for channel in pairing { channel.close(promise: nil) }
+        for entry in pairing {
+            entry.probe.settle(.ignored("had not paired when the receiver stopped; closed"))
+            entry.channel.close(promise: nil)
+        }
         return unclaimed
     }
 }
