@@ -15,6 +15,9 @@ public final class StreamDevice: BlockDevice {
     public var logicalSectorSize: Int { 512 }
     public let capabilities: DiskCapabilities
     private let descriptor: FileDescriptor
+    /// A connected socket: written with `send(MSG_NOSIGNAL)`, so a peer that hangs up is
+    /// an EPIPE error to report, not a SIGPIPE that kills the process without a word.
+    private let isSocket: Bool
     /// Next expected offset; streams are strictly sequential.
     private let position = Mutex<UInt64>(0)
 
@@ -28,9 +31,10 @@ public final class StreamDevice: BlockDevice {
         StreamDevice(name: "stdout", descriptor: .standardOutput, size: size, writable: true)
     }
 
-    public init(name: String, descriptor: FileDescriptor, size: UInt64, writable: Bool) {
+    public init(name: String, descriptor: FileDescriptor, size: UInt64, writable: Bool, socket: Bool = false) {
         self.name = name
         self.descriptor = descriptor
+        isSocket = socket
         self.size = size
         capabilities = writable ? [.writable] : []
     }
@@ -75,8 +79,18 @@ public final class StreamDevice: BlockDevice {
         var done = 0
         while done < buffer.count {
             try waitUntilReady(for: Int16(POLLOUT), operation: "write")
+            let rest = UnsafeRawBufferPointer(rebasing: buffer[done...])
+            if isSocket {
+                let n = send(descriptor.rawValue, rest.baseAddress, rest.count, Int32(MSG_NOSIGNAL))
+                if n < 0 {
+                    if errno == EINTR || errno == EAGAIN { continue }
+                    throw DiskError.system(errno, name, operation: "write")
+                }
+                done += n
+                continue
+            }
             do {
-                done += try descriptor.write(UnsafeRawBufferPointer(rebasing: buffer[done...]), retryOnInterrupt: true)
+                done += try descriptor.write(rest, retryOnInterrupt: true)
             } catch let e as Errno {
                 throw DiskError.system(e.rawValue, name, operation: "write")
             }

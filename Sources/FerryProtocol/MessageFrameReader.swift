@@ -50,10 +50,11 @@ public final class MessageFrameReader: ChannelInboundHandler {
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
-        if let partial, partial.readableBytes > 0, !failed {
-            failed = true
-            context.fireErrorCaught(TruncatedFrame())
-        }
+        // A connection that ends inside a frame was cut (a dropped link, a peer killed
+        // mid-write, or one that closed it after failing a block): the end of the stream
+        // reports that as a lost connection, which a resume can follow. Calling it a
+        // protocol violation made a receiver that had just rejected a block exit 76
+        // with this framing message instead of 3, and discarded a journal after a cut.
         partial = nil
         context.fireChannelInactive()
     }
@@ -84,13 +85,4 @@ public final class MessageFrameReader: ChannelInboundHandler {
         }
         return try MessageDecoder.next(from: &frame)
     }
-}
-
-/// The connection ended inside a frame. Not a `ProtocolError`: a link cut mid-transfer
-/// ends inside a frame nearly every time (a hostile peer gets nothing from it that
-/// closing between frames would not give), so the session treats it as a lost
-/// connection, which `--retry-for` resumes, not as a broken protocol.
-public struct TruncatedFrame: Error, Sendable, CustomStringConvertible {
-    public init() {}
-    public var description: String { "the connection closed in the middle of a message" }
 }

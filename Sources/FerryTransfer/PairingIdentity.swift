@@ -2,7 +2,7 @@ import Crypto
 import _CryptoExtras
 import Foundation
 public import FerryProtocol
-public import NIOCore
+import NIOCore
 public import NIOSSL
 import X509
 
@@ -103,10 +103,13 @@ public struct PairingIdentity: Sendable {
         return spki == expectedPeerSPKI ? .certificateVerified : .failed
     }
 
-    /// The TLS handler for one end of a connection.
-    public func makeHandler() throws -> any ChannelHandler {
+    /// The TLS handler for one end of a connection, recording in `probe` a certificate
+    /// that carried another key: the one proof that the peer holds a different code.
+    func makeHandler(probe: PairingProbe) throws -> any ChannelHandler {
         let check: NIOSSLCustomVerificationCallback = { [self] chain, promise in
-            promise.succeed(self.verify(chain))
+            let result = self.verify(chain)
+            if result == .failed { probe.noteKeyMismatch() }
+            promise.succeed(result)
         }
         switch role {
         case .receiver: return NIOSSLServerHandler(context: context, customVerificationCallback: check)

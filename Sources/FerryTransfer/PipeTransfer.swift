@@ -12,8 +12,9 @@ import Glibc
 /// receive TARGET --stdin`. ssh provides the security; the stream carries the same
 /// messages (hello, disk, extents with block hashes, finish with the digest), and the
 /// receiver checks all of it exactly as over the network. Nothing flows back, so the
-/// sender's exit status means "all sent" and the receiver's (ssh passes it on) means
-/// "verified and durable". No resume, no compression negotiation.
+/// sender cannot know the verdict: its summary says "sent", never "verified", and its
+/// exit status means "all sent". The receiver's (ssh passes it on, and it is the
+/// pipeline's status) means "verified and durable". No resume, no compression negotiation.
 public enum PipeTransfer {
     public static func send(sources: [any BlockDevice], to fd: Int32, _ config: SendConfiguration) throws -> TransferSummary {
         let started = Date()
@@ -39,14 +40,23 @@ public enum PipeTransfer {
                 for m in messages { m.write(to: &buffer) }
                 try out.write(&buffer)
             }
+            let changed: String?
+            do {
+                changed = try config.watch(i)?.verdict()
+            } catch let error as TransferError {
+                // Tell the receiver instead of `finish`: it discards the disk.
+                Message.error(ErrorMessage(ProtocolError(.io, error.message))).write(to: &buffer)
+                try? out.write(&buffer)
+                throw error
+            }
             let digest = try streamer.digest.finalize()
             Message.finish(Finish(disk: index, digest: digest.bytes)).write(to: &buffer)
             try out.write(&buffer)
             summaries.append(TransferSummary.Disk(
                 name: source.name, size: source.size, dataBytes: counters.data.load(ordering: .relaxed),
-                zeroBytes: counters.zero.load(ordering: .relaxed), digest: digest))
+                zeroBytes: counters.zero.load(ordering: .relaxed), digest: digest, sourceChanged: changed))
         }
-        return TransferSummary(disks: summaries, seconds: Date().timeIntervalSince(started))
+        return TransferSummary(disks: summaries, seconds: Date().timeIntervalSince(started), verification: .byReceiver)
     }
 
     public static func receive(from fd: Int32, _ config: ReceiveConfiguration) throws -> TransferSummary {
@@ -141,6 +151,11 @@ struct FDWriter {
             let n = buffer.withUnsafeReadableBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
             if n < 0 {
                 if errno == EINTR { continue }
+                if errno == EPIPE {
+                    // The reading end is gone: the receiver stopped (its exit status says why) or ssh did.
+                    throw TransferError(
+                        .network, "the receiving end closed the stream before everything was sent (the receiver's exit status says why)")
+                }
                 throw TransferError(.network, "writing the stream failed: \(String(cString: strerror(errno)))")
             }
             buffer.moveReaderIndex(forwardBy: n)

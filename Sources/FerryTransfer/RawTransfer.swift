@@ -46,7 +46,7 @@ public enum RawTransfer {
             path, size: diskSize, format: try prepared.format(for: path), overwrite: overwrite, lock: prepared.lock(for: path))
         return try copy(
             source: source, target: commit.device, targetIsZero: commit.knownZero, progress: progress,
-            phase: "receive \(path)", name: path, verified: false, started: started
+            phase: "receive \(path)", name: path, started: started
         ) { result in
             // Exactly `diskSize` bytes, then the end: a longer stream is not this disk.
             try expectEnd(of: descriptor, after: diskSize)
@@ -89,22 +89,34 @@ public enum RawTransfer {
             "ferry receive: the sender sent the \(size) bytes announced but kept the stream open; taking that as its end (nc -N closes it)\n".utf8))
     }
 
-    public static func send(source: any BlockDevice, to address: HostPort, progress: ProgressMode) throws -> TransferSummary {
+    /// Writes to the socket are the network's: a listener that closes early is exit 69
+    /// with a message, never a silent SIGPIPE. A source whose size changed while it was
+    /// read fails (`SourceWatch`); one written meanwhile gets the warning.
+    public static func send(
+        source: any BlockDevice, to address: HostPort, progress: ProgressMode, watch: SourceWatch? = nil
+    ) throws -> TransferSummary {
         let started = Date()
         let fd = try RawSocket.connect(address)
         defer { close(fd) }
-        let sink = StreamDevice(name: "\(address)", descriptor: FileDescriptor(rawValue: fd), size: source.size, writable: true)
-        return try copy(
+        let sink = StreamDevice(
+            name: "\(address)", descriptor: FileDescriptor(rawValue: fd), size: source.size, writable: true, socket: true)
+        var changed: String?
+        var summary = try copy(
             source: source, target: sink, targetIsZero: false, progress: progress, phase: "send \(source.name)",
-            name: sink.name, verified: false, started: started
+            name: sink.name, started: started, networkSide: "write"
         ) { _ in
+            changed = try watch?.verdict()
             _ = shutdown(fd, Int32(SHUT_WR))
         } onFailure: {}
+        summary.disks[0].sourceChanged = changed
+        return summary
     }
 
+    /// `networkSide`: the operation that touches the socket ("read" when receiving,
+    /// "write" when sending); its failures are network failures, the others I/O errors.
     private static func copy(
         source: any BlockDevice, target: any BlockDevice, targetIsZero: Bool, progress: ProgressMode, phase: String,
-        name: String, verified: Bool, started: Date,
+        name: String, started: Date, networkSide: String = "read",
         onSuccess: (CopyResult) throws -> Void, onFailure: () -> Void
     ) throws -> TransferSummary {
         let counters = CopyCounters()
@@ -122,10 +134,10 @@ public enum RawTransfer {
             return TransferSummary(
                 disks: [TransferSummary.Disk(
                     name: name, size: result.size, dataBytes: result.dataBytes, zeroBytes: result.zeroBytes, digest: digest)],
-                seconds: Date().timeIntervalSince(started), verified: verified)
+                seconds: Date().timeIntervalSince(started), verification: .none)
         } catch let error as DiskError {
             onFailure()
-            throw TransferError(error.operation == "read" ? .network : .io, error.description)
+            throw TransferError(error.operation == networkSide ? .network : .io, error.description)
         } catch {
             onFailure()
             throw error

@@ -49,30 +49,54 @@ enum TransferChannel {
     /// Socket buffers large enough for one stream to fill a 10 GbE link with some latency.
     static let socketBuffer = 4 << 20
 
-    /// Each side pings every `pingInterval`; a side that hears nothing at all for
-    /// `idleTimeout` treats the link as dead and closes, which the retry logic turns
-    /// into a reconnect and resume (TCP alone may wait a quarter of an hour).
+    /// Each side pings every `pingInterval`; a side that waits for the peer and hears
+    /// nothing at all for `idleTimeout` treats the link as dead and closes, which the
+    /// retry logic turns into a reconnect and resume (TCP alone may wait a quarter of
+    /// an hour). Waiting is measured by `LivenessMonitor`: time in which this side's own
+    /// consumer holds the reads (back-pressure from a slow target) does not count.
     static let pingInterval: TimeAmount = .seconds(5)
     static let idleTimeout: TimeAmount = .seconds(30)
 
-    /// Installs TLS (unless insecure), the framing and the liveness check on a fresh channel.
-    static func configure(_ channel: any Channel, identity: PairingIdentity?) throws -> MessageChannel {
+    /// The ping interval for an idle timeout: six pings per timeout, at most every 5 s.
+    static func pingInterval(for idle: TimeAmount) -> TimeAmount {
+        min(pingInterval, .nanoseconds(max(idle.nanoseconds / 6, 1_000_000)))
+    }
+
+    /// Installs the liveness check, the pairing probe's handlers, TLS (unless insecure)
+    /// and the framing on a fresh channel. A channel that `admitted` is false for gets
+    /// no TLS handler at all: its probe is settled at once and the gate closes it.
+    static func configure(
+        _ channel: any Channel, identity: PairingIdentity?, probe: PairingProbe, idleTimeout: TimeAmount = idleTimeout,
+        admitted: Bool = true
+    ) throws -> MessageChannel {
         let sync = channel.pipeline.syncOperations
-        try sync.addHandler(IdleStateHandler(readTimeout: idleTimeout))
-        try sync.addHandler(IdleCloser())
-        if let identity { try sync.addHandler(identity.makeHandler()) }
+        try sync.addHandler(LivenessHandler(timeout: idleTimeout))
+        try sync.addHandler(PairingSniffer(probe: probe))
+        if !admitted {
+            probe.settle(.ignored("over the limit of pairing attempts from this address (about one a second); closed unanswered"))
+        } else if let identity {
+            try sync.addHandler(identity.makeHandler(probe: probe))
+            try sync.addHandler(PairingWatcher(probe: probe, role: identity.role))
+        }
         try sync.addHandler(MessageFrameReader())
         try sync.addHandler(MessageFrameWriter())
-        let pinger = channel.eventLoop.scheduleRepeatedTask(initialDelay: pingInterval, delay: pingInterval) { _ in
+        let every = pingInterval(for: idleTimeout)
+        let pinger = channel.eventLoop.scheduleRepeatedTask(initialDelay: every, delay: every) { _ in
             channel.writeAndFlush(Message.ping, promise: nil)
         }
-        channel.closeFuture.whenComplete { _ in pinger.cancel() }
+        channel.closeFuture.whenComplete { _ in
+            pinger.cancel()
+            probe.settle(.ignored(probe.unpairedReason(closed: true)))
+        }
         return try MessageChannel(
             wrappingChannelSynchronously: channel,
             configuration: .init(backPressureStrategy: .init(lowWatermark: 4, highWatermark: 16)))
     }
 
-    static func connect(to address: HostPort, identity: PairingIdentity?) async throws -> MessageChannel {
+    /// Connects and starts the handshake; the probe tells later whether a failure proved a wrong code.
+    static func connect(
+        to address: HostPort, identity: PairingIdentity?, idleTimeout: TimeAmount = idleTimeout
+    ) async throws -> (MessageChannel, PairingProbe) {
         do {
             return try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .channelOption(.socketOption(.so_sndbuf), value: socketBuffer)
@@ -81,7 +105,10 @@ enum TransferChannel {
                 .channelOption(.socketOption(.so_keepalive), value: 1)
                 .connectTimeout(.seconds(10))
                 .connect(host: address.host, port: address.port) { channel in
-                    channel.eventLoop.makeCompletedFuture { try configure(channel, identity: identity) }
+                    channel.eventLoop.makeCompletedFuture {
+                        let probe = PairingProbe(eventLoop: channel.eventLoop, insecure: identity == nil)
+                        return (try configure(channel, identity: identity, probe: probe, idleTimeout: idleTimeout), probe)
+                    }
                 }
         } catch {
             throw TransferError(.network, "cannot connect to \(address): \(reason(error))")
@@ -99,7 +126,14 @@ enum TransferChannel {
 
     typealias Listener = NIOAsyncChannel<MessageChannel, Never>
 
-    static func listen(on address: HostPort, identity: PairingIdentity?) async throws -> Listener {
+    /// Listens; every accepted connection is configured and entered in `registry`
+    /// (which owns it until the accept loop claims it), after the registry's limiter
+    /// decided whether it may attempt a handshake. A connection that does not pair within
+    /// `pairingTimeout` is closed.
+    static func listen(
+        on address: HostPort, identity: PairingIdentity?, registry: ConnectionRegistry,
+        idleTimeout: TimeAmount = idleTimeout, pairingTimeout: TimeAmount
+    ) async throws -> Listener {
         do {
             return try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .serverChannelOption(.backlog, value: 8)
@@ -109,7 +143,21 @@ enum TransferChannel {
                 .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .childChannelOption(.socketOption(.so_keepalive), value: 1)
                 .bind(host: address.host, port: address.port) { channel in
-                    channel.eventLoop.makeCompletedFuture { try configure(channel, identity: identity) }
+                    channel.eventLoop.makeCompletedFuture {
+                        let peer = channel.remoteAddress?.ipAddress ?? "?"
+                        let now = Double(NIODeadline.now().uptimeNanoseconds) / 1e9
+                        let admitted = registry.admit(peer, at: now)
+                        let probe = PairingProbe(eventLoop: channel.eventLoop, insecure: identity == nil)
+                        let timeout = channel.eventLoop.scheduleTask(in: pairingTimeout) {
+                            guard !probe.isSettled else { return }
+                            probe.settle(.ignored("\(probe.unpairedReason(closed: false)) for \(pairingTimeout.nanoseconds / 1_000_000_000) s; closed"))
+                            channel.close(promise: nil)
+                        }
+                        channel.closeFuture.whenComplete { _ in timeout.cancel() }
+                        return try registry.enter(channel, probe) {
+                            try configure(channel, identity: identity, probe: probe, idleTimeout: idleTimeout, admitted: admitted)
+                        }
+                    }
                 }
         } catch {
             throw TransferError(.network, "cannot listen on \(address): \(error)")
@@ -122,27 +170,38 @@ enum TransferChannel {
         if let range = text.range(of: #"OPENSSL_internal:[A-Z0-9_]+"#, options: .regularExpression) {
             return String(text[range].dropFirst("OPENSSL_internal:".count))
         }
+        if let e = error as? NIOSSLError, case .uncleanShutdown = e { return "closed without a TLS close" }
         return "TLS handshake failed"
     }
 
-    /// Classifies a failure seen on a channel: TLS failures before the peer said hello
-    /// are authentication failures (wrong code); the rest are network or protocol errors.
-    static func classify(_ error: any Error, helloSeen: Bool) -> TransferError {
+    /// A failed handshake in one line: "the TLS handshake failed (NO_SHARED_CIPHER)", or
+    /// for a connection the peer simply dropped, that.
+    static func handshakeFailure(_ error: any Error) -> String {
+        if let e = error as? NIOSSLError, case .uncleanShutdown = e {
+            return "the connection closed during the TLS handshake"
+        }
+        let reason = tlsReason(error)
+        return reason == "TLS handshake failed" ? "the TLS handshake failed" : "the TLS handshake failed (\(reason))"
+    }
+
+    /// Classifies a failure seen on a channel. Only a handshake that proved a wrong key
+    /// (`wrongCode`) is an authentication failure: a connection closed or reset before
+    /// or during the handshake — a relay that accepted while the receiver restarts, a
+    /// receiver refusing attempts for a moment — is a network failure, and retried.
+    static func classify(_ error: any Error, helloSeen: Bool, wrongCode: Bool = false) -> TransferError {
         if let e = error as? TransferError { return e }
         if let e = error as? ProtocolError { return TransferError(e, fromPeer: false) }
+        if wrongCode {
+            return TransferError(
+                .authentication, "pairing failed: the receiver's key does not match this pairing code (it holds a different code)")
+        }
         if error is NIOSSLError || error is BoringSSLError {
             return helloSeen
-                ? TransferError(.network, "the encrypted channel failed: \(error)")
-                : TransferError(.authentication, "pairing failed: the peer does not hold this pairing code (\(Self.tlsReason(error)))")
+                ? TransferError(.network, "the encrypted channel failed: \(Self.tlsReason(error))")
+                : TransferError(.network, "\(Self.handshakeFailure(error)) before a key was presented (a relay without its receiver, or a receiver refusing attempts for a moment?)")
         }
-        // Before the peer's hello, the only thing on the wire is the TLS handshake. When the
-        // receiver rejects our certificate it may close before its alert reaches us, and we
-        // then see the connection reset or closed instead of a TLS error. Calling that a
-        // network failure would make the sender retry a wrong code for minutes.
         if !helloSeen, Self.isClosedByPeer(error) {
-            return TransferError(
-                .authentication,
-                "pairing failed: the receiver closed the connection during the handshake (wrong code, or it stopped accepting attempts)")
+            return TransferError(.network, "the peer (or a relay in front of it) closed the connection before the session began")
         }
         return TransferError(.network, "connection lost: \(error)")
     }
@@ -181,6 +240,8 @@ extension TransferChannel {
                 if try await handle(message) { return }
             }
         } catch let error as ProtocolError {
+            // A worker's failure (it closed the channel) explains whatever the stream did next.
+            if let failure = failure() { throw failure }
             try? await outbound.write(.error(ErrorMessage(error)))
             throw error
         } catch {
@@ -189,20 +250,5 @@ extension TransferChannel {
         }
         if let failure = failure() { throw failure }
         throw TransferError(.network, "the \(peer) closed the connection before the transfer finished")
-    }
-}
-
-/// Closes the channel when the `IdleStateHandler` reports that nothing was read for
-/// `TransferChannel.idleTimeout`: the peer, or the link to it, is gone.
-final class IdleCloser: ChannelInboundHandler, Sendable {
-    typealias InboundIn = ByteBuffer
-
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
-            context.fireErrorCaught(TransferError(.network, "nothing heard from the peer for \(TransferChannel.idleTimeout.nanoseconds / 1_000_000_000) s; the link looks dead"))
-            context.close(promise: nil)
-            return
-        }
-        context.fireUserInboundEventTriggered(event)
     }
 }

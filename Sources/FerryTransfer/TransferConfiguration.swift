@@ -18,11 +18,20 @@ public struct ReceiveConfiguration: Sendable {
     /// The targets, checked and locked before listening (set by the receive entry points).
     var prepared: ReceiveTargets?
     public var progress: ProgressMode = .auto
-    /// Failed pairing attempts tolerated before the receiver gives up (guessing defence).
+    /// Connections that proved a wrong pairing code (a TLS handshake with another code's
+    /// key) tolerated before the receiver gives up. Port checks, health checks and
+    /// connections that close early are logged and never counted.
     public var maxAuthFailures = 3
+    /// Handshakes one peer address may attempt: `attemptBurst` at once, then
+    /// `attemptsPerSecond`; more are closed unanswered (and not counted).
+    public var attemptBurst = 5
+    public var attemptsPerSecond = 1.0
+    /// Seconds of silence from the sender, while waiting for it, after which the link
+    /// counts as dead (time in which the receiver's own target holds it up does not count).
+    public var idleTimeout: Double = 30
     /// Extents verified and written at once.
     public var workers = 4
-    /// Seconds a connection may take to say hello before it is dropped.
+    /// Seconds a connection may take to pair, and then to say hello, before it is dropped.
     public var helloTimeout: Int64 = 30
     /// After a dropped connection, keep listening this many seconds for the sender to
     /// reconnect and resume (0: fail at once; the journal still allows a rerun).
@@ -77,6 +86,11 @@ public struct SendConfiguration: Sendable {
     /// Before the first connection: keep trying this long for a receiver still starting
     /// (a mistyped address must not hold a console for all of `retryFor`).
     public var connectWait: Double = 30
+    /// Per source, in order: a watch on its path (nil where there is none, e.g. stdin),
+    /// checked after the last block is read (`SourceWatch`).
+    public var watches: [SourceWatch?] = []
+    /// Seconds of silence from the receiver, while waiting for it, after which the link counts as dead.
+    public var idleTimeout: Double = 30
     /// Test hook: drop the connection after this many data bytes were sent (simulates a cut link).
     public var dropAfterBytes: UInt64?
 
@@ -93,11 +107,29 @@ public struct TransferSummary: Sendable {
         public var dataBytes: UInt64
         public var zeroBytes: UInt64
         public var digest: DiskDigest
+        /// The source's size or times changed while it was read (`SourceWatch`): the
+        /// copy matches what was read, which is at best crash-consistent.
+        public var sourceChanged: String? = nil
+    }
+
+    /// What this side can truthfully say about the copy.
+    public enum Verification: Sendable {
+        /// Both ends compared every block and the digest, and the target is durable.
+        case endToEnd
+        /// A one-way stream (`send ... -`): everything was sent; only the receiver
+        /// verifies, and its exit status (passed on by ssh) is the verdict.
+        case byReceiver
+        /// A raw byte stream: nobody verified anything; compare the digests both sides print.
+        case none
     }
 
     public var disks: [Disk]
     public var seconds: Double
-    /// False for raw mode: nothing checked the bytes end to end; the digest printed on
-    /// both sides is for a person to compare.
-    public var verified = true
+    public var verification: Verification = .endToEnd
+}
+
+extension SendConfiguration {
+    func watch(_ index: Int) -> SourceWatch? {
+        watches.indices.contains(index) ? watches[index] : nil
+    }
 }

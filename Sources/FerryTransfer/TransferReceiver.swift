@@ -23,46 +23,15 @@ public enum TransferReceiver {
         config.prepared = prepared
         let code = config.insecure ? nil : (config.code ?? PairingCode.random())
         let identity = try code.map { try PairingIdentity(code: $0, role: .receiver) }
-        let listener = try await TransferChannel.listen(on: config.listen, identity: identity)
+        let registry = ConnectionRegistry(limiter: AttemptLimiter(burst: config.attemptBurst, perSecond: config.attemptsPerSecond))
+        let listener = try await TransferChannel.listen(
+            on: config.listen, identity: identity, registry: registry,
+            idleTimeout: .milliseconds(Int64(config.idleTimeout * 1000)), pairingTimeout: .seconds(config.helloTimeout))
         let port = listener.channel.localAddress?.port ?? config.listen.port
         config.announce(ReceiverAnnouncement(listen: HostPort(host: config.listen.host, port: port), code: code))
-
-        var failures = 0
-        let generation = Atomic<Int>(0)
-        let progress = RetryClock()
-        var lastNetworkError: TransferError?
+        let loop = ReceiverAcceptLoop(config: config, server: listener.channel, registry: registry)
         return try await listener.executeThenClose { connections in
-            for try await connection in connections {
-                generation.add(1, ordering: .relaxed)
-                do {
-                    return try await ReceiverSession(config: config, connection: connection, progress: progress).run()
-                } catch let error as TransferError where error.kind == .network && config.retryFor > 0 {
-                    // The link dropped: the journal keeps what is durable; wait for the
-                    // sender to reconnect (it retries by itself), until retryFor seconds
-                    // after the last progress (reconnects that make none do not extend it).
-                    let left = progress.remaining(config.retryFor)
-                    guard left > 0 else {
-                        throw TransferError(
-                            .network, "\(error.message); nothing new became durable in \(Int(config.retryFor)) s of retrying, giving up (the journal is kept for a rerun)")
-                    }
-                    lastNetworkError = error
-                    let mine = generation.load(ordering: .relaxed)
-                    let server = listener.channel
-                    server.eventLoop.scheduleTask(in: .milliseconds(Int64(left * 1000))) {
-                        if generation.load(ordering: .relaxed) == mine { server.close(promise: nil) }
-                    }
-                    try? FileHandle.standardError.write(contentsOf: 
-                        Data("ferry: \(error.message); waiting up to \(Int(left.rounded(.up))) s for the sender to reconnect\n".utf8))
-                } catch let error as TransferError where error.kind == .authentication {
-                    failures += 1
-                    if failures >= config.maxAuthFailures {
-                        throw TransferError(
-                            .authentication, "\(failures) failed pairing attempts; giving up. Last: \(error.message)")
-                    }
-                    try? FileHandle.standardError.write(contentsOf: Data("ferry: \(error.message); waiting for another attempt\n".utf8))
-                }
-            }
-            throw lastNetworkError ?? TransferError(.network, "the listener closed before a sender connected")
+            try await loop.run(connections)
         }
     }
 }
@@ -251,10 +220,7 @@ final class ReceiverSession: Sendable {
                     defer { if recorded == nil { recorded = error } }
                     return recorded == nil
                 }
-                if first, let error = error as? ProtocolError {
-                    try? await outbound.write(.error(ErrorMessage(error)))
-                }
-                self.connection.channel.close(promise: nil)
+                if first { TransferChannel.closeTelling(self.connection.channel, error as? ProtocolError) }
                 throw error
             }
         }

@@ -38,6 +38,8 @@ extension SenderSession {
         if let policy, CompressionPolicy.tracing {
             try? FileHandle.standardError.write(contentsOf: Data("ferry: \(source.name): \(policy.summary)\n".utf8))
         }
+        // Before `finish`: a source whose size moved fails the disk, and the receiver discards it.
+        let changed = try config.watch(Int(index))?.verdict()
         let digest: DiskDigest
         do {
             digest = try streamer.digest.finalize()
@@ -47,7 +49,7 @@ extension SenderSession {
         summaries.withLock {
             $0[index] = TransferSummary.Disk(
                 name: source.name, size: source.size, dataBytes: sent.data.load(ordering: .relaxed),
-                zeroBytes: sent.zero.load(ordering: .relaxed), digest: digest)
+                zeroBytes: sent.zero.load(ordering: .relaxed), digest: digest, sourceChanged: changed)
         }
         let action = machine.withLock { $0.allSent(disk: index, digest: digest.bytes) }
         if case .send(let message) = action {

@@ -31,12 +31,14 @@ public enum TransferSender {
         var everConnected = false
         // --retry-for counts from the last progress, not from the last reconnect.
         let progress = RetryClock()
+        let idle = TimeAmount.milliseconds(Int64(config.idleTimeout * 1000))
         while true {
             let sender = SenderSession(sources: sources, config: config, progress: progress)
             do {
                 let connection: MessageChannel
+                let probe: PairingProbe
                 do {
-                    connection = try await TransferChannel.connect(to: config.destination, identity: identity)
+                    (connection, probe) = try await TransferChannel.connect(to: config.destination, identity: identity, idleTimeout: idle)
                 } catch let error as TransferError where !everConnected {
                     // Nobody listening yet: the receiver may still be starting, but a
                     // mistyped address should not keep a console busy for --retry-for.
@@ -56,7 +58,11 @@ public enum TransferSender {
                 do {
                     try await sender.run(connection)
                 } catch {
-                    throw TransferChannel.classify(error, helloSeen: sender.helloSeen.load(ordering: .relaxed))
+                    // Only our own check of the receiver's key proves a wrong code (TLS 1.3
+                    // shows the server's certificate first); a close, a reset or a relay that
+                    // accepted and hung up is a network failure, and retried.
+                    throw TransferChannel.classify(
+                        error, helloSeen: sender.helloSeen.load(ordering: .relaxed), wrongCode: probe.keyMismatch)
                 }
                 var disks = sender.orderedSummaries
                 for i in disks.indices where i < sentBefore.count { disks[i].dataBytes += sentBefore[i] }
@@ -215,8 +221,7 @@ final class SenderSession: Sendable {
             } catch {
                 self.failure.withLock { if $0 == nil { $0 = error } }
                 let reason = (error as? ProtocolError) ?? ProtocolError(.io, "\(error)")
-                try? await outbound.write(.error(ErrorMessage(reason)))
-                connection.channel.close(promise: nil)
+                TransferChannel.closeTelling(connection.channel, reason)
                 throw error
             }
         }

@@ -1,6 +1,6 @@
 import FerryDisk
 import Foundation
-import Testing
+public import Testing
 
 /// Loop devices for tests of block-device targets: needs root and losetup.
 public enum LoopDevice {

@@ -122,9 +122,9 @@ import Testing
             [Self.frame([hello, disk, data(at: 0, blocks: 4), finish])], expect: .verification, code: .verification)
     }
 
-    @Test func garbageInsteadOfHello() async throws {
-        try await attack([ByteBuffer(string: "GET / HTTP/1.1\r\nHost: x\r\n\r\n")], expect: .protocolViolation)
-    }
+    // Garbage instead of a hello is not an attack on the session but a port check or a
+    // health check: the receiver logs it and keeps waiting
+    // (PairingGateTests.garbageInsteadOfHelloIsIgnoredWhenInsecure).
 
     @Test func connectionDroppedMidDisk() async throws {
         try await attack(

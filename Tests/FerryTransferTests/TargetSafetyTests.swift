@@ -194,7 +194,7 @@ import Glibc
         var rng = SeededRandom(seed: 17)
         #expect(Loopback.read(target) == rng.bytes(1 << 20))
         #expect(summary.disks.map(\.name) == [target])
-        #expect(!summary.verified)
+        #expect(summary.verification == .none)
     }
 
     // MARK: one writer per target, targets checked before listening (items 9, 14)

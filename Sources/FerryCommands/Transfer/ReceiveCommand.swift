@@ -10,9 +10,10 @@ public struct ReceiveCommand: AsyncParsableCommand {
         abstract: "Wait for `ferry send` and write the disks it sends into TARGET(s).",
         discussion: """
             Prints a pairing code and the exact command to run on the source host. The channel is \
-            TLS 1.3 with both ends authenticated by keys derived from the code; after 3 failed \
-            pairing attempts the receiver gives up. Every target is checked and locked before the receiver \
-            listens, and written only once a peer has paired; a target named .qcow2 is written as qcow2.
+            TLS 1.3 with both ends authenticated by keys derived from the code; after 3 connections \
+            that prove a wrong code the receiver gives up (port checks and early closes are logged, not \
+            counted). Every target is checked and locked before the receiver listens, and written only \
+            once a peer has paired; a target named .qcow2 is written as qcow2.
             """ + " " + FerryExit.helpLine)
 
     @Argument(help: "Target files or block devices, one per disk sent, in the sender's order (the disks travel in parallel).")

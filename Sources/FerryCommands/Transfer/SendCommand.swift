@@ -79,15 +79,20 @@ public struct SendCommand: AsyncParsableCommand {
                     throw TransferError(error)
                 }
             }
+            // Size and times of each source, compared after its last block is read.
+            config.watches = operands.dropLast().map { SourceWatch(path: $0) }
             if raw {
                 guard sources.count == 1, let source = sources.first, !toStdout else {
                     throw TransferError(.usage, "--raw sends one source to HOST:PORT")
                 }
                 try? FileHandle.standardError.write(contentsOf: Data("ferry send: WARNING: --raw: plaintext, unauthenticated, not verified by the receiver\n".utf8))
-                return try RawTransfer.send(source: source, to: config.destination, progress: config.progress)
+                return try RawTransfer.send(
+                    source: source, to: config.destination, progress: config.progress, watch: config.watches.first ?? nil)
             }
             if toStdout {
-                // One-way stream for `| ssh host ferry receive TARGET --stdin`.
+                // One-way stream for `| ssh host ferry receive TARGET --stdin`. A reader
+                // that goes away is an EPIPE to report (exit 69), not a silent SIGPIPE.
+                signal(SIGPIPE, SIG_IGN)
                 return try PipeTransfer.send(sources: sources, to: 1, config)
             }
             return try await TransferSender.run(sources: sources, config)

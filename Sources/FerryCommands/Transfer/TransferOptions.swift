@@ -68,21 +68,32 @@ func runTransfer(_ command: String, _ body: () async throws -> TransferSummary) 
 
 /// One summary at the end of a session: a line per disk (on the sender with the data
 /// bytes that crossed the wire, so a resumed disk shows what it did not resend), and a
-/// total when there were several disks.
+/// total when there were several disks. "verified" only where both ends compared the
+/// digests: a one-way stream's sender and raw mode say what they can know.
 func summaryLines(_ command: String, _ summary: TransferSummary) -> String {
     var text = ""
+    let verdict: String
+    switch summary.verification {
+    case .endToEnd: verdict = "verified"
+    case .byReceiver: verdict = "sent (the receiver verifies: its exit status is the verdict)"
+    case .none: verdict = command == "send" ? "sent, not verified" : "received, not verified"
+    }
     for disk in summary.disks {
-        // Raw mode checks nothing end to end: it says so, and prints the digest to compare.
-        let what =
-            summary.verified
-            ? "verified" : "\(command == "send" ? "sent" : "received") (not verified end to end: compare the digests)"
-        text += "ferry \(command): \(disk.name): \(what), digest \(disk.digest.labelled)"
+        text += "ferry \(command): \(disk.name): \(verdict), digest \(disk.digest.labelled)"
         text += "; \(ByteCount.format(disk.size))"
         text += command == "send" ? ", \(ByteCount.format(disk.dataBytes)) of data sent\n" : "\n"
+        if summary.verification == .none {
+            text += "ferry \(command): compare this digest with the one the other end printed\n"
+        }
+        if let change = disk.sourceChanged {
+            text += "ferry \(command): \(disk.name): WARNING: \(change) while it was read: the copy is what was read, "
+            text += "at best crash-consistent (as after a power cut); stop the guest or copy a snapshot for a consistent one\n"
+        }
     }
     if summary.disks.count > 1 {
         let total = summary.disks.reduce(UInt64(0)) { $0 + $1.size }
-        text += "ferry \(command): \(summary.disks.count) disks, \(ByteCount.format(total)), verified and durable in \(String(format: "%.1f", summary.seconds)) s\n"
+        let done = summary.verification == .endToEnd ? "verified and durable" : "sent"
+        text += "ferry \(command): \(summary.disks.count) disks, \(ByteCount.format(total)), \(done) in \(String(format: "%.1f", summary.seconds)) s\n"
     }
     return text
 }
