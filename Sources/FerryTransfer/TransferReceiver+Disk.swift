@@ -17,11 +17,7 @@ extension ReceiverSession {
         let path = config.targets[Int(description.index)]
         let counters = CopyCounters(stages: self.counters.stages)
         let disk = try await NIOThreadPool.singleton.runIfActive { [config] in
-            do {
-                return try Self.openResumable(path, description, config, counters, leaf)
-            } catch let error as DiskError {
-                throw ProtocolError(.io, error.description)
-            }
+            try Self.openResumable(path, description, config, counters, leaf)
         }
         try await proveJournaled(disk)
         let all = disks.withLock { disks in

@@ -87,8 +87,16 @@ final class ReceiverSession: Sendable {
                         case .reply(let message):
                             try await outbound.write(message)
                         case .openDisk(let description):
-                            let disk = try await open(
-                                description, leaf: LeafHash.agreed(machine.capabilities, machine.peerCapabilities))
+                            let disk: ReceiverDisk
+                            do {
+                                disk = try await open(
+                                    description, leaf: LeafHash.agreed(machine.capabilities, machine.peerCapabilities))
+                            } catch let error as DiskError {
+                                // The sender hears an I/O failure; here the error keeps its code
+                                // (a device too small for the disk is 73, as in `ferry copy`).
+                                try? await outbound.write(.error(ErrorMessage(ProtocolError(.io, error.description))))
+                                throw TransferError(error)
+                            }
                             // Only segments just re-read from the target are offered.
                             let recovered = disk.offered.withLock { $0 }
                             var flags = disk.knownZero ? DiskReady.targetIsZero : 0

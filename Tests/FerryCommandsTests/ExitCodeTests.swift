@@ -69,4 +69,34 @@ import Testing
         #expect(progress.status == 64, "\(progress.stderr)")
         #expect(!FileManager.default.fileExists(atPath: dir.file("x")))
     }
+
+    /// A device target found too small only once the sender described the disk: the
+    /// receiver exits 73 like `ferry copy` does (it was 74 through a protocol message), the
+    /// sender hears why, and nothing is written to the device.
+    @Test func aTooSmallDeviceIs73ForReceiveToo() throws {
+        let dir = try TemporaryDirectory()
+        let backing = dir.file("small.img")
+        #expect(FileManager.default.createFile(atPath: backing, contents: Data(count: 1 << 20)))
+        guard let loop = try LoopDevice.attach(backing) else { return }
+        defer { LoopDevice.detach(loop) }
+        let source = dir.file("disk.raw")
+        var rng = SeededRandom(seed: 5)
+        try Data(rng.bytes(4 << 20)).write(to: URL(fileURLWithPath: source))
+        let code = "4t4t-30z7-zpd5-wvv8"
+        let result = try FerryExecutable.shell("""
+            "$FERRY" receive '\(loop)' --listen 127.0.0.1:0 --code \(code) --retry-for 0 --progress none 2> '\(dir.file("recv.err"))' &
+            pid=$!
+            for i in $(seq 200); do grep -q "listening on" '\(dir.file("recv.err"))' && break; sleep 0.05; done
+            port=$(sed -n 's/.*listening on 127.0.0.1:\\([0-9]*\\).*/\\1/p' '\(dir.file("recv.err"))' | head -1)
+            "$FERRY" send '\(source)' 127.0.0.1:$port --code \(code) --retry-for 0 --progress none 2> '\(dir.file("send.err"))'
+            echo "send=$?"
+            wait $pid
+            echo "receive=$?"
+            """)
+        let receiveErr = (try? String(contentsOfFile: dir.file("recv.err"), encoding: .utf8)) ?? ""
+        #expect(result.stdout.contains("receive=73"), "\(result.stdout) \(receiveErr)")
+        #expect(!result.stdout.contains("send=0"), "\(result.stdout)")
+        #expect(receiveErr.contains("too") || receiveErr.contains("holds"), "\(receiveErr)")
+        #expect(try LoopDevice.firstBlock(loop).allSatisfy { $0 == 0 }, "nothing was written to the device")
+    }
 }

@@ -81,12 +81,12 @@ import Testing
 
     /// A guest's disk on a block device: read as raw, the header is only data.
     @Test func aBlockDeviceIsCopiedAsRaw() throws {
-        guard Tools.isRoot else { print("SKIP: loop device tests need root"); return }
+        guard Tools.isRoot else { Skip.because("loop device tests need root"); return }
         guard Tools.require("losetup") else { return }
         let scene = try Scene()
         let attached = try Tools.run("losetup", ["-f", "--show", scene.hostile])
         guard attached.status == 0 else {
-            print("SKIP: losetup could not attach a loop device here: \(attached.stderr)")
+            Skip.because("losetup could not attach a loop device here: \(attached.stderr)")
             return
         }
         let loop = attached.stdout.trimmingCharacters(in: .whitespacesAndNewlines)

@@ -77,7 +77,7 @@ import Testing
     }
 
     @Test func aDiskSmallerThanItsCapacityIsRefused() throws {
-        guard FileManager.default.isExecutableFile(atPath: Self.tar) else { print("SKIP: tar not installed"); return }
+        guard FileManager.default.isExecutableFile(atPath: Self.tar) else { Skip.because("tar not installed"); return }
         let dir = try TempDir()
         for (capacity, units) in [("2", "byte * 2^20"), ("2097152", nil), ("1049088", "byte")] {
             let ova = try archive(dir, capacity: capacity, units: units)
@@ -91,7 +91,7 @@ import Testing
     }
 
     @Test func roundingAndLargerDisksWarnAndCopyEverything() throws {
-        guard FileManager.default.isExecutableFile(atPath: Self.tar) else { print("SKIP: tar not installed"); return }
+        guard FileManager.default.isExecutableFile(atPath: Self.tar) else { Skip.because("tar not installed"); return }
         let dir = try TempDir()
         // 1 GiB declared in GiB units for a 1 MiB disk: less than one unit short, the exporter rounded.
         let rounded = try DiskImage.open(source: try archive(dir, capacity: "1", units: "byte * 2^30"))

@@ -159,7 +159,7 @@ import Testing
 
     /// A block device is raw: a qcow2 header a guest wrote on its own disk is data.
     @Test func aLoopDeviceIsRawAndNeverProbed() throws {
-        guard Tools.isRoot else { print("SKIP: loop device tests need root"); return }
+        guard Tools.isRoot else { Skip.because("loop device tests need root"); return }
         guard Tools.require("losetup") else { return }
         let scene = try Scene()
         let bytes = HostileImages.qcow2(backing: scene.secretPath)
@@ -167,7 +167,7 @@ import Testing
         try Data(bytes).write(to: URL(fileURLWithPath: backingFile))
         let attached = try Tools.run("losetup", ["-f", "--show", backingFile])
         guard attached.status == 0 else {
-            print("SKIP: losetup could not attach a loop device here: \(attached.stderr)")
+            Skip.because("losetup could not attach a loop device here: \(attached.stderr)")
             return
         }
         let loop = attached.stdout.trimmingCharacters(in: .whitespacesAndNewlines)

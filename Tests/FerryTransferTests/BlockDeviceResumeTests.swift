@@ -10,10 +10,7 @@ import Testing
 /// Needs root and losetup; skips with a printed reason otherwise.
 @Suite(.serialized) struct BlockDeviceResumeTests {
     @Test func deviceJournalLivesInThePrivateStateDirectoryAndResumes() async throws {
-        guard Tools.isRoot else {
-            print("SKIP: loop device tests need root")
-            return
-        }
+        guard Tools.requireRoot("the loop device tests") else { return }
         guard Tools.require("losetup") else { return }
         let dir = try Loopback.temporaryDirectory()
         let size = ResumeTests.size
@@ -22,7 +19,7 @@ import Testing
         #expect(truncate(dir + "/backing.img", off_t(size)) == 0)
         let attached = try Tools.run("losetup", ["-f", "--show", dir + "/backing.img"])
         guard attached.status == 0 else {
-            print("SKIP: losetup could not attach a loop device here: \(attached.stderr)")
+            Skip.because("losetup could not attach a loop device here: \(attached.stderr)")
             return
         }
         let loop = attached.stdout.trimmingCharacters(in: .whitespacesAndNewlines)

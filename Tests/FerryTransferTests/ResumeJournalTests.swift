@@ -126,10 +126,7 @@ import Testing
         #expect(throws: DiskError.self) { _ = try ResumeJournal.existing(at: path) }
         unlink(dir + "/second")
         #expect(try ResumeJournal.existing(at: path) != nil)
-        guard Tools.isRoot else {
-            print("SKIP: the other-owner case needs root (chown)")
-            return
-        }
+        guard Tools.requireRoot("the other-owner case chown to another owner") else { return }
         #expect(chown(path, 12345, 12345) == 0)
         #expect(throws: DiskError.self) { _ = try ResumeJournal.existing(at: path) }
     }

@@ -108,10 +108,7 @@ import Testing
     }
 
     @Test func journalOwnedByAnotherUserIsRefused() async throws {
-        guard Tools.isRoot else {
-            print("SKIP: needs root (chown)")
-            return
-        }
+        guard Tools.requireRoot("chown to another owner") else { return }
         let dir = try Loopback.temporaryDirectory()
         _ = try Loopback.makeRandomDisk(at: dir + "/src.img", size: Self.size, seed: 35)
         let journal = dir + "/.dst.img.ferry-journal"
