@@ -1,5 +1,5 @@
 /// What a disk endpoint can do, asked before the copy engine plans its work
-/// (nbdcopy's `can_zero`, `can_extents`… in one value).
+/// (nbdcopy's `can_extents`, `can_write`… in one value).
 public struct DiskCapabilities: OptionSet, Sendable, Hashable {
     public let rawValue: UInt32
     public init(rawValue: UInt32) { self.rawValue = rawValue }
@@ -9,12 +9,9 @@ public struct DiskCapabilities: OptionSet, Sendable, Hashable {
     public static let randomAccess = DiskCapabilities(rawValue: 1 << 0)
     /// `extents(at:length:)` reports real allocation, so holes need not be read.
     public static let extents = DiskCapabilities(rawValue: 1 << 1)
-    /// `writeZeros` is cheaper than writing zero bytes (punch hole, ZERO_RANGE, BLKZEROOUT).
-    public static let efficientZero = DiskCapabilities(rawValue: 1 << 2)
-    /// Zeroing may deallocate (punch/discard) and still read back as zeros.
-    public static let discard = DiskCapabilities(rawValue: 1 << 3)
-    /// `flush()` reaches stable storage.
-    public static let flush = DiskCapabilities(rawValue: 1 << 4)
+    // No flag for cheap zeroing, discard or flush: every endpoint's `writeZeros` picks the
+    // cheapest way it has (hole, ZERO_RANGE, BLKZEROOUT, bytes) and every `flush` does what
+    // the endpoint can, so nothing would consult such flags (capabilities nobody reads lie).
     /// The endpoint accepts writes.
     public static let writable = DiskCapabilities(rawValue: 1 << 5)
 }

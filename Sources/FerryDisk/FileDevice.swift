@@ -129,15 +129,15 @@ public final class FileDevice: BlockDevice {
             if ferry_blk_logical_sector_size(fd, &sector) != 0 { sector = 512 }
             size = bytes
             logicalSectorSize = Int(sector)
-            var caps: DiskCapabilities = [.randomAccess, .flush]
-            if writable { caps.formUnion([.writable, .efficientZero]) }
+            var caps: DiskCapabilities = [.randomAccess]
+            if writable { caps.insert(.writable) }
             capabilities = caps
         } else {
             kind = .regularFile
             size = UInt64(st.st_size)
             logicalSectorSize = 512
-            var caps: DiskCapabilities = [.randomAccess, .extents, .flush]
-            if writable { caps.formUnion([.writable, .efficientZero, .discard]) }
+            var caps: DiskCapabilities = [.randomAccess, .extents]
+            if writable { caps.insert(.writable) }
             capabilities = caps
         }
     }

@@ -15,8 +15,8 @@ public final class MemoryDevice: BlockDevice {
         self.name = name
         self.size = size
         self.logicalSectorSize = logicalSectorSize
-        var caps: DiskCapabilities = [.randomAccess, .extents, .flush]
-        if writable { caps.formUnion([.writable, .efficientZero, .discard]) }
+        var caps: DiskCapabilities = [.randomAccess, .extents]
+        if writable { caps.insert(.writable) }
         capabilities = caps
     }
 

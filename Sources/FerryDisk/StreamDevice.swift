@@ -120,7 +120,7 @@ public final class NullDevice: BlockDevice {
     public let size: UInt64
     public var name: String { "null:" }
     public var logicalSectorSize: Int { 512 }
-    public var capabilities: DiskCapabilities { [.randomAccess, .writable, .efficientZero, .discard] }
+    public var capabilities: DiskCapabilities { [.randomAccess, .writable] }
 
     public init(size: UInt64) { self.size = size }
 

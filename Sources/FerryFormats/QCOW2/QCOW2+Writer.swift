@@ -14,7 +14,7 @@ extension QCOW2 {
         let name: String
         let size: UInt64
         let logicalSectorSize = 512
-        let capabilities: DiskCapabilities = [.randomAccess, .writable, .efficientZero, .extents, .flush]
+        let capabilities: DiskCapabilities = [.randomAccess, .writable, .extents]
         let target: any BlockDevice
         let layout: Layout
         private let state: Mutex<State>
