@@ -42,14 +42,18 @@ import Testing
         return timedOut.value.load(ordering: .relaxed) ? nil : result
     }
 
-    @Test(.timeLimit(.minutes(4))) func transferCutEveryTenMiBCompletes() async throws {
+    /// The retry window is wide (90 s without progress) because this test shares the
+    /// process's 2-thread NIO pool with every other suite running beside it: under the full
+    /// suite a reconnect was once starved of it for 20 s. What is asserted is completion with
+    /// bounded bytes carried, not how fast.
+    @Test(.timeLimit(.minutes(8))) func transferCutEveryTenMiBCompletes() async throws {
         let dir = try Loopback.temporaryDirectory()
         let bytes = try Loopback.makeRandomDisk(at: dir + "/src.img", size: Self.size, seed: 91)
-        let (receiverTask, port) = try await Loopback.startReceiver(receiver(dir, retry: 20))
+        let (receiverTask, port) = try await Loopback.startReceiver(receiver(dir, retry: 90))
         let proxy = try await CuttingProxy.start(relayingTo: port, cutAfter: 10 << 20)
         defer { proxy.stop() }
-        let config = sender(port: proxy.port, retry: 20)
-        let sent = await within(120) {
+        let config = sender(port: proxy.port, retry: 90)
+        let sent = await within(400) {
             try await TransferSender.run(sources: [try FileDevice.openForReading(dir + "/src.img")], config)
         }
         let carried = proxy.carried.load(ordering: .relaxed)

@@ -104,10 +104,10 @@ import Testing
 
     @Test func cutSessionReconnectsAndEveryDiskArrives() async throws {
         let disks = try Self.makeDisks(mixed: 3 * 1024 * 1024 + 777, mostlyZero: 8 << 20, random: 12 << 20, seed: 72)
-        let (receiver, port) = try await Loopback.startReceiver(Self.receiverConfig(disks, retry: 30))
+        let (receiver, port) = try await Loopback.startReceiver(Self.receiverConfig(disks, retry: 90))
         var sc = Loopback.sendConfig(port: port, code: nil)
         sc.dropAfterBytes = 8 << 20
-        sc.retryFor = 30
+        sc.retryFor = 90
         sc.compress = .none
         let sent = try await TransferSender.run(sources: try disks.open(), sc)
         _ = try await receiver.value

@@ -68,10 +68,10 @@ import Testing
     @Test func senderReconnectsByItself() async throws {
         let dir = try Loopback.temporaryDirectory()
         let bytes = try Loopback.makeRandomDisk(at: dir + "/src.img", size: Self.size, seed: 23)
-        let (receiver, port) = try await Loopback.startReceiver(receiverConfig(dir, retry: 30))
+        let (receiver, port) = try await Loopback.startReceiver(receiverConfig(dir, retry: 90))
         var sc = Loopback.sendConfig(port: port, code: nil)
         sc.dropAfterBytes = 6 << 20
-        sc.retryFor = 30
+        sc.retryFor = 90
         sc.compress = .none
         sc.workers = 1
         _ = try await TransferSender.run(sources: [try FileDevice.openForReading(dir + "/src.img")], sc)
