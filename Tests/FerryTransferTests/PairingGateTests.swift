@@ -122,7 +122,11 @@ import Testing
             _ = try await TransferSender.run(sources: [source], config)
             Issue.record("the sender succeeded over a corrupting link")
         } catch let error as TransferError {
-            #expect(error.kind == .verification, "\(error)")
+            // The receiver's error message usually arrives first; under load a sender's
+            // write to the closing channel can fail before it is read (seen once in CI), and
+            // the sender then reports the lost link. Never a framing error, never success.
+            #expect(error.kind == .verification || error.kind == .network, "\(error)")
+            #expect(error.kind != .protocolViolation)
         }
         do {
             _ = try await receiver.value
