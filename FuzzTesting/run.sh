@@ -7,6 +7,10 @@
 #   FUZZ_CONFIG=release  or debug (see README.md for what each costs here)
 #   FUZZ_BUILD_PATH=...  the scratch path of the build (default FuzzTesting/.build)
 #   FUZZ_JOBS=N          swift build -j N
+#   FUZZ_SEED=N          libFuzzer's -seed (default: a random seed, printed). With a seed the run is
+#                        reproducible: Swift's hashing is made deterministic too, so the same seed
+#                        on the same commit mutates the same inputs in the same order, and a run of
+#                        S seconds replays the first part of any longer run with that seed.
 #
 # Fails on any crash, trap, sanitizer report, hang (> 10 s on one input) or RSS > 512 MiB, and
 # when a target did not really fuzz (libFuzzer's "Done N runs" line is missing). The inputs
@@ -25,13 +29,19 @@ targets=("$@")
 # would bring a target near the 512 MiB RSS limit, so it is smaller here. Leak checks are off:
 # a leak is not what these targets look for.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:quarantine_size_mb=64}
+# A Swift trap (an overflow, a bad index) goes to libFuzzer's handler, which prints the trap and the
+# Swift line; Swift's own backtracer would run inside ASan and end in an unrelated ASan report.
+export SWIFT_BACKTRACE=enable=no
+# Dictionary and Set order must not change between runs, or a seed would not reproduce a run.
+export SWIFT_DETERMINISTIC_HASHING=1
+seed=${FUZZ_SEED:-$(( (RANDOM << 15 | RANDOM) + 1 ))}
 jobs=()
 [ -n "${FUZZ_JOBS:-}" ] && jobs=(-j "$FUZZ_JOBS")
 start=$(date +%s)
 swift build -c "$config" --scratch-path "$build_path" "${jobs[@]}" \
   -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library 2>&1 | tail -3
 bin=$(swift build -c "$config" --scratch-path "$build_path" --show-bin-path)
-echo "fuzz: built ${#targets[@]} targets ($config) in $(($(date +%s) - start)) s"
+echo "fuzz: built ${#targets[@]} targets ($config) in $(($(date +%s) - start)) s; seed $seed (FUZZ_SEED=$seed reproduces this run)"
 
 failed=0
 summary=()
@@ -45,7 +55,7 @@ for t in "${targets[@]}"; do
   mkdir -p "$findings"
   log=$(mktemp)
   status=0
-  "$bin/$t" "$work" -max_total_time="$seconds" \
+  "$bin/$t" "$work" -max_total_time="$seconds" -seed="$seed" \
     -rss_limit_mb=512 -timeout=10 -print_final_stats=1 -artifact_prefix="$findings/" >"$log" 2>&1 || status=$?
   runs=$(sed -n 's/^Done \([0-9]*\) runs.*/\1/p' "$log" | tail -1)
   stats=$(grep -E '^#[0-9]+' "$log" | tail -1 || true)
@@ -54,6 +64,7 @@ for t in "${targets[@]}"; do
   execs=$(sed -n 's/^stat::average_exec_per_sec: *\([0-9]*\)/\1/p' "$log")
   if [ "$status" -ne 0 ] || [ -z "$runs" ]; then
     echo "fuzz: $t FAILED (exit $status${runs:+, $runs runs}); the end of its log:" >&2
+    grep -m3 -E 'Swift runtime failure|ERROR: (AddressSanitizer|libFuzzer)' "$log" >&2 || true
     tail -40 "$log" >&2
     ls "$findings" >&2 || true
     failed=1

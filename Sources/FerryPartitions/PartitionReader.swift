@@ -131,10 +131,16 @@ public enum PartitionReader {
                 warnings.append("GPT entry \(i + 1) has first LBA \(entry.firstLBA) after last LBA \(entry.lastLBA); ignored")
                 continue
             }
+            // first 0, last 2^64-1 is 2^64 sectors: one more than a UInt64 counts.
+            let (sectorCount, tooLong) = (entry.lastLBA - entry.firstLBA).addingReportingOverflow(1)
+            guard !tooLong else {
+                warnings.append("GPT entry \(i + 1) spans every 64-bit LBA (\(entry.firstLBA)…\(entry.lastLBA)); ignored")
+                continue
+            }
             if entry.lastLBA > lastLBA { warnings.append("partition \(i + 1) ends past the end of the disk") }
             partitions.append(
                 Partition(
-                    index: i + 1, startLBA: entry.firstLBA, sectorCount: entry.lastLBA - entry.firstLBA + 1,
+                    index: i + 1, startLBA: entry.firstLBA, sectorCount: sectorCount,
                     sectorSize: sectorSize, gptType: entry.typeGUID, name: entry.name.isEmpty ? nil : entry.name,
                     bootable: entry.isLegacyBootable))
         }

@@ -12,12 +12,12 @@ import Testing
 /// result, never a crash or a hang. Each test is bounded (iterations and 5 s) and prints its seed.
 @Suite struct FuzzTests {
     /// A GPT disk written here from the UEFI layout (protective MBR, header, entries, backup).
-    static func gptDisk() throws -> MemoryDevice {
+    static func gptDisk(partitions: [(first: UInt64, last: UInt64)] = [(2048, 20479), (20480, 65502)]) throws -> MemoryDevice {
         let sectors: UInt64 = 65536
         let disk = MemoryDevice(size: sectors * 512)
         var entries = [UInt8](repeating: 0, count: 128 * 128)
         let basic: [UInt8] = [0xA2, 0xA0, 0xD0, 0xEB, 0xE5, 0xB9, 0x33, 0x44, 0x87, 0xC0, 0x68, 0xB6, 0xB7, 0x26, 0x99, 0xC7]
-        for (i, (first, last)) in [(UInt64(2048), UInt64(20479)), (20480, 65502)].enumerated() {
+        for (i, (first, last)) in partitions.enumerated() {
             var w = ByteWriter()
             w.write(bytes: basic)
             w.write(bytes: (0..<16).map { UInt8($0 + i) })

@@ -103,6 +103,16 @@ import Testing
         #expect(moved.warnings.contains { $0.contains("not the last LBA") || $0.contains("backup GPT header") })
     }
 
+    /// Found by FuzzPartitions (FailCases/FuzzPartitions/gpt-entry-spans-every-lba): an entry from
+    /// LBA 0 to 2^64-1 is 2^64 sectors, one more than a UInt64 holds; the size overflowed and trapped.
+    @Test func gptEntrySpanningEveryLBAIsIgnoredWithAWarning() throws {
+        let table = try PartitionReader.read(FuzzTests.gptDisk(partitions: [(2048, 20479), (0, .max), (1, .max)]))
+        #expect(table.partitions.map(\.index) == [1, 3])
+        #expect(table.partitions.last?.sectorCount == .max)
+        #expect(table.warnings.contains { $0.contains("GPT entry 2 spans every 64-bit LBA") })
+        #expect(table.warnings.contains { $0.contains("partition 3 ends past the end of the disk") })
+    }
+
     @Test func mbrFromSfdisk() throws {
         guard GuestTools.require("sfdisk") else { return }
         let dir = try GuestTools.temporaryDirectory()
