@@ -18,7 +18,7 @@ let package = Package(
         // The parsers and their fuzz entry points, for the libFuzzer package in FuzzTesting/.
         .library(
             name: "FerryFuzzEntries",
-            targets: ["FerryBinary", "FerryDisk", "FerryFormats", "FerryPartitions", "FerryNTFS", "FerryRegistry", "FerryProtocol"]),
+            targets: ["FerryBinary", "FerryDisk", "FerryFormats", "FerryPartitions", "FerryNTFS", "FerryRegistry", "FerryProtocol", "FerryTarget"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -68,6 +68,10 @@ let package = Package(
             dependencies: ["FerryBinary", "FerryDisk", "FerryFormats", "FerryPartitions", "FerryNTFS", "FerryRegistry"],
             swiftSettings: swiftSettings),
 
+        // The target VM: the .vmx reader, the machine model, the decision table and the
+        // Ganeti / libvirt / Proxmox / QEMU renderers. Pure values, no dependencies.
+        .target(name: "FerryTarget", swiftSettings: swiftSettings),
+
         // Network transfer: wire messages and state machines (NIOCore only), then the NIO/TLS edge.
         .target(
             name: "FerryProtocol",
@@ -92,7 +96,7 @@ let package = Package(
         .target(
             name: "FerryCommands",
             dependencies: [
-                "FerryDisk", "FerryFormats", "FerryCopy", "FerryGuest", "FerryProtocol", "FerryTransfer",
+                "FerryDisk", "FerryFormats", "FerryCopy", "FerryGuest", "FerryProtocol", "FerryTransfer", "FerryTarget",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings),
@@ -128,6 +132,7 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings),
+        .testTarget(name: "FerryTargetTests", dependencies: ["FerryTarget", "FerryTestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "FerryCommandsTests",
             dependencies: ["FerryCommands", "FerryTestSupport"],
