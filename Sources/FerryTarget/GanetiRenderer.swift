@@ -1,6 +1,6 @@
 /// `gnt-instance add` and `gnt-instance modify -H` for Ganeti's KVM hypervisor
 /// (windows-and-targets §4; Ganeti's `Constants.hs` and `hv_kvm` at v3.1). Values inside
-/// `-H kvm:a=b,c=d` are split on commas, so a comma inside one is written `\,`.
+/// `-H kvm:a=b,c=d` are split on commas, so a comma inside one is written `\,`; the shell quoting of the whole `-H` word keeps its spaces.
 public enum GanetiRenderer {
     /// The `-H kvm:` parameters, in a fixed order.
     public static func hypervisorParameters(_ plan: TargetPlan, _ o: RenderOptions = RenderOptions()) -> [(String, String)] {
@@ -19,7 +19,8 @@ public enum GanetiRenderer {
         }
         p.append(("acpi", plan.acpi ? "true" : "false"))
         p.append(("use_localtime", plan.clock == .localtime ? "true" : "false"))
-        p.append(("machine_version", plan.machine))
+        // Ganeti "only supports the pc types properly" (gnt-instance(8)); q35 is never rendered.
+        p.append(("machine_version", "pc"))
         if plan.windows {
             p.append(("vnc_bind_address", "0.0.0.0"))
             p.append(("usb_mouse", "tablet"))
@@ -67,6 +68,7 @@ public enum GanetiRenderer {
         if plan.firmware == .uefi {
             out.append("Ganeti has no UEFI setting: OVMF is passed with kvm_extra=-bios (EFI variables are not kept across restarts)")
         }
+        if plan.machine == "q35" { out.append("Ganeti supports only the pc machine types: machine_version=pc instead of q35" + (plan.secureBoot ? "; secure boot is lost" : "")) }
         if plan.nics.contains(where: { $0.model == .e1000e }) { out.append("Ganeti has no e1000e nic_type: e1000 is used") }
         return out
     }
@@ -88,8 +90,7 @@ public enum GanetiRenderer {
         }
     }
 
-    static func escape(_ value: String) -> String {
-        let commas = value.replacing(",", with: "\\,")
-        return value.contains(" ") ? "\"\(commas)\"" : commas
-    }
+    /// Ganeti splits `-H` on unescaped commas; `kvm_extra` is later split on single spaces
+    /// (hv_kvm: `kvm_extra.split(" ")`), so no quotes: they would reach QEMU as characters.
+    static func escape(_ value: String) -> String { value.replacing(",", with: "\\,") }
 }

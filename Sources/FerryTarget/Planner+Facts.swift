@@ -50,7 +50,7 @@ extension Planner {
 
     /// The .vmx's disks paired with the given ones: by file name first (`web.vmdk` ↔
     /// `/srv/web.vmdk` or `/srv/web.raw`), then in order.
-    static func disks(machine: SourceMachine?, given: [GivenDisk], bus: TargetPlan.DiskBus, warnings: inout [String]) -> [TargetPlan.Disk] {
+    static func disks(machine: SourceMachine?, given: [GivenDisk], bus: TargetPlan.DiskBus, vmxDirectory: String?, warnings: inout [String]) -> [TargetPlan.Disk] {
         var unused = given
         var out: [TargetPlan.Disk] = []
         func stem(_ path: String) -> String {
@@ -64,7 +64,8 @@ extension Planner {
                 out.append(TargetPlan.Disk(index: out.count, path: g.path, format: g.format, bus: bus, size: g.size, source: disk.label, missing: false))
             } else {
                 warnings.append("disk \(disk.label) (\(disk.fileName)) was not given: it is in the plan under its .vmx name; give it to complete the plan")
-                out.append(TargetPlan.Disk(index: out.count, path: disk.fileName, format: "vmdk", bus: bus, size: nil, source: disk.label, missing: true))
+                let path = disk.fileName.hasPrefix("/") ? disk.fileName : (vmxDirectory.map { $0 + "/" } ?? "") + disk.fileName
+                out.append(TargetPlan.Disk(index: out.count, path: path, format: "vmdk", bus: bus, size: nil, source: disk.label, missing: true))
             }
         }
         for g in unused {

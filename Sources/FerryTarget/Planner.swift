@@ -18,16 +18,28 @@ public enum Planner {
         case windows2000, windowsXP2003, windowsModern, linux, unknown
         var windows: Bool { self == .windows2000 || self == .windowsXP2003 || self == .windowsModern }
         var legacy: Bool { self == .windows2000 || self == .windowsXP2003 }
+        var label: String {
+            switch self {
+            case .windows2000: return "Windows 2000"
+            case .windowsXP2003: return "Windows XP/2003"
+            case .windowsModern: return "Windows Vista or later"
+            case .linux: return "Linux"
+            case .unknown: return "unknown"
+            }
+        }
     }
 
-    public static func plan(machine: SourceMachine?, guest: GuestFacts?, disks given: [GivenDisk], warnings inputWarnings: [String] = []) -> TargetPlan {
+    /// `vmxDirectory` makes the .vmx's relative disk names absolute (libvirt wants absolute paths).
+    public static func plan(
+        machine: SourceMachine?, guest: GuestFacts?, disks given: [GivenDisk], vmxDirectory: String? = nil, warnings inputWarnings: [String] = []
+    ) -> TargetPlan {
         var choices: [TargetPlan.Choice] = []
         var warnings = inputWarnings + (machine?.warnings ?? [])
         func choose(_ setting: String, _ value: String, _ reason: String, guess: Bool = false) {
             choices.append(TargetPlan.Choice(setting: setting, value: value, reason: reason, guess: guess))
         }
         let (family, familyReason, familyGuess) = Self.family(machine: machine, guest: guest)
-        choose("guest", "\(family)", familyReason, guess: familyGuess)
+        choose("guest", family.label, familyReason, guess: familyGuess)
         let is64 = guest?.architecture.map { $0 == "x64" } ?? machine?.guestOS.map(Self.guestOSIs64)
         let verdict = { (id: String) -> Bool? in guest?.verdicts[id] }
 
@@ -89,7 +101,7 @@ public enum Planner {
             bus = .ide
             choose("disk-bus", "ide", "guest unknown: IDE is the bus every x86 OS can boot from", guess: true)
         }
-        if family.windows, verdict(bus == .ide ? "boot-ide" : "boot-virtio-blk") == false, bus == .ide {
+        if family.windows, bus == .ide, verdict("boot-ide") == false {
             warnings.append("blocker: the guest is not prepared for IDE and will stop with 0x7B: " + (guest?.fixes["boot-ide"] ?? "apply MergeIDE"))
         }
 
@@ -167,7 +179,7 @@ public enum Planner {
         }
         if let uuid = machine?.biosUUID { choose("smbios-uuid", uuid, "uuid.bios of the .vmx (Windows activation and licences tied to it keep working)") }
 
-        let disks = Self.disks(machine: machine, given: given, bus: bus, warnings: &warnings)
+        let disks = Self.disks(machine: machine, given: given, bus: bus, vmxDirectory: vmxDirectory, warnings: &warnings)
         if firmware == .uefi, family.legacy { warnings.append("Windows 2000/XP/2003 cannot boot with UEFI: check the .vmx's firmware") }
         if machine == nil { warnings.append("no .vmx: name, memory, vCPUs and MACs are guesses") }
         if guest == nil { warnings.append("no guest facts (no disk given or inspect could not read it): the buses and models are guesses") }

@@ -10,6 +10,8 @@ public struct Ferry: AsyncParsableCommand {
         subcommands: [
             CopyCommand.self, ChecksumCommand.self, SendCommand.self, ReceiveCommand.self, InspectCommand.self,
             DemoCommand.self,
+            PlanCommand.self,
+            ExplainCommand.self,
         ])
 
     public init() {}

@@ -3,6 +3,7 @@ import FerryBinary
 import FerryCopy
 import FerryDisk
 import FerryProtocol
+import FerryTarget
 import FerryTransfer
 import Foundation
 
@@ -64,6 +65,7 @@ public enum ErrorReporter {
         switch error {
         case let e as DiskError: return exitCode(for: e)
         case is FormatError: return .badData
+        case is VMXError: return .badData
         case is VerificationError: return .verificationFailed
         case let e as TransferError:
             switch e.cause {
