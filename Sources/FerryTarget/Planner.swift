@@ -130,7 +130,7 @@ public enum Planner {
         if let machine, !machine.nics.isEmpty {
             let from = Set(machine.nics.map { $0.virtualDev ?? "vlance" }).sorted().joined(separator: "/")
             let kept = machine.nics.allSatisfy { $0.mac != nil }
-            choose("mac", kept ? "kept" : "partly new", kept ? "ethernetN address/generatedAddress of the .vmx (activation and DHCP reservations keep working)" : "some NICs had no valid MAC")
+            choose("mac", kept ? "kept" : "partly new", kept ? "ethernetN address/generatedAddress of the .vmx (DHCP reservations, firewall rules and Windows activation keep working)" : "some NICs had no valid MAC")
             if family.windows {
                 warnings.append("NIC \(from) → \(nicModel.rawValue): Windows sees a new adapter; static IP settings stay with the old, now hidden adapter — note them before the move")
             } else if family == .linux {
@@ -177,7 +177,7 @@ public enum Planner {
             clock = .utc
             choose("rtc", "utc", family == .linux ? "Linux keeps the RTC in UTC" : "guest unknown", guess: family != .linux)
         }
-        if let uuid = machine?.biosUUID { choose("smbios-uuid", uuid, "uuid.bios of the .vmx (Windows activation and licences tied to it keep working)") }
+        if let uuid = machine?.biosUUID { choose("smbios-uuid", uuid, "uuid.bios of the .vmx (licences and Windows activation tied to it keep working)") }
 
         let disks = Self.disks(machine: machine, given: given, bus: bus, vmxDirectory: vmxDirectory, warnings: &warnings)
         if firmware == .uefi, family.legacy { warnings.append("Windows 2000/XP/2003 cannot boot with UEFI: check the .vmx's firmware") }
