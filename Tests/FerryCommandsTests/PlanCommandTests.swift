@@ -76,3 +76,18 @@ import Testing
         #expect(list.status == 0 && list.stdout.split(separator: "\n").count == 12)
     }
 }
+
+extension PlanCommandTests {
+    /// A qcow2 overlay on a raw base (made by qemu-img, the image oracle): the plan says it is a chain.
+    @Test func backingChainIsAWarning() throws {
+        guard Tools.require("qemu-img") else { return }
+        let dir = try TemporaryDirectory("ferry-plan")
+        try Data(count: 1 << 20).write(to: URL(fileURLWithPath: dir.file("base.raw")))
+        let made = try Tools.run("qemu-img", ["create", "-q", "-f", "qcow2", "-F", "raw", "-b", "base.raw", dir.file("top.qcow2")])
+        try #require(made.status == 0, "qemu-img create: \(made.stderr)")
+        let result = try FerryExecutable.run(["plan", dir.file("top.qcow2"), "--target", "qemu"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("is a chain of 2 images"), "\(result.stdout)")
+        #expect(result.stdout.contains("format=qcow2,if=none,id=disk0"))
+    }
+}

@@ -49,7 +49,13 @@ enum PlanFrontEnd {
             do {
                 let opened = try DiskImage.open(source: path, policy: policy)
                 defer { try? opened.disk.close() }
-                given.append(Planner.GivenDisk(path: absolute(path), format: opened.chain.images.first?.format.rawValue ?? "raw", size: opened.disk.size))
+                let format = opened.chain.images.first?.format.rawValue ?? "raw"
+                given.append(Planner.GivenDisk(path: absolute(path), format: format, size: opened.disk.size))
+                if opened.chain.images.count > 1 {
+                    warnings.append("\(path) is a chain of \(opened.chain.images.count) images (\(opened.chain)): the target must see every file of it, or run a flattened copy (`ferry copy \(path) TARGET`)")
+                } else if !["raw", "qcow2"].contains(format) {
+                    warnings.append("\(path) is a \(format) image: Ganeti and most KVM setups want raw or qcow2; `ferry copy \(path) TARGET` converts it")
+                }
                 if i == 0 {
                     do {
                         guest = GuestFacts(try GuestInspector.inspect(opened.disk))
