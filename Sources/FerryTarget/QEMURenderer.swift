@@ -15,7 +15,7 @@ public enum QEMURenderer {
             if plan.secureBoot {
                 a += ["-global", "driver=cfi.pflash01,property=secure,value=on"]
                 a += ["-drive", "if=pflash,format=raw,unit=0,readonly=on,file=\(o.ovmfSecureCode.qemuEscaped)"]
-                a += ["-drive", "if=pflash,format=raw,unit=1,file=\(plan.name.qemuEscaped)_VARS.fd"]
+                a += ["-drive", "if=pflash,format=raw,unit=1,file=\(varsCopy(plan, o).qemuEscaped)"]
             } else {
                 a += ["-bios", o.ovmf]
             }
@@ -53,7 +53,7 @@ public enum QEMURenderer {
     public static func commandLine(_ plan: TargetPlan, _ o: RenderOptions = RenderOptions()) -> String {
         var out = ""
         if plan.firmware == .uefi, plan.secureBoot {
-            out += Shell.line(["cp", o.ovmfSecureVars, "\(plan.name)_VARS.fd"]) + "\n"
+            out += Shell.line(["cp", o.ovmfSecureVars, varsCopy(plan, o)]) + "\n"
         }
         let words = arguments(plan, o).map(Shell.quote)
         // One option and its value per line, as people write them.
@@ -70,6 +70,8 @@ public enum QEMURenderer {
         }
         return out + lines.joined(separator: " \\\n  ") + "\n"
     }
+
+    static func varsCopy(_ plan: TargetPlan, _ o: RenderOptions) -> String { o.ovmfVarsCopy ?? "\(plan.name)_VARS.fd" }
 
     /// On `pc` two IDE channels with two units each; on q35 six AHCI ports named ide.N.
     static func ideBus(_ plan: TargetPlan, _ slot: Int) -> String {

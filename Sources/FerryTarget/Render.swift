@@ -9,6 +9,8 @@ public struct RenderOptions: Sendable, Equatable {
     public var ovmf: String = "/usr/share/ovmf/OVMF.fd"
     public var ovmfSecureCode: String = "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd"
     public var ovmfSecureVars: String = "/usr/share/OVMF/OVMF_VARS_4M.ms.fd"
+    /// The VM's own copy of the secure-boot variables; nil: `NAME_VARS.fd` in the current directory.
+    public var ovmfVarsCopy: String?
     /// Ganeti: the node and the OS definition (never run: `--no-install`).
     public var ganetiNode: String?
     public var ganetiOS: String = "noop"
