@@ -1,6 +1,17 @@
 /// A libvirt domain XML document for the plan (https://libvirt.org/formatdomain.html).
 /// The domain `<uuid>` is the SMBIOS system UUID libvirt gives QEMU, so it carries `uuid.bios`.
 public enum LibvirtRenderer {
+    /// 0 → a, 25 → z, 26 → aa: libvirt's (and Linux's) disk naming.
+    static func letters(_ n: Int) -> String {
+        var n = n
+        var out = ""
+        repeat {
+            out = String(UnicodeScalar(UInt8(97 + n % 26))) + out
+            n = n / 26 - 1
+        } while n >= 0
+        return out
+    }
+
     public static func render(_ plan: TargetPlan, _ o: RenderOptions = RenderOptions()) -> String {
         var x: [String] = ["<domain type='kvm'>"]
         x.append("  <name>\(plan.name.xmlEscaped)</name>")
@@ -36,7 +47,7 @@ public enum LibvirtRenderer {
             let prefix = bus == "ide" ? "hd" : (bus == "virtio" ? "vd" : "sd")
             let n = names[prefix, default: 0]
             names[prefix] = n + 1
-            return prefix + String(UnicodeScalar(UInt8(97 + n % 26)))
+            return prefix + Self.letters(n)
         }
         if plan.disks.contains(where: { $0.bus == .virtioSCSI }) { x.append("    <controller type='scsi' index='0' model='virtio-scsi'/>") }
         if plan.disks.contains(where: { $0.bus == .sata }) { x.append("    <controller type='sata' index='0'/>") }

@@ -14,13 +14,17 @@ extension SourceMachine {
         var cdroms: [SourceCDROM] = []
         for (bus, controller, unit) in slots {
             let slot = "\(bus.rawValue)\(controller):\(unit)"
+            if disks.count + cdroms.count >= maxDisks {
+                warnings.append("more than \(maxDisks) disk and CD-ROM slots: \(slot) and the rest ignored")
+                break
+            }
             guard reader.flag(slot + ".present") == true else {
-                markUsed(&reader, prefix: slot + ".")
+                reader.markNamespace(slot)
                 continue
             }
             if bus != .ide, reader.flag("\(bus.rawValue)\(controller).present") == false {
                 warnings.append("\(slot) is present but its controller \(bus.rawValue)\(controller) is not; ignored")
-                markUsed(&reader, prefix: slot + ".")
+                reader.markNamespace(slot)
                 continue
             }
             let fileName = reader.string(slot + ".fileName")
@@ -28,18 +32,18 @@ extension SourceMachine {
             let isCD = deviceType.map { $0.contains("cdrom") } ?? false
             if isCD {
                 cdroms.append(SourceCDROM(bus: bus, controller: controller, unit: unit, deviceType: deviceType ?? "cdrom-image", fileName: fileName))
-                markUsed(&reader, prefix: slot + ".")
+                reader.markNamespace(slot)
                 continue
             }
             let known = [nil, "disk", "scsi-harddisk", "plaindisk", "rawdisk", "ata-harddisk", "scsi-passthru"]
             if !known.contains(deviceType) {
                 warnings.append("\(slot): deviceType \"\(deviceType ?? "")\" is not a disk or CD-ROM; ignored")
-                markUsed(&reader, prefix: slot + ".")
+                reader.markNamespace(slot)
                 continue
             }
             guard let fileName, !fileName.isEmpty else {
                 warnings.append("\(slot) has no fileName; ignored")
-                markUsed(&reader, prefix: slot + ".")
+                reader.markNamespace(slot)
                 continue
             }
             if deviceType == "rawdisk" || deviceType == "scsi-passthru" {
@@ -54,7 +58,7 @@ extension SourceMachine {
             disks.append(
                 SourceDisk(bus: bus, controller: controller, unit: unit, controllerType: controllerType, fileName: fileName,
                     mode: mode, snapshot: isSnapshotName(fileName)))
-            markUsed(&reader, prefix: slot + ".")
+            reader.markNamespace(slot)
         }
         // Controllers themselves: scsiN.present / .virtualDev / .pciSlotNumber …
         for entry in reader.document.entries {
@@ -82,7 +86,7 @@ extension SourceMachine {
         var nics: [SourceNIC] = []
         for n in indexes.sorted() {
             let p = "ethernet\(n)."
-            defer { markUsed(&reader, prefix: p) }
+            defer { reader.markNamespace("ethernet\(n)") }
             guard reader.flag(p + "present") == true else { continue }
             let addressType = reader.string(p + "addressType")?.lowercased()
             let address = reader.string(p + "address").flatMap(normalizedMAC)
@@ -101,10 +105,9 @@ extension SourceMachine {
         return nics
     }
 
-    static func markUsed(_ reader: inout KeyReader, prefix: String) {
-        let lower = prefix.lowercased()
-        for entry in reader.document.entries where entry.key.lowercased().hasPrefix(lower) { reader.used.insert(entry.key.lowercased()) }
-    }
+    /// More disks than any VM has (ESXi allows 4 × 15 SCSI + 4 × 30 SATA + 4 × 15 NVMe + 4 IDE):
+    /// the rest of a hostile file's slots are ignored with a warning.
+    static let maxDisks = 256
 
     /// `scsi0:1` → (.scsi, 0, 1).
     static func parseSlot(_ key: String) -> (SourceDisk.Bus, Int, Int)? {

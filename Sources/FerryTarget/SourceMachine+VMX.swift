@@ -74,6 +74,25 @@ extension SourceMachine {
 struct KeyReader {
     let document: VMX.Document
     var used: Set<String> = []
+    /// Lowercased keys by namespace (the part before the first dot: `scsi0:1`, `ethernet0`),
+    /// so marking a device's keys costs its own keys, not the whole file (a hostile file has
+    /// thousands of device slots).
+    let namespaces: [Substring: [String]]
+
+    init(document: VMX.Document) {
+        self.document = document
+        var namespaces: [Substring: [String]] = [:]
+        for entry in document.entries {
+            let key = entry.key.lowercased()
+            namespaces[key.split(separator: ".", maxSplits: 1).first ?? "", default: []].append(key)
+        }
+        self.namespaces = namespaces
+    }
+
+    /// Marks every key of the namespace `name` (`scsi0:1`) as read.
+    mutating func markNamespace(_ name: String) {
+        for key in namespaces[Substring(name.lowercased())] ?? [] { used.insert(key) }
+    }
 
     mutating func string(_ key: String) -> String? {
         used.insert(key.lowercased())

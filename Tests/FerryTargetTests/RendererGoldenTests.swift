@@ -77,3 +77,9 @@ import Testing
         #expect(QEMURenderer.arguments(plan).contains("file=/srv/a,,b.raw,format=raw,if=none,id=disk0"))
     }
 }
+
+extension RendererGoldenTests {
+    @Test func libvirtDiskNamesPastZ() {
+        #expect([0, 1, 25, 26, 27, 51, 52, 701, 702].map(LibvirtRenderer.letters) == ["a", "b", "z", "aa", "ab", "az", "ba", "zz", "aaa"])
+    }
+}

@@ -90,3 +90,15 @@ import Testing
         #expect(!SourceMachine.isSnapshotName("vm-00001.vmdk"))
     }
 }
+
+extension SourceMachineTests {
+    /// A hostile file with thousands of device slots: the first `maxDisks` are read, the rest
+    /// are named in one warning (and marking their keys costs each slot its own keys only).
+    @Test func thousandsOfSlotsAreBounded() throws {
+        var text = "scsi0.present = \"TRUE\"\n"
+        for c in 0..<40 { for u in 0..<100 { text += "scsi\(c):\(u).present = \"TRUE\"\nscsi\(c):\(u).fileName = \"d\(c)-\(u).vmdk\"\n" } }
+        let m = try Fixture.vmx(text)
+        #expect(m.disks.count == SourceMachine.maxDisks)
+        #expect(m.warnings.contains { $0.hasPrefix("more than \(SourceMachine.maxDisks) disk and CD-ROM slots") })
+    }
+}
