@@ -92,5 +92,5 @@ public enum GanetiRenderer {
 
     /// Ganeti splits `-H` on unescaped commas; `kvm_extra` is later split on single spaces
     /// (hv_kvm: `kvm_extra.split(" ")`), so no quotes: they would reach QEMU as characters.
-    static func escape(_ value: String) -> String { value.replacing(",", with: "\\,") }
+    static func escape(_ value: String) -> String { value.replacingEvery(",", as: "\\,") }
 }
