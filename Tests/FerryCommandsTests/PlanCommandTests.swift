@@ -91,3 +91,18 @@ extension PlanCommandTests {
         #expect(result.stdout.contains("format=qcow2,if=none,id=disk0"))
     }
 }
+
+extension PlanCommandTests {
+    /// A disk ferry cannot open (a damaged qcow2 header): the .vmx still gives a plan, the disk
+    /// is named in a warning and every choice that needed the guest is a guess.
+    @Test func unreadableDiskStillPlansFromTheVMX() throws {
+        let dir = try TemporaryDirectory("ferry-plan")
+        let disk = dir.file("xp-scada.qcow2")
+        try Data([0x51, 0x46, 0x49, 0xFB, 0, 0, 0, 99] + [UInt8](repeating: 0xEE, count: 504)).write(to: URL(fileURLWithPath: disk))
+        let result = try FerryExecutable.run(["plan", "--vmx", Self.vmx("esxi6-winxp"), disk, "--target", "proxmox"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("warning: \(disk) could not be opened:"), "\(result.stdout)")
+        #expect(result.stdout.contains("  disk-bus     ide (guess)\n"))
+        #expect(result.stdout.contains("qm create 100 --name xp-scada --ostype wxp"))
+    }
+}
