@@ -136,6 +136,9 @@ public struct WindowsReport: Codable, Sendable, Equatable {
     /// $LogFile: "empty", "clean", "unclean" (Windows did not dismount) or "unknown".
     public var journal: String = "unknown"
     public var systemHiveDirty: Bool
+    /// `Control\CrashControl\AutoReboot` of the current control set (Windows' default is 1:
+    /// a STOP error reboots at once, so a 0x7B on the new host is a reboot loop, not a message).
+    public var crashAutoReboot: UInt32?
     /// False when the SYSTEM hive (or its current control set) could not be read: the
     /// driver and CDB facts are then unknown, not absent.
     public var systemHiveReadable: Bool = true

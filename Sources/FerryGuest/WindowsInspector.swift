@@ -95,6 +95,7 @@ enum WindowsInspector {
                 break
             }
         }
+        report.crashAutoReboot = try hive.value(at: ccs + "\\Control\\CrashControl", "AutoReboot")?.integer.map { UInt32(truncatingIfNeeded: $0) }
         report.vmwareTools = try ["VMTools", "vmci", "vmhgfs", "vmmouse", "vmxnet", "vmx_svga"].contains {
             try hive.key(ccs + "\\Services\\" + $0) != nil
         }

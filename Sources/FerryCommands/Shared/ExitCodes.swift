@@ -2,6 +2,7 @@ import ArgumentParser
 import FerryBinary
 import FerryCopy
 import FerryDisk
+import FerryFix
 import FerryProtocol
 import FerryTransfer
 import Foundation
@@ -30,6 +31,9 @@ public enum FerryExit: Int32, CaseIterable, Sendable {
     case protocolError = 76
     /// Authentication failed: wrong pairing code.
     case authentication = 77
+    /// The guest cannot be changed safely as it is (ferry fix: dirty or hibernated volume,
+    /// dirty hive, no Windows, a step that cannot be done); nothing was written.
+    case refused = 78
     /// Interrupted by Ctrl-C or SIGTERM; the partial target was removed.
     case interrupted = 130
 
@@ -46,6 +50,7 @@ public enum FerryExit: Int32, CaseIterable, Sendable {
         case .ioError: return "I/O error"
         case .protocolError: return "protocol error"
         case .authentication: return "pairing failed"
+        case .refused: return "guest not changed (unsafe or nothing to fix)"
         case .interrupted: return "interrupted"
         }
     }
@@ -73,6 +78,12 @@ public enum ErrorReporter {
             }
         case let e as ProtocolError: return exitCode(for: TransferError(e, fromPeer: false).kind)
         case is CancellationError: return .interrupted
+        case let e as FixError:
+            switch e.code {
+            case .noWindows, .refused: return .refused
+            case .unsupported: return .cannotCreate
+            case .badUndo: return .badData
+            }
         default: return nil
         }
     }
