@@ -64,29 +64,59 @@ public struct FixCommand: ParsableCommand {
             return
         }
         guard plan.changesSomething || !plan.refused.isEmpty else {
-            if json { print(try Self.encode(FixReport(plan: plan, before: report.verdicts, after: report.verdicts, result: nil))) }
+            if json {
+                print(try Self.encode(FixReport(plan: plan, before: report.verdicts, after: report.verdicts, result: nil)))
+            } else {
+                print("ferry fix: nothing to change")
+            }
             return
         }
-        let lock = try TargetLock.acquire(disk)
+        let outcome = try Self.apply(plan, to: disk, undoFile: undoFile, force: force)
+        if json {
+            print(try Self.encode(FixReport(plan: plan, before: report.verdicts, after: outcome.after.verdicts, result: .init(outcome.result))))
+        } else {
+            print(FixOutput.result(outcome.result, disk: disk))
+            print(FixOutput.verdicts(before: report.verdicts, after: outcome.after.verdicts, steps: plan.steps.map(\.id)))
+        }
+        try outcome.check()
+    }
+
+    struct Outcome {
+        var result: FixApplier.Result
+        var after: InspectionReport
+        var unstuck: [FixStepID]
+
+        func check() throws {
+            guard unstuck.isEmpty else { throw FixCommandError.didNotStick(unstuck.map(\.rawValue)) }
+        }
+    }
+
+    /// Applies `plan` to the disk at `path` (locked, opened exclusively), then reads it back:
+    /// inspects it again and plans again, so a change that did not stick is reported.
+    static func apply(_ plan: FixPlan, to path: String, undoFile: String?, force: Bool) throws -> Outcome {
+        let lock = try TargetLock.acquire(path)
         defer { lock.release() }
-        let device = try FileDevice.openForWriting(disk)
+        let device = try FileDevice.openForWriting(path)
         defer { try? device.close() }
-        let undoPath = undoFile ?? Self.defaultUndoPath(for: disk, isBlockDevice: device.kind == .blockDevice)
+        let undoPath = undoFile ?? Self.defaultUndoPath(for: path, isBlockDevice: device.kind == .blockDevice)
         let kill = ProcessInfo.processInfo.environment["FERRY_TEST_FIX_KILL_AFTER_WRITES"].flatMap(Int.init)
         let result = try FixApplier.apply(plan, disk: device, undoPath: undoPath, options: .init(force: force, killAfterWrites: kill))
-        // Read back: inspect the disk again and plan again; a change that did not stick is an error.
         let after = try GuestInspector.inspect(device)
         let replan = try FixPlanner.plan(device, report: after, steps: plan.steps.map(\.id))
-        let unstuck = replan.steps.filter { $0.state == .apply }
-        if json {
-            print(try Self.encode(FixReport(plan: plan, before: report.verdicts, after: after.verdicts, result: .init(result))))
-        } else {
-            print(FixOutput.result(result, disk: disk))
-            print(FixOutput.verdicts(before: report.verdicts, after: after.verdicts, steps: plan.steps.map(\.id)))
-        }
-        guard unstuck.isEmpty else {
-            throw FixCommandError.didNotStick(unstuck.map(\.id.rawValue))
-        }
+        return Outcome(result: result, after: after, unstuck: replan.steps.filter { $0.state == .apply }.map(\.id))
+    }
+
+    /// `ferry copy --fix` and `ferry receive --fix`: the default steps on a target just written
+    /// and verified. Returns what to print.
+    static func fixTarget(_ path: String) throws -> String {
+        let (report, plan) = try Self.plan(path, steps: nil)
+        var lines = [FixOutput.plan(plan, report: report)]
+        guard plan.changesSomething || !plan.refused.isEmpty else { return (lines + ["ferry fix: nothing to change"]).joined(separator: "\n") }
+        let outcome = try Self.apply(plan, to: path, undoFile: nil, force: false)
+        lines.append(FixOutput.result(outcome.result, disk: path))
+        lines.append(FixOutput.verdicts(before: report.verdicts, after: outcome.after.verdicts, steps: plan.steps.map(\.id)))
+        try outcome.check()
+        return lines.joined(separator: "\n")
     }
 
     /// Inspects the disk read-only and plans the fix.
