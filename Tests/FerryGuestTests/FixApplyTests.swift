@@ -70,7 +70,7 @@ import Testing
         let check = try GuestTools.run("ntfsfix", ["-n", volume])
         #expect(check.status == 0, "ntfsfix -n: \(check.stdout) \(check.stderr)")
         let written = try Self.ntfscat(volume, Self.hivePath)
-        let merged = try FixPlanTests.hivexMerge(profile.systemHive(), reg: RegFile.render(plan.edits), in: dir, name: "oracle")
+        let merged = try FixPlanTests.hivexMerge(profile.systemHive(), reg: RegText.render(plan.edits), in: dir, name: "oracle")
         let ours = try Self.export(written, in: dir, name: "ferry")
         let theirs = try Self.export(merged, in: dir, name: "hivex")
         #expect(!ours.isEmpty && ours == theirs, "hivexregedit --export differs between ferry's hive and hivex's merge")

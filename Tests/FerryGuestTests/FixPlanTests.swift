@@ -62,7 +62,7 @@ import Testing
         #expect(geometry.state == .apply && geometry.notes == ["heads 255 → 64"])
         #expect(geometry.sectors.map(\.what) == ["NTFS boot sector", "NTFS backup boot sector"])
 
-        let merged = try Self.hivexMerge(profile.systemHive(), reg: RegFile.render(plan.edits), in: dir, name: "system")
+        let merged = try Self.hivexMerge(profile.systemHive(), reg: RegText.render(plan.edits), in: dir, name: "system")
         var tree = profile.tree()
         tree["WINDOWS/system32/config/SYSTEM"] = merged
         guard let after = try Self.image(tree, in: dir, name: "after") else { return }
@@ -116,7 +116,7 @@ import Testing
 
     /// The `.reg` text: what regedit and hivexregedit read, every value byte for byte.
     @Test func regFileRendersEveryKindOfEdit() {
-        let text = RegFile.render([
+        let text = RegText.render([
             RegistryEdit(.system, ["ControlSet001", "Services", "atapi"], .createKey),
             .dword(.system, ["ControlSet001", "Services", "atapi"], "Start", 0),
             .string(.system, ["ControlSet001", "Services", "atapi"], "Group", "SCSI"),

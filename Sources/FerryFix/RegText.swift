@@ -5,7 +5,7 @@
 /// Every value is written in the `hex(T):` form, byte for byte, so that the file says
 /// exactly what ferry stores (a `"name"="text"` line would leave the terminating NUL and
 /// the encoding to the reader). A DWORD is written `dword:` as regedit does.
-public enum RegFile {
+public enum RegText {
     public static func render(_ edits: [RegistryEdit]) -> String {
         var out = "Windows Registry Editor Version 5.00\r\n"
         var current: String?
