@@ -28,9 +28,10 @@ public enum FixPlanner {
         guard !system.isDirty else {
             throw FixError(.refused, "\(disk.name): the SYSTEM hive is dirty (its sequence numbers differ or its checksum is wrong: SYSTEM.LOG holds newer changes); boot the guest once and shut it down cleanly, or copy it again from a cleanly shut down source. Nothing written")
         }
-        let controlSets = try controlSets(of: system)
+        // The set Windows boots first (inspect's choice and rule), then the others Select names.
+        let controlSets = try ControlSets(system).named
         guard !controlSets.isEmpty else {
-            throw FixError(.refused, "\(disk.name): the SYSTEM hive's Select key names no existing control set (Current, Default, LastKnownGood); ferry will not guess which one Windows boots")
+            throw FixError(.refused, "\(disk.name): the SYSTEM hive has no control set (Select names none and there is no ControlSet00N); nothing to fix")
         }
         let boot = try disk.readBytes(at: volumeOffset, count: 512)
         let bootSector = try NTFSBootSector(parsing: boot, offset: volumeOffset)
@@ -52,18 +53,5 @@ public enum FixPlanner {
         return FixPlan(
             disk: disk.name, partition: windows.partition, volumeOffset: volumeOffset, systemRoot: windows.systemRoot,
             controlSets: controlSets, steps: try selected.sorted().map { try FixSteps.plan($0, context) }, volumeRefusals: refusals)
-    }
-
-    /// The control sets `Select` names (Current, Default, LastKnownGood), existing ones only,
-    /// the current one first and each once.
-    static func controlSets(of system: Hive) throws -> [String] {
-        var out: [String] = []
-        for name in ["Current", "Default", "LastKnownGood"] {
-            guard let n = try system.value(at: "Select", name)?.integer, n > 0, n < 1000 else { continue }
-            let digits = String(n)
-            let set = "ControlSet" + String(repeating: "0", count: max(0, 3 - digits.count)) + digits
-            if !out.contains(set), try system.key(set) != nil { out.append(set) }
-        }
-        return out
     }
 }

@@ -112,6 +112,8 @@ public struct WindowsReport: Codable, Sendable, Equatable {
     public var edition: String?
     /// "5.2", "6.1", "10.0"…
     public var version: String?
+    /// True when `version` was inferred from the product name (no `CurrentVersion`).
+    public var versionInferred: Bool?
     public var build: String?
     public var servicePack: String?
     /// "x86" or "x64".
@@ -121,8 +123,12 @@ public struct WindowsReport: Codable, Sendable, Equatable {
     public var halFile: String?
     public var halMultiprocessor: Bool?
     public var halACPI: Bool?
-    /// "ControlSet001", from Select\Current.
+    /// The control set Windows will boot and the verdicts judge: `Select\Default`, else
+    /// `Current`, else the lowest existing `ControlSet00N` (see the warnings).
     public var controlSet: String?
+    /// `Select\Current` and `Select\Default` when they name existing sets.
+    public var currentControlSet: String?
+    public var defaultControlSet: String?
     public var computerName: String?
     public var drivers: [DriverReport]
     public var criticalDevices: [CriticalDeviceReport]
