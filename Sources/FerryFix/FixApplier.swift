@@ -33,10 +33,9 @@ public enum FixApplier {
         let volume = try NTFSVolume(device: disk, offset: plan.volumeOffset)
         let volumeRefusals = Array(Set(plan.volumeRefusals + (try volume.writeRefusals()))).sorted()
         if !options.force { out += volumeRefusals }
-        let root = String(plan.systemRoot.drop { $0 == "\\" })
-        for hive in Set(plan.edits.map(\.hive)) {
-            if let pending = try HiveLogCheck.pendingLog(volume, root: root, hive: hive) { out.append(pending) }
-        }
+        // A hive's logs need no check of their own: Windows replays .LOG1/.LOG2 only into a dirty
+        // hive (Suhanov, "Dirty state of a hive"), and 8.1+ marks the hive dirty before it keeps
+        // unreconciled data in them. A dirty hive is refused by the planner and the editor.
         return out
     }
 
@@ -86,34 +85,5 @@ public enum FixApplier {
         try device.flush()
         let written = device.written
         return Result(writes: written.writes, bytesWritten: written.bytes, hivesWritten: hives.map(\.0), undoPath: undoPath)
-    }
-}
-
-/// A hive whose transaction log holds changes not yet in the hive: writing the hive would
-/// lose them, and Windows would replay the stale log over ferry's edits at the next boot.
-enum HiveLogCheck {
-    /// Windows 8.1+ logs incrementally: `.LOG1`/`.LOG2` hold `HvLE` entries, and an entry whose
-    /// sequence number is not below the hive's primary sequence number is not yet in the hive.
-    /// Older logs (`.LOG`, XP/2003) are only replayed when the hive's own sequence numbers
-    /// differ, which the hive editor refuses already.
-    static func pendingLog(_ volume: NTFSVolume, root: String, hive: HiveName) throws -> String? {
-        let hivePath = "/\(root)/System32/config/\(hive.rawValue)"
-        guard let stream = try volume.open(hivePath), stream.size >= UInt64(BaseBlock.size) else { return nil }
-        let base = try BaseBlock(parsing: try stream.read(at: 0, count: BaseBlock.size))
-        for log in ["LOG1", "LOG2"] {
-            guard let logStream = try volume.open("\(hivePath).\(log)"), logStream.size > 512 else { continue }
-            let bytes = try logStream.readAll(limit: 64 << 20)
-            var offset = 512
-            while offset + 40 <= bytes.count, bytes[offset..<offset + 4].elementsEqual("HvLE".utf8) {
-                let size = Int(bytes.littleEndian(UInt32.self, at: offset + 4) ?? 0)
-                let sequence = bytes.littleEndian(UInt32.self, at: offset + 12) ?? 0
-                if sequence >= base.primarySequence {
-                    return "\(hive.rawValue).\(log) holds changes not yet written to the \(hive.rawValue) hive (log sequence \(sequence), hive \(base.primarySequence)): boot Windows once and shut it down cleanly, or let it replay the log"
-                }
-                guard size >= 40, size % 512 == 0 else { break }
-                offset += size
-            }
-        }
-        return nil
     }
 }
