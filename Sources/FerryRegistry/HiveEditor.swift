@@ -22,6 +22,8 @@ public struct HiveEditor: Sendable {
     var cells: CellAllocator
     var baseBlock: BaseBlock
     private(set) var modified = false
+    /// Every `lh` hash matched its key's name when the hive was checked (the editor keeps it so).
+    private var hashesExact = false
 
     /// Parses a whole hive file. Throws a `HiveEditError` for a dirty hive (unequal sequence
     /// numbers, bad base-block checksum) or one that is not a primary hive, and a `FormatError`
@@ -46,7 +48,7 @@ public struct HiveEditor: Sendable {
         baseBlock = block
         self.timestamp = timestamp
         cells = try CellAllocator(bytes: bytes, binsSize: block.hiveBinsDataSize)
-        try check()
+        hashesExact = try check()
     }
 
     /// The edited hive: base block updated (both sequence numbers equal and incremented,
@@ -126,7 +128,9 @@ public struct HiveEditor: Sendable {
         return (key.subkeyList, try top.offsets.map { ($0, try subkeyList($0)) })
     }
 
-    /// The subkey named `name` (case-insensitive), or nil; `lh` hashes are tried first.
+    /// The subkey named `name` (case-insensitive), or nil; `lh` hashes are tried first, and
+    /// when every hash in the hive is exact a differing hash rules a key out without reading it
+    /// (a lookup in a list of 10,000 keys then reads one or two key cells, not all of them).
     func findSubkey(_ name: String, of key: KeyNode) throws -> KeyNode? {
         let wanted = RegistryName.foldKey(name)
         let hash = SubkeyList.lhHash(name)
@@ -141,6 +145,7 @@ public struct HiveEditor: Sendable {
                 if RegistryName.foldKey(child.name) == wanted { return child }
             }
         }
+        guard !hashesExact else { return nil }
         for offset in others {
             let child = try keyNode(offset)
             if RegistryName.foldKey(child.name) == wanted { return child }

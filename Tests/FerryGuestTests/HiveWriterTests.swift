@@ -94,6 +94,24 @@ import Testing
         #expect { try Self.editor(lone) } throws: { ($0 as? FormatError)?.field == "name" }
     }
 
+    /// Lookups skip keys whose lh hash differs only when every hash in the hive is exact; a
+    /// hive with one wrong hash still finds the key (and so does not create a duplicate).
+    @Test func wrongLhHashesStillFindTheKey() throws {
+        var bytes = RegistryTests.sampleBuilder().build()
+        let hive = try Hive(bytes: bytes)
+        let services = try #require(try hive.key("ControlSet001\\Services"))
+        let leaf = services.subkeyList
+        #expect(try SubkeyList(parsing: hive.cell(at: leaf, "list"), cellOffset: leaf).kind == .lh)
+        let hashField = Int(leaf.dataFileOffset) + 4 + 4
+        bytes[hashField] ^= 0x5A
+        var editor = try Self.editor(bytes)
+        #expect(try editor.createKey(["ControlSet001", "Services", "ATAPI"]) == false)
+        try editor.setValue(at: ["ControlSet001", "Services", "atapi"], name: "Start", type: 4, data: [1, 0, 0, 0])
+        let edited = try Hive(bytes: editor.bytes())
+        #expect(try edited.subkeys(of: #require(try edited.key("ControlSet001\\Services"))).count == 1)
+        #expect(try edited.value(at: "ControlSet001\\Services\\atapi", "Start") == .dword(1))
+    }
+
     @Test func valueStorageKinds() throws {
         for minor: UInt32 in [3, 5] {
             var editor = try Self.editor(RegistryTests.sampleBuilder(minor: minor).build())
