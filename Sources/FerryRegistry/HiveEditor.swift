@@ -27,7 +27,9 @@ public struct HiveEditor: Sendable {
 
     /// Parses a whole hive file. Throws a `HiveEditError` for a dirty hive (unequal sequence
     /// numbers, bad base-block checksum) or one that is not a primary hive, and a `FormatError`
-    /// for a damaged one; such a hive is never edited.
+    /// for a damaged one; such a hive is never edited. No separate .LOG check is needed: Windows
+    /// applies .LOG1/.LOG2 only to a dirty primary and ignores log entries of a clean one
+    /// (Suhanov, §Dirty state of a hive).
     public init(bytes: [UInt8]) throws {
         try self.init(bytes: bytes, timestamp: Self.now())
     }
