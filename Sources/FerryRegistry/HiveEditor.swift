@@ -1,5 +1,10 @@
 import FerryBinary
-import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Edits a registry hive held in memory: creates keys, sets and deletes values, and gives back
 /// the whole file with its base block brought up to date (Suhanov's spec; formats §7.4).
@@ -88,8 +93,10 @@ public struct HiveEditor: Sendable {
 
     /// Now as a FILETIME (100 ns ticks since 1601-01-01).
     static func now() -> UInt64 {
-        let seconds = Date().timeIntervalSince1970 + 11_644_473_600
-        return UInt64(max(0, seconds) * 10_000_000)
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        let seconds = UInt64(max(0, now.tv_sec)) + 11_644_473_600
+        return seconds * 10_000_000 + UInt64(max(0, now.tv_nsec)) / 100
     }
 
     // MARK: Records

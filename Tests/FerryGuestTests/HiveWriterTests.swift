@@ -62,6 +62,15 @@ import Testing
         #expect(try Self.editor(out).bytes() == out)
     }
 
+    /// Without a timestamp the editor stamps now: a FILETIME after 2020-01-01 (132,223,104 × 10⁹).
+    @Test func defaultTimestampIsNow() throws {
+        var editor = try HiveEditor(bytes: RegistryTests.sampleBuilder().build())
+        try editor.createKey(["New"])
+        let hive = try Hive(bytes: editor.bytes())
+        #expect(hive.baseBlock.lastWritten > 132_223_104_000_000_000)
+        #expect(try #require(try hive.key("New")).lastWritten == hive.baseBlock.lastWritten)
+    }
+
     @Test func dirtyOrDamagedHivesAreRefused() throws {
         var builder = RegistryTests.sampleBuilder()
         builder.dirty = true
