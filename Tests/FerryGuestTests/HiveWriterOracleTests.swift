@@ -163,12 +163,8 @@ import Testing
     /// checkout): ferry fits the edit into its free cells, hivex appends an hbin; the exports agree.
     @Test func mergeMatchesHivexOnHivexMinimalHive() throws {
         guard Tools.require("hivexregedit", "hivexsh", why: "the registry oracle") else { return }
-        let beside = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/fixtures/minimal.hive").path
-        let candidates = [beside, "/work/shared/fixtures/minimal.hive"]
-        guard let path = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }),
-            let data = FileManager.default.contents(atPath: path)
-        else {
+        let (found, candidates) = GuestTools.sharedFixture("minimal.hive")
+        guard let data = found else {
             Skip.because("shared/fixtures/minimal.hive not present (looked at \(candidates))")
             return
         }
@@ -195,5 +191,16 @@ import Testing
             bin += binSize
         }
         return bytes
+    }
+}
+
+extension GuestTools {
+    /// A file of shared/fixtures, which lies beside the checkout (CI's clone too) and at
+    /// /work/shared on the project's machines; nil (with the places looked at) when absent.
+    static func sharedFixture(_ name: String) -> (data: Data?, candidates: [String]) {
+        let beside = packageRoot.deletingLastPathComponent().appendingPathComponent("shared/fixtures/\(name)").path
+        let candidates = [beside, "/work/shared/fixtures/\(name)"]
+        let data = candidates.lazy.compactMap { FileManager.default.contents(atPath: $0) }.first
+        return (data, candidates)
     }
 }
