@@ -5,7 +5,10 @@ import FerryBinary
 /// claimed by exactly one reference (security cells excepted: keys share them). A cycle or a
 /// shared cell is refused, which is what lets the editor free a replaced cell safely.
 extension HiveEditor {
-    func check() throws {
+    /// Returns whether every `lh` hash in the hive is the hash of its key's name; when so,
+    /// lookups may skip the keys whose hash differs (`findSubkey`).
+    func check() throws -> Bool {
+        var hashesExact = true
         var claimed = Set<UInt32>()
         func claim(_ index: CellIndex, _ what: String) throws {
             guard cells.isAllocated(index) else {
@@ -17,10 +20,11 @@ extension HiveEditor {
             }
         }
         var securityCells = Set<UInt32>()
-        var pending: [(index: CellIndex, parent: CellIndex?)] = [(baseBlock.rootCellOffset, nil)]
-        while let (index, parent) = pending.popLast() {
+        var pending: [(index: CellIndex, parent: CellIndex?, hash: UInt32?)] = [(baseBlock.rootCellOffset, nil, nil)]
+        while let (index, parent, hash) = pending.popLast() {
             try claim(index, "nk cell")
             let key = try keyNode(index)
+            if let hash, hash != SubkeyList.lhHash(key.name) { hashesExact = false }
             // hivex (node_parent) and Windows follow the parent field; it must be the real one.
             if let parent, key.parent != parent {
                 throw FormatError(.inconsistent, structure: "nk cell", field: "parent", offset: index.fileOffset + 20,
@@ -35,12 +39,14 @@ extension HiveEditor {
                 }
                 securityCells.insert(key.security.value)
             }
-            pending += try checkSubkeys(of: key, claim: claim).map { ($0, index) }
+            pending += try checkSubkeys(of: key, claim: claim).map { ($0.0, index, $0.1) }
             try checkValues(of: key, claim: claim)
         }
+        return hashesExact
     }
 
-    private func checkSubkeys(of key: KeyNode, claim: (CellIndex, String) throws -> Void) throws -> [CellIndex] {
+    /// The subkeys with the `lh` hash their list stores for each (nil in lf/li lists).
+    private func checkSubkeys(of key: KeyNode, claim: (CellIndex, String) throws -> Void) throws -> [(CellIndex, UInt32?)] {
         guard key.subkeyCount > 0 else { return [] }
         guard key.subkeyCount <= UInt32(Hive.maxSubkeys) else {
             throw FormatError(.limitExceeded, structure: "nk cell", field: "number of subkeys", offset: key.cellOffset.fileOffset,
@@ -48,7 +54,10 @@ extension HiveEditor {
         }
         try claim(key.subkeyList, "subkey list")
         let top = try subkeyList(key.subkeyList)
-        var children: [CellIndex] = []
+        var children: [(CellIndex, UInt32?)] = []
+        func entries(_ list: SubkeyList) -> [(CellIndex, UInt32?)] {
+            list.offsets.enumerated().map { i, offset in (offset, list.kind == .lh ? list.hints[i] : nil) }
+        }
         if top.kind == .ri {
             for leafIndex in top.offsets {
                 try claim(leafIndex, "subkey list")
@@ -56,11 +65,11 @@ extension HiveEditor {
                 guard leaf.kind != .ri else {
                     throw FormatError(.inconsistent, structure: "ri list", offset: leafIndex.fileOffset, "an ri list points at another ri list")
                 }
-                children += leaf.offsets
+                children += entries(leaf)
                 guard children.count <= Hive.maxSubkeys else { break }
             }
         } else {
-            children = top.offsets
+            children = entries(top)
         }
         guard children.count == Int(key.subkeyCount) else {
             throw FormatError(.inconsistent, structure: "nk cell", field: "number of subkeys", offset: key.cellOffset.fileOffset + 24,

@@ -1,5 +1,10 @@
 import FerryBinary
-import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Edits a registry hive held in memory: creates keys, sets and deletes values, and gives back
 /// the whole file with its base block brought up to date (Suhanov's spec; formats §7.4).
@@ -22,10 +27,14 @@ public struct HiveEditor: Sendable {
     var cells: CellAllocator
     var baseBlock: BaseBlock
     private(set) var modified = false
+    /// Every `lh` hash matched its key's name when the hive was checked (the editor keeps it so).
+    private var hashesExact = false
 
     /// Parses a whole hive file. Throws a `HiveEditError` for a dirty hive (unequal sequence
     /// numbers, bad base-block checksum) or one that is not a primary hive, and a `FormatError`
-    /// for a damaged one; such a hive is never edited.
+    /// for a damaged one; such a hive is never edited. No separate .LOG check is needed: Windows
+    /// applies .LOG1/.LOG2 only to a dirty primary and ignores log entries of a clean one
+    /// (Suhanov, §Dirty state of a hive).
     public init(bytes: [UInt8]) throws {
         try self.init(bytes: bytes, timestamp: Self.now())
     }
@@ -46,7 +55,7 @@ public struct HiveEditor: Sendable {
         baseBlock = block
         self.timestamp = timestamp
         cells = try CellAllocator(bytes: bytes, binsSize: block.hiveBinsDataSize)
-        try check()
+        hashesExact = try check()
     }
 
     /// The edited hive: base block updated (both sequence numbers equal and incremented,
@@ -84,8 +93,10 @@ public struct HiveEditor: Sendable {
 
     /// Now as a FILETIME (100 ns ticks since 1601-01-01).
     static func now() -> UInt64 {
-        let seconds = Date().timeIntervalSince1970 + 11_644_473_600
-        return UInt64(max(0, seconds) * 10_000_000)
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        let seconds = UInt64(max(0, now.tv_sec)) + 11_644_473_600
+        return seconds * 10_000_000 + UInt64(max(0, now.tv_nsec)) / 100
     }
 
     // MARK: Records
@@ -126,7 +137,9 @@ public struct HiveEditor: Sendable {
         return (key.subkeyList, try top.offsets.map { ($0, try subkeyList($0)) })
     }
 
-    /// The subkey named `name` (case-insensitive), or nil; `lh` hashes are tried first.
+    /// The subkey named `name` (case-insensitive), or nil; `lh` hashes are tried first, and
+    /// when every hash in the hive is exact a differing hash rules a key out without reading it
+    /// (a lookup in a list of 10,000 keys then reads one or two key cells, not all of them).
     func findSubkey(_ name: String, of key: KeyNode) throws -> KeyNode? {
         let wanted = RegistryName.foldKey(name)
         let hash = SubkeyList.lhHash(name)
@@ -141,6 +154,7 @@ public struct HiveEditor: Sendable {
                 if RegistryName.foldKey(child.name) == wanted { return child }
             }
         }
+        guard !hashesExact else { return nil }
         for offset in others {
             let child = try keyNode(offset)
             if RegistryName.foldKey(child.name) == wanted { return child }

@@ -20,6 +20,12 @@ public struct RegFile: Sendable, Equatable {
         /// `[-path]`: delete the key and its subtree.
         public var deletesKey: Bool
         public var changes: [Change]
+
+        public init(path: [String], deletesKey: Bool = false, changes: [Change] = []) {
+            self.path = path
+            self.deletesKey = deletesKey
+            self.changes = changes
+        }
     }
 
     public var sections: [Section] = []
@@ -30,7 +36,7 @@ public struct RegFile: Sendable, Equatable {
         var lines: [(Int, String)] = []
         var pending = ""
         var pendingLine = 0
-        for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        for (n, raw) in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }).enumerated() {
             var line = String(raw)
             if line.hasSuffix("\r") { line.removeLast() }
             if pending.isEmpty { pendingLine = n + 1 }

@@ -67,11 +67,36 @@ import Testing
         #expect(accepted >= 40 && refused >= 40, "the mutations reach both outcomes")
     }
 
-    /// The unmutated seeds are edited, never refused.
-    @Test func corpusSeedsAreEditable() throws {
+    /// The seeds of the FuzzRegistryEdit target (written with FERRY_WRITE_FUZZ_CORPUS=1): hives
+    /// whose every key the edits reach; each seed is edited, never refused.
+    static func seeds() -> [(name: String, bytes: [UInt8])] {
+        var small = HiveBuilder(minorVersion: 5, maxLeafEntries: 3)
+        small.set("Select", "Current", .dword(1))
+        for i in 0..<6 { small.set("ControlSet001\\Services\\S\(i)", "Start", .dword(UInt32(i))) }
+        var old = HiveBuilder(minorVersion: 3)
+        old.set("ControlSet001\\Services\\atapi", "Start", .dword(0))
+        return [("sample.hive", RegistryTests.sampleBuilder().build()), ("small.hive", small.build()), ("minor3.hive", old.build())]
+    }
+
+    @Test func seedCorpusIsEditable() throws {
+        let seeds = Self.seeds()
+        for seed in seeds {
+            let out = try RegistryEditFuzz.run(seed.bytes)
+            #expect(try Hive(bytes: out).key("ControlSet001\\Services\\viostor") != nil, "\(seed.name)")
+        }
+        try FuzzCorpus.writeSeeds("FuzzRegistryEdit", seeds)
+        let committed = try FuzzCorpus.committed("FuzzRegistryEdit")
+        let stored = Dictionary(uniqueKeysWithValues: committed.filter { $0.name.hasPrefix("Corpus/") }.map { ($0.name, $0.bytes) })
+        let fresh = Dictionary(uniqueKeysWithValues: seeds.map { ("Corpus/FuzzRegistryEdit/\($0.name)", $0.bytes) })
+        let same = stored == fresh
+        #expect(same, "FuzzTesting/Corpus/FuzzRegistryEdit is stale: rerun with FERRY_WRITE_FUZZ_CORPUS=1")
+        // Inputs that once failed the target end in the editor's own errors, or in an edit.
+        for input in committed where input.name.hasPrefix("FailCases/") {
+            do { try RegistryEditFuzz.run(input.bytes) } catch { #expect(RegistryEditFuzz.isExpected(error), "\(input.name): \(error)") }
+        }
+        // The reader's corpus is editable too.
         for (name, bytes) in try FuzzCorpus.committed("FuzzRegistry") where name.hasPrefix("Corpus/") {
-            let out = try RegistryEditFuzz.run(bytes)
-            #expect(try Hive(bytes: out).key("ControlSet001\\Services\\viostor") != nil, "\(name)")
+            #expect(throws: Never.self, "\(name)") { try RegistryEditFuzz.run(bytes) }
         }
     }
 }

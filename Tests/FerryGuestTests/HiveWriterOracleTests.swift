@@ -159,6 +159,21 @@ import Testing
         #expect(try Hive(bytes: out).baseBlock.hiveBinsDataSize > before)
     }
 
+    /// hivex's `images/minimal` (a hive cut down from Windows 2003, in shared/fixtures beside the
+    /// checkout): ferry fits the edit into its free cells, hivex appends an hbin; the exports agree.
+    @Test func mergeMatchesHivexOnHivexMinimalHive() throws {
+        guard Tools.require("hivexregedit", "hivexsh", why: "the registry oracle") else { return }
+        let (found, candidates) = GuestTools.sharedFixture("minimal.hive")
+        guard let data = found else {
+            Skip.because("shared/fixtures/minimal.hive not present (looked at \(candidates))")
+            return
+        }
+        let reg = "Windows Registry Editor Version 5.00\n\n[\\ControlSet001]\n\n[\\ControlSet001\\Services]\n\n"
+            + Self.sampleReg(under: "\\ControlSet001\\Services").replacingOccurrences(of: "Windows Registry Editor Version 5.00\n", with: "")
+        let out = try Self.compare(Array(data), reg: reg, name: "minimal")
+        #expect(try Hive(bytes: out).value(at: "ControlSet001\\Services\\viostor", "Start") == .dword(3))
+    }
+
     /// Marks every free cell allocated (unreferenced allocated cells are legal), so the first
     /// allocation must append an hbin.
     static func withoutFreeSpace(_ hive: [UInt8]) -> [UInt8] {
@@ -176,5 +191,16 @@ import Testing
             bin += binSize
         }
         return bytes
+    }
+}
+
+extension GuestTools {
+    /// A file of shared/fixtures, which lies beside the checkout (CI's clone too) and at
+    /// /work/shared on the project's machines; nil (with the places looked at) when absent.
+    static func sharedFixture(_ name: String) -> (data: Data?, candidates: [String]) {
+        let beside = packageRoot.deletingLastPathComponent().appendingPathComponent("shared/fixtures/\(name)").path
+        let candidates = [beside, "/work/shared/fixtures/\(name)"]
+        let data = candidates.lazy.compactMap { FileManager.default.contents(atPath: $0) }.first
+        return (data, candidates)
     }
 }
