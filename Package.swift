@@ -100,7 +100,7 @@ let package = Package(
         .target(
             name: "FerryCommands",
             dependencies: [
-                "FerryDisk", "FerryFormats", "FerryCopy", "FerryGuest", "FerryFix", "FerryProtocol", "FerryTransfer",
+                "FerryDisk", "FerryFormats", "FerryCopy", "FerryGuest", "FerryFix", "FerryRegistry", "FerryProtocol", "FerryTransfer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings),

@@ -3,6 +3,7 @@ import FerryBinary
 import FerryCopy
 import FerryDisk
 import FerryFix
+import FerryRegistry
 import FerryProtocol
 import FerryTransfer
 import Foundation
@@ -78,6 +79,9 @@ public enum ErrorReporter {
             }
         case let e as ProtocolError: return exitCode(for: TransferError(e, fromPeer: false).kind)
         case is CancellationError: return .interrupted
+        case let e as HiveEditError:
+            // A hive ferry must not write (dirty, not a primary hive) is the guest's state; the rest is bad input.
+            return e.code == .dirty || e.code == .notPrimary ? .refused : .badData
         case let e as FixError:
             switch e.code {
             case .noWindows, .refused: return .refused
