@@ -67,6 +67,14 @@ let package = Package(
             name: "FerryGuest",
             dependencies: ["FerryBinary", "FerryDisk", "FerryFormats", "FerryPartitions", "FerryNTFS", "FerryRegistry"],
             swiftSettings: swiftSettings),
+        // Offline fixes of a copied guest (ferry fix): plans from inspect's facts, hive and NTFS writes, undo files.
+        .target(
+            name: "FerryFix",
+            dependencies: [
+                "FerryBinary", "FerryDisk", "FerryPartitions", "FerryNTFS", "FerryRegistry", "FerryGuest",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: swiftSettings),
 
         // The target VM: the .vmx reader, the machine model, the decision table and the
         // Ganeti / libvirt / Proxmox / QEMU renderers. Pure values, no dependencies.
@@ -96,7 +104,7 @@ let package = Package(
         .target(
             name: "FerryCommands",
             dependencies: [
-                "FerryDisk", "FerryFormats", "FerryCopy", "FerryGuest", "FerryProtocol", "FerryTransfer", "FerryTarget",
+                "FerryDisk", "FerryFormats", "FerryCopy", "FerryGuest", "FerryFix", "FerryRegistry", "FerryProtocol", "FerryTransfer", "FerryTarget",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings),
@@ -121,7 +129,7 @@ let package = Package(
         .testTarget(name: "FerryFormatsTests", dependencies: ["FerryFormats", "FerryCopy", "FerryTestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "FerryGuestTests",
-            dependencies: ["FerryGuest", "FerryPartitions", "FerryNTFS", "FerryRegistry", "FerryTestSupport"],
+            dependencies: ["FerryGuest", "FerryFix", "FerryPartitions", "FerryNTFS", "FerryRegistry", "FerryTestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "FerryTransferTests",

@@ -39,7 +39,7 @@ public enum FileSystemProbe {
         for sector in 0..<4 where Array(head[sector * 512..<sector * 512 + 8]) == Array("LABELONE".utf8) {
             let label = sector * 512
             if Array(head[label + 24..<label + 32]) == Array("LVM2 001".utf8) {
-                return FileSystemInfo(type: "lvm2", label: nil, uuid: cString(head, label + 32, 32))
+                return FileSystemInfo(type: "lvm2", label: nil, uuid: cString(head, label + 32, 32).map(lvmUUID))
             }
         }
         let swapMagic = Array(head[4086..<4096])
@@ -130,4 +130,18 @@ extension String {
         while s.last == " " { s.removeLast() }
         return s
     }
+}
+
+/// An LVM id as `pvs` and blkid print it: its 32 characters in groups of 6-4-4-4-4-4-6.
+func lvmUUID(_ raw: String) -> String {
+    let chars = Array(raw)
+    guard chars.count == 32 else { return raw }
+    var out = ""
+    var at = 0
+    for (i, n) in [6, 4, 4, 4, 4, 4, 6].enumerated() {
+        if i > 0 { out += "-" }
+        out += String(chars[at..<at + n])
+        at += n
+    }
+    return out
 }

@@ -54,8 +54,13 @@ public enum GuestInspector {
                 report.windows?.bootSectorHiddenSectors = UInt64(volume.bootSector.hiddenSectors)
                 report.windows?.bootSectorHeads = volume.bootSector.heads
                 report.windows?.partitionStartLBA = table.partitions.first { $0.index == index }?.startLBA
-                if index != 0, let label = try? volume.label(), let at = report.partitions.firstIndex(where: { $0.index == index }) {
-                    report.partitions[at].label = label
+                // blkid reads the label from $Volume's $VOLUME_NAME, for a bare volume as for a partition.
+                if let label = try? volume.label() {
+                    if index == 0 {
+                        report.volume?.label = label
+                    } else if let at = report.partitions.firstIndex(where: { $0.index == index }) {
+                        report.partitions[at].label = label
+                    }
                 }
             } catch {
                 report.warnings.append("NTFS volume in partition \(index) could not be read: \(error)")

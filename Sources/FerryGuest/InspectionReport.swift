@@ -112,6 +112,8 @@ public struct WindowsReport: Codable, Sendable, Equatable {
     public var edition: String?
     /// "5.2", "6.1", "10.0"…
     public var version: String?
+    /// True when `version` was inferred from the product name (no `CurrentVersion`).
+    public var versionInferred: Bool?
     public var build: String?
     public var servicePack: String?
     /// "x86" or "x64".
@@ -121,8 +123,12 @@ public struct WindowsReport: Codable, Sendable, Equatable {
     public var halFile: String?
     public var halMultiprocessor: Bool?
     public var halACPI: Bool?
-    /// "ControlSet001", from Select\Current.
+    /// The control set Windows will boot and the verdicts judge: `Select\Default`, else
+    /// `Current`, else the lowest existing `ControlSet00N` (see the warnings).
     public var controlSet: String?
+    /// `Select\Current` and `Select\Default` when they name existing sets.
+    public var currentControlSet: String?
+    public var defaultControlSet: String?
     public var computerName: String?
     public var drivers: [DriverReport]
     public var criticalDevices: [CriticalDeviceReport]
@@ -136,6 +142,9 @@ public struct WindowsReport: Codable, Sendable, Equatable {
     /// $LogFile: "empty", "clean", "unclean" (Windows did not dismount) or "unknown".
     public var journal: String = "unknown"
     public var systemHiveDirty: Bool
+    /// `Control\CrashControl\AutoReboot` of the current control set (Windows' default is 1:
+    /// a STOP error reboots at once, so a 0x7B on the new host is a reboot loop, not a message).
+    public var crashAutoReboot: UInt32?
     /// False when the SYSTEM hive (or its current control set) could not be read: the
     /// driver and CDB facts are then unknown, not absent.
     public var systemHiveReadable: Bool = true

@@ -41,18 +41,24 @@ enum WindowsInspector {
         do {
             let system = try Hive(storage: StreamHiveStorage(stream: systemStream))
             report.systemHiveDirty = system.isDirty
-            let select = try system.value(at: "Select", "Current")?.integer
-            let controlSet = select.map { "ControlSet" + String($0).leftPadded(3) }
-            report.controlSet = controlSet
-            if let ccs = controlSet, try system.key(ccs) != nil {
+            let sets = try ControlSets(system)
+            report.controlSet = sets.boot
+            report.currentControlSet = sets.current
+            report.defaultControlSet = sets.default
+            if let note = sets.note { warnings.append("SYSTEM hive: " + note) }
+            if let ccs = sets.boot {
                 try readSystemFacts(system, ccs: ccs, volume: volume, rootName: rootName, into: &report)
             } else {
                 report.systemHiveReadable = false
-                warnings.append("SYSTEM hive: Select\\Current does not name an existing control set")
+                warnings.append("SYSTEM hive: no control set exists (Select names none, and there is no ControlSet00N)")
             }
             report.driverDatabase = try system.key("DriverDatabase") != nil
         } catch {
             report.systemHiveReadable = false
+            // A hive too damaged to walk still says in its base block whether it was dirty.
+            if let head = try? systemStream.read(at: 0, count: BaseBlock.size), let base = try? BaseBlock(parsing: head) {
+                report.systemHiveDirty = base.sequenceMismatch || !base.checksumValid(in: head)
+            }
             warnings.append("SYSTEM hive unreadable: \(error)")
         }
 
@@ -89,12 +95,14 @@ enum WindowsInspector {
             if let ids = try hive.value(at: ccs + "\\Enum\\Root\\\(kind)\\0000", "HardwareID")?.strings, let id = ids.first {
                 report.hal = id.lowercased()
                 let hal = HAL.describe(id)
-                report.halFile = hal.file
+                // 64-bit Windows ships one HAL file for every HAL id.
+                report.halFile = report.architecture == "x64" ? (hal.file == nil ? nil : "hal.dll") : hal.file
                 report.halMultiprocessor = hal.multiprocessor
                 report.halACPI = hal.acpi
                 break
             }
         }
+        report.crashAutoReboot = try hive.value(at: ccs + "\\Control\\CrashControl", "AutoReboot")?.integer.map { UInt32(truncatingIfNeeded: $0) }
         report.vmwareTools = try ["VMTools", "vmci", "vmhgfs", "vmmouse", "vmxnet", "vmx_svga"].contains {
             try hive.key(ccs + "\\Services\\" + $0) != nil
         }
@@ -159,12 +167,33 @@ enum WindowsInspector {
         report.edition = try text("EditionID") ?? text("InstallationType")
         if let major = try number("CurrentMajorVersionNumber"), let minor = try number("CurrentMinorVersionNumber") {
             report.version = "\(major).\(minor)"
-        } else {
-            report.version = try text("CurrentVersion")
+        } else if let version = try text("CurrentVersion") {
+            report.version = version
+        } else if let product = report.productName, let inferred = ProductVersion.infer(product) {
+            report.version = inferred
+            report.versionInferred = true
         }
-        report.build = try text("CurrentBuildNumber") ?? text("CurrentBuild")
+        // CurrentBuild can hold "1.511.1 () (Obsolete data - do not use)": only a plain number is a build.
+        report.build = try [text("CurrentBuildNumber"), text("CurrentBuild")].compactMap { $0 }
+            .first { !$0.isEmpty && $0.allSatisfy(\.isNumber) }
         report.servicePack = try text("CSDVersion")
         if try hive.key("VMware, Inc.\\VMware Tools") != nil { report.vmwareTools = true }
+    }
+}
+
+/// The NT version a product name stands for, when `CurrentVersion` is missing (a damaged or
+/// partial SOFTWARE hive): so the 5.x verdicts (CPU model, MergeIDE) are not skipped for an XP guest.
+enum ProductVersion {
+    static func infer(_ product: String) -> String? {
+        let p = product.lowercased()
+        let table: [(String, String)] = [
+            ("windows 2000", "5.0"), ("xp professional x64", "5.2"), ("windows xp", "5.1"), ("server 2003", "5.2"),
+            ("windows vista", "6.0"), ("server 2008 r2", "6.1"), ("server 2008", "6.0"), ("windows 7", "6.1"),
+            ("windows 8.1", "6.3"), ("server 2012 r2", "6.3"), ("windows 8", "6.2"), ("server 2012", "6.2"),
+            ("windows 10", "10.0"), ("windows 11", "10.0"), ("server 2016", "10.0"), ("server 2019", "10.0"),
+            ("server 2022", "10.0"), ("server 2025", "10.0"),
+        ]
+        return table.first { p.contains($0.0) }?.1
     }
 }
 

@@ -47,6 +47,15 @@ enum WindowsVerdicts {
         } else {
             out.append(Verdict(id: "rtc", ok: true, severity: .info, reason: "RealTimeIsUniversal=1: the hardware clock is UTC"))
         }
+        if w.systemHiveReadable {
+            if w.crashAutoReboot == 0 {
+                out.append(Verdict(id: "crash-visible", ok: true, severity: .info, reason: "CrashControl AutoReboot=0: a STOP error stays on screen"))
+            } else {
+                out.append(Verdict(id: "crash-visible", ok: false, severity: .info,
+                    reason: "CrashControl AutoReboot=\(w.crashAutoReboot.map(String.init) ?? "1 (default)"): a STOP error on the new host reboots at once, a loop with no message",
+                    fix: "ferry fix --only crash-visible (AutoReboot=0), so a 0x7B stays on screen"))
+            }
+        }
         if w.vmwareTools {
             out.append(Verdict(id: "vmware-tools", ok: false, severity: .warning,
                 reason: "VMware Tools are installed; they cannot be uninstalled once the VM runs elsewhere (MSI error 1603)",
@@ -63,14 +72,14 @@ enum WindowsVerdicts {
         if let hidden = w.bootSectorHiddenSectors, let start = w.partitionStartLBA, hidden != start {
             out.append(Verdict(id: "hidden-sectors", ok: false, severity: .blocker,
                 reason: "the NTFS boot sector says the volume starts at LBA \(hidden) but its partition starts at LBA \(start) (a partition copied into a new table?): the boot code will fail with \"A disk read error occurred\"",
-                fix: "copy the original whole disk, or set the NTFS hidden-sectors field (VBR offset 0x1C) to \(start)"))
+                fix: "copy the original whole disk, or ferry fix --only ntfs-geometry (sets the NTFS hidden-sectors field, VBR offset 0x1C, to \(start))"))
         }
         if let heads = w.bootSectorHeads, let version = w.version, version == "5.0" || version == "5.1" {
             let expected: UInt16 = report.diskSize < 2_114_445_312 ? 0x40 : (report.diskSize < 4_228_374_780 ? 0x80 : 0xFF)
             if heads != expected {
                 out.append(Verdict(id: "ntfs-heads", ok: false, severity: .warning,
                     reason: "the NTFS boot sector has \(heads) heads; Windows \(version) boot code on QEMU's BIOS geometry for this disk size needs \(expected)",
-                    fix: "set the NTFS BPB heads (VBR offset 0x1A) to \(expected), as virt-v2v does"))
+                    fix: "ferry fix --only ntfs-geometry (sets the NTFS BPB heads, VBR offset 0x1A, to \(expected), as virt-v2v does)"))
             }
         }
         return out
@@ -113,7 +122,7 @@ enum WindowsVerdicts {
             let how = viaGeneric ? "through the generic PCI\\CC_0101 entry (pciide)" : "CDB entry for 8086:7010"
             return Verdict(id: "boot-ide", ok: true, severity: .info, reason: "IDE on QEMU's PIIX3 (8086:7010) is prepared: \(how), atapi boot-start, driver files present")
         }
-        var fix = "apply MergeIDE (KB314082) offline to \(w.controlSet ?? "the current control set"): CDB entries, atapi/intelide/pciide Start=0, copy the .sys files from driver.cab"
+        var fix = "ferry fix --only mergeide: MergeIDE (KB314082) offline in \(w.controlSet ?? "the current control set"): CDB entries, atapi/intelide/pciide Start=0 (the .sys files must be on the disk: driver.cab has them)"
         if let piix4 = cdb(w, "8086:7111"), piix4.serviceReady, driver(w, "atapi")?.start == 0 {
             fix += "; or present PIIX4 IDE (QEMU -M pc,x-south-bridge=piix4-isa), which this guest already knows"
         }
@@ -175,7 +184,7 @@ enum WindowsVerdicts {
             out.append(Verdict(id: "intelppm", ok: false, severity: .warning,
                 reason: ppm.map { "\($0.name) Start=\($0.start.map(String.init) ?? "?")" }.joined(separator: ", ")
                     + ": the processor power driver blue-screens on a host of another CPU vendor or a CPU model without its MSRs",
-                fix: "set Services\\intelppm (and amdppm) Start=4 before the first boot on KVM"))
+                fix: "ferry fix --only cpu-drivers (Services\\intelppm and amdppm Start=4) before the first boot on KVM"))
         }
         return out
     }

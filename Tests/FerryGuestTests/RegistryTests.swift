@@ -112,13 +112,8 @@ import Testing
     }
 
     @Test func hivexMinimalHiveCrossCheck() throws {
-        // shared/ lies beside the checkout (CI's clone too); /work/shared on the project's machines.
-        let beside = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/fixtures/minimal.hive").path
-        let candidates = [beside, "/work/shared/fixtures/minimal.hive"]
-        guard let path = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }),
-            let data = FileManager.default.contents(atPath: path)
-        else {
+        let (found, candidates) = GuestTools.sharedFixture("minimal.hive")
+        guard let data = found else {
             Skip.because("hivexMinimalHiveCrossCheck: shared/fixtures/minimal.hive not present (looked at \(candidates))")
             return
         }

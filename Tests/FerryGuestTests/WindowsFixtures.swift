@@ -24,6 +24,15 @@ struct WindowsProfile {
     var dirtySystemHive = false
     /// Replaces the SYSTEM hive's root cell offset with one outside the bins (a damaged hive).
     var brokenSystemHive = false
+    /// Select\Current and Select\Default when they differ from `controlSet` (setup media hold 0).
+    var selectCurrent: UInt32?
+    var selectDefault: UInt32?
+    /// Cuts the SYSTEM hive after this many bytes (a truncated copy).
+    var truncateSystemHive: Int?
+    /// SOFTWARE without CurrentVersion (version must come from ProductName).
+    var currentVersionMissing = false
+    /// A CurrentBuild value as XP and later keep it ("1.511.1 () (Obsolete data - do not use)").
+    var currentBuild: String?
 
     /// VMware ESXi 2003 on LSI Logic SCSI: symmpi boot-start, IDE drivers not boot-start, no IDE CDB.
     static var vmwareSCSI2003: WindowsProfile {
@@ -83,8 +92,8 @@ struct WindowsProfile {
     func systemHive() -> [UInt8] {
         var b = HiveBuilder(rootName: "$$$PROTO.HIV", minorVersion: version.hasPrefix("5") ? 3 : 5)
         b.dirty = dirtySystemHive
-        b.set("Select", "Current", .dword(UInt32(controlSet)))
-        b.set("Select", "Default", .dword(UInt32(controlSet)))
+        b.set("Select", "Current", .dword(selectCurrent ?? UInt32(controlSet)))
+        b.set("Select", "Default", .dword(selectDefault ?? UInt32(controlSet)))
         b.set("Select", "LastKnownGood", .dword(2))
         b.set("ControlSet002\\Services\\atapi", "Start", .dword(0))  // a decoy: not the current set
         b.set(ccs + "\\Control\\Session Manager\\Environment", "PROCESSOR_ARCHITECTURE", .string(architecture))
@@ -106,6 +115,7 @@ struct WindowsProfile {
         if driverDatabase { b.addKey("DriverDatabase\\DeviceIds") }
         var bytes = b.build()
         if brokenSystemHive { bytes.replaceSubrange(36..<40, with: [0xF8, 0xFF, 0xFF, 0x0F]) }
+        if let truncateSystemHive { bytes = Array(bytes.prefix(truncateSystemHive)) }
         return bytes
     }
 
@@ -113,7 +123,8 @@ struct WindowsProfile {
         var b = HiveBuilder(rootName: "$$$PROTO.HIV", minorVersion: version.hasPrefix("5") ? 3 : 5)
         let cv = "Microsoft\\Windows NT\\CurrentVersion"
         b.set(cv, "ProductName", .string(product))
-        b.set(cv, "CurrentVersion", .string(version))
+        if !currentVersionMissing { b.set(cv, "CurrentVersion", .string(version)) }
+        if let currentBuild { b.set(cv, "CurrentBuild", .string(currentBuild)) }
         b.set(cv, "CurrentBuildNumber", .string(build))
         if let servicePack { b.set(cv, "CSDVersion", .string(servicePack)) }
         b.set(cv, "SystemRoot", .string("C:\\WINDOWS"))

@@ -41,6 +41,9 @@ public struct CopyCommand: ParsableCommand {
     @Flag(help: "Re-read the target after the copy and compare its digest with the source's.")
     var verify = false
 
+    @Flag(help: "After the copy, read the target back (as --verify) and apply ferry fix's default steps to it (a raw file or block device).")
+    var fix = false
+
     @Option(help: "Block hash of the digest: sha256 (blkhash/blksum-compatible) or xxh3 (faster).")
     var digest: LeafHash = .sha256
 
@@ -62,7 +65,13 @@ public struct CopyCommand: ParsableCommand {
         config.streamSize = size?.bytes
         config.overwrite = overwrite
         config.targetIsZero = targetIsZero
-        config.verify = verify
+        if fix {
+            let format = try DiskImage.targetFormat(forPath: target, explicit: targetFormat)
+            guard target != "-", target != "null:", format == .raw else {
+                throw ValidationError("--fix needs a raw target file or block device (the fix edits it in place); \(target) is not one")
+            }
+        }
+        config.verify = verify || fix
         config.progress = progressOptions.progress
         if let workers { config.options.workers = max(1, workers) }
         config.options.leaf = try digest.loaded()
@@ -80,5 +89,6 @@ public struct CopyCommand: ParsableCommand {
         } else {
             print(text, terminator: "")
         }
+        if fix { print(try FixCommand.fixTarget(target)) }
     }
 }

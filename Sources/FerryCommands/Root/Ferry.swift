@@ -9,7 +9,7 @@ public struct Ferry: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             CopyCommand.self, ChecksumCommand.self, SendCommand.self, ReceiveCommand.self, InspectCommand.self,
-            DemoCommand.self,
+            FixCommand.self, DemoCommand.self,
             PlanCommand.self,
             ExplainCommand.self,
         ])

@@ -2,6 +2,8 @@ import ArgumentParser
 import FerryBinary
 import FerryCopy
 import FerryDisk
+import FerryFix
+import FerryRegistry
 import FerryProtocol
 import FerryTarget
 import FerryTransfer
@@ -31,6 +33,9 @@ public enum FerryExit: Int32, CaseIterable, Sendable {
     case protocolError = 76
     /// Authentication failed: wrong pairing code.
     case authentication = 77
+    /// The guest cannot be changed safely as it is (ferry fix: dirty or hibernated volume,
+    /// dirty hive, no Windows, a step that cannot be done); nothing was written.
+    case refused = 78
     /// Interrupted by Ctrl-C or SIGTERM; the partial target was removed.
     case interrupted = 130
 
@@ -47,6 +52,7 @@ public enum FerryExit: Int32, CaseIterable, Sendable {
         case .ioError: return "I/O error"
         case .protocolError: return "protocol error"
         case .authentication: return "pairing failed"
+        case .refused: return "guest not changed (unsafe or nothing to fix)"
         case .interrupted: return "interrupted"
         }
     }
@@ -75,6 +81,15 @@ public enum ErrorReporter {
             }
         case let e as ProtocolError: return exitCode(for: TransferError(e, fromPeer: false).kind)
         case is CancellationError: return .interrupted
+        case let e as HiveEditError:
+            // A hive ferry must not write (dirty, not a primary hive) is the guest's state; the rest is bad input.
+            return e.code == .dirty || e.code == .notPrimary ? .refused : .badData
+        case let e as FixError:
+            switch e.code {
+            case .noWindows, .refused: return .refused
+            case .unsupported: return .cannotCreate
+            case .badUndo: return .badData
+            }
         default: return nil
         }
     }

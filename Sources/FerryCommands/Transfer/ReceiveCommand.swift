@@ -1,4 +1,5 @@
 public import ArgumentParser
+import FerryFix
 import FerryFormats
 import FerryTransfer
 import Foundation
@@ -39,47 +40,76 @@ public struct ReceiveCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Read the stream from stdin (`ferry send SOURCE - | ssh host ferry receive TARGET --stdin`); ssh provides the security.")
     var stdin = false
 
+    @Flag(help: "After the disks are received and verified, apply ferry fix's default steps to each target that holds Windows (raw targets only).")
+    var fix = false
+
     public init() {}
 
     public func run() async throws {
-        try await runTransfer("receive") {
-            guard !targets.isEmpty else { throw TransferError(.usage, "usage: ferry receive TARGET... [--listen ADDR:PORT]") }
-            var config = ReceiveConfiguration(
-                targets: targets, listen: try HostPort(parsing: listen, defaultHost: "0.0.0.0"))
-            config.code = try transfer.pairingCode()
-            config.insecure = transfer.insecure
-            config.progress = transfer.progress
-            config.retryFor = try transfer.retrySeconds()
-            config.overwrite = overwrite
-            config.targetFormat = targetFormat
-            if stdin { return try PipeTransfer.receive(from: 0, config) }
-            if raw {
-                guard targets.count == 1, let target = targets.first else {
-                    throw TransferError(.usage, "--raw receives one disk")
-                }
-                try? FileHandle.standardError.write(contentsOf: Data("ferry receive: WARNING: --raw: anyone who can reach the port can write the target\n".utf8))
-                return try RawTransfer.receive(
-                    target: target, size: size, listen: config.listen, overwrite: overwrite, progress: config.progress,
-                    targetFormat: targetFormat
-                ) { address in
-                    let host = address.reachableHosts().first ?? address.host
-                    try? FileHandle.standardError.write(contentsOf: Data(
-                        "ferry receive: listening on \(address); on the source run:\n    dd if=/dev/sdX bs=1M | nc -N \(host) \(address.port)\n".utf8))
-                }
+        if fix {
+            for target in targets where try target == "-" || DiskImage.targetFormat(forPath: target, explicit: targetFormat) != .raw {
+                throw TransferError(.usage, "--fix needs raw target files or block devices (the fix edits them in place); \(target) is not one")
             }
-            transfer.warnIfInsecure()
-            let insecure = transfer.insecure
-            config.announce = { announcement in
-                let host = announcement.listen.reachableHosts().first ?? announcement.listen.host
-                let destination = HostPort(host: host, port: announcement.listen.port)
-                var lines = "ferry receive: listening on \(announcement.listen)\n"
-                if let code = announcement.code { lines += "ferry receive: pairing code \(code)\n" }
-                lines += "ferry receive: on the source host run:\n    ferry send SOURCE \(destination)"
-                lines += announcement.code.map { " --code \($0)" } ?? (insecure ? " --insecure" : "")
-                lines += "\n"
-                try? FileHandle.standardError.write(contentsOf: Data(lines.utf8))
-            }
-            return try await TransferReceiver.run(config)
         }
+        var received: TransferSummary?
+        try await runTransfer("receive") {
+            let summary = try await receive()
+            received = summary
+            return summary
+        }
+        guard fix, let received else { return }
+        guard received.verification != .none else {
+            throw TransferError(.usage, "--fix applies only to verified disks; this transfer was not verified (--raw), so nothing was fixed")
+        }
+        var fixedAny = false
+        for target in targets {
+            do {
+                print(try FixCommand.fixTarget(target))
+                fixedAny = true
+            } catch let error as FixError where error.code == .noWindows {
+                print("ferry receive: \(target): no Windows to fix")
+            }
+        }
+        guard fixedAny else { throw FixError(.noWindows, "--fix: none of the received disks holds Windows; nothing was fixed") }
+    }
+
+    func receive() async throws -> TransferSummary {
+        guard !targets.isEmpty else { throw TransferError(.usage, "usage: ferry receive TARGET... [--listen ADDR:PORT]") }
+        var config = ReceiveConfiguration(
+            targets: targets, listen: try HostPort(parsing: listen, defaultHost: "0.0.0.0"))
+        config.code = try transfer.pairingCode()
+        config.insecure = transfer.insecure
+        config.progress = transfer.progress
+        config.retryFor = try transfer.retrySeconds()
+        config.overwrite = overwrite
+        config.targetFormat = targetFormat
+        if stdin { return try PipeTransfer.receive(from: 0, config) }
+        if raw {
+            guard targets.count == 1, let target = targets.first else {
+                throw TransferError(.usage, "--raw receives one disk")
+            }
+            try? FileHandle.standardError.write(contentsOf: Data("ferry receive: WARNING: --raw: anyone who can reach the port can write the target\n".utf8))
+            return try RawTransfer.receive(
+                target: target, size: size, listen: config.listen, overwrite: overwrite, progress: config.progress,
+                targetFormat: targetFormat
+            ) { address in
+                let host = address.reachableHosts().first ?? address.host
+                try? FileHandle.standardError.write(contentsOf: Data(
+                    "ferry receive: listening on \(address); on the source run:\n    dd if=/dev/sdX bs=1M | nc -N \(host) \(address.port)\n".utf8))
+            }
+        }
+        transfer.warnIfInsecure()
+        let insecure = transfer.insecure
+        config.announce = { announcement in
+            let host = announcement.listen.reachableHosts().first ?? announcement.listen.host
+            let destination = HostPort(host: host, port: announcement.listen.port)
+            var lines = "ferry receive: listening on \(announcement.listen)\n"
+            if let code = announcement.code { lines += "ferry receive: pairing code \(code)\n" }
+            lines += "ferry receive: on the source host run:\n    ferry send SOURCE \(destination)"
+            lines += announcement.code.map { " --code \($0)" } ?? (insecure ? " --insecure" : "")
+            lines += "\n"
+            try? FileHandle.standardError.write(contentsOf: Data(lines.utf8))
+        }
+        return try await TransferReceiver.run(config)
     }
 }

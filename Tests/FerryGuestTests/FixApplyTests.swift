@@ -1,0 +1,172 @@
+import FerryDisk
+import FerryFix
+import FerryGuest
+import FerryTestSupport
+import Foundation
+import Testing
+
+/// `ferry fix` writing for real, checked by the tools the world trusts: hivexregedit (the same
+/// `.reg` merged by hivex gives the same registry, key for key), ntfsfix -n and ntfscat (the
+/// volume is consistent and holds the new hive), cmp (the undo file restores every byte).
+@Suite struct FixApplyTests {
+    static let tools = ["hivexregedit", "mkntfs", "ntfs-3g", "ntfscat", "ntfsfix", "sfdisk"]
+    static let hivePath = "WINDOWS/system32/config/SYSTEM"
+
+    /// The NTFS volume of a mbr63 fixture (partition 1 at LBA 63), as its own file for the ntfs tools.
+    static func volume(of image: String, in dir: URL, name: String) throws -> String {
+        let out = dir.appendingPathComponent("\(name).vol").path
+        let dd = try GuestTools.run("dd", ["if=\(image)", "of=\(out)", "bs=512", "skip=63", "status=none"])
+        #expect(dd.status == 0, "dd: \(dd.stderr)")
+        return out
+    }
+
+    static func ntfscat(_ volume: String, _ path: String) throws -> [UInt8] {
+        let r = try GuestTools.run("ntfscat", [volume, path])
+        #expect(r.status == 0, "ntfscat: \(r.stderr)")
+        return Array(r.stdout)
+    }
+
+    /// `hivexregedit --export` of a whole hive: every key and value, in hivex's own order.
+    static func export(_ hive: [UInt8], in dir: URL, name: String) throws -> String {
+        let path = dir.appendingPathComponent("\(name).export.hive")
+        try Data(hive).write(to: path)
+        let r = try GuestTools.run("hivexregedit", ["--export", "--prefix", "HKEY_LOCAL_MACHINE\\SYSTEM", path.path, "\\"])
+        #expect(r.status == 0, "hivexregedit --export: \(r.stderr)")
+        return r.text
+    }
+
+    static func cmp(_ a: String, _ b: String) throws -> Bool { try GuestTools.run("cmp", ["-s", a, b]).status == 0 }
+
+    static func copy(_ a: String, _ b: String) throws { try FileManager.default.copyItem(atPath: a, toPath: b) }
+
+    @Test func fixMatchesHivexTurnsVerdictsGreenAndUndoes() throws {
+        guard GuestTools.require("hivexregedit", "mkntfs", "ntfs-3g", "ntfscat", "ntfsfix", "sfdisk", "cmp") else { return }
+        let dir = try GuestTools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let profile = WindowsProfile.vmwareSCSI2003
+        guard let image = try FixPlanTests.image(profile.tree(), in: dir, name: "disk") else { return }
+        let pristine = dir.appendingPathComponent("pristine.img").path
+        try Self.copy(image, pristine)
+
+        let (report, plan) = try FixPlanTests.plan(image)
+        #expect(plan.changesSomething)
+        let undoPath = dir.appendingPathComponent("disk.undo").path
+        let disk = try FileDevice.openForWriting(image)
+        let result = try FixApplier.apply(plan, disk: disk, undoPath: undoPath)
+        try disk.close()
+        #expect(result.hivesWritten == [.system])
+        #expect(result.bytesWritten > 0)
+
+        // Inspect reads the fix back: the verdicts it was for are green, and nothing is left to do.
+        let (after, replan) = try FixPlanTests.plan(image)
+        for id in ["boot-ide", "crash-visible"] {
+            #expect(FixPlanTests.verdict(after, id)?.ok == true, "\(id): \(FixPlanTests.verdict(after, id)?.reason ?? "")")
+        }
+        #expect(FixPlanTests.verdict(report, "boot-ide")?.ok == false)
+        for step in replan.steps { #expect(step.state != .apply, "\(step.id) not done after the fix") }
+
+        // The oracle: the same .reg merged by hivex into the original hive exports identically.
+        let volume = try Self.volume(of: image, in: dir, name: "fixed")
+        let check = try GuestTools.run("ntfsfix", ["-n", volume])
+        #expect(check.status == 0, "ntfsfix -n: \(check.stdout) \(check.stderr)")
+        let written = try Self.ntfscat(volume, Self.hivePath)
+        let merged = try FixPlanTests.hivexMerge(profile.systemHive(), reg: RegText.render(plan.edits), in: dir, name: "oracle")
+        let ours = try Self.export(written, in: dir, name: "ferry")
+        let theirs = try Self.export(merged, in: dir, name: "hivex")
+        #expect(!ours.isEmpty && ours == theirs, "hivexregedit --export differs between ferry's hive and hivex's merge")
+
+        // The undo file gives back the disk byte for byte.
+        let restore = try FileDevice.openForWriting(image)
+        _ = try UndoRestore.restore(restore, from: undoPath)
+        try restore.close()
+        #expect(try Self.cmp(image, pristine))
+    }
+
+    /// The command as a user runs it: --dry-run writes nothing, the fix prints the verdicts it
+    /// turned green, a second run has nothing to change, --undo restores the disk.
+    @Test func fixCommandDryRunFixAgainAndUndo() throws {
+        guard GuestTools.require("mkntfs", "ntfs-3g", "sfdisk", "cmp") else { return }
+        let dir = try GuestTools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        guard let image = try FixPlanTests.image(WindowsProfile.vmwareSCSI2003.tree(), in: dir, name: "cli") else { return }
+        let pristine = dir.appendingPathComponent("pristine.img").path
+        try Self.copy(image, pristine)
+
+        let dry = try FerryExecutable.run(["fix", image, "--dry-run"])
+        #expect(dry.status == 0, "\(dry.stderr)")
+        #expect(dry.stdout.contains("mergeide        will change"))
+        #expect(dry.stdout.contains("SYSTEM\\ControlSet001\\Services\\atapi: Start = 0 (REG_DWORD)"))
+        #expect(try Self.cmp(image, pristine), "--dry-run wrote to the disk")
+        #expect(!FileManager.default.fileExists(atPath: image + ".ferry-undo"))
+
+        let fix = try FerryExecutable.run(["fix", image])
+        #expect(fix.status == 0, "\(fix.stderr)")
+        #expect(fix.stdout.contains("boot-ide          blocker → ok"), "\(fix.stdout)")
+        #expect(fix.stdout.contains("undo with: ferry fix --undo \(image).ferry-undo \(image)"))
+
+        let again = try FerryExecutable.run(["fix", image])
+        #expect(again.status == 0)
+        #expect(again.stdout.contains("nothing to change"), "\(again.stdout)")
+        #expect(!again.stdout.contains("will change"))
+
+        let undo = try FerryExecutable.run(["fix", "--undo", image + ".ferry-undo", image])
+        #expect(undo.status == 0, "\(undo.stderr)")
+        #expect(try Self.cmp(image, pristine))
+    }
+
+    /// kill -9 between two sector writes: --undo restores the disk exactly, and a rerun of the
+    /// fix on the cut disk completes it (the hive it leaves is one hivex reads).
+    @Test func aFixKilledBetweenWritesIsUndoneOrCompleted() throws {
+        guard GuestTools.require("hivexregedit", "mkntfs", "ntfs-3g", "ntfscat", "sfdisk", "cmp") else { return }
+        let dir = try GuestTools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        guard let image = try FixPlanTests.image(WindowsProfile.vmwareSCSI2003.tree(), in: dir, name: "kill") else { return }
+        let pristine = dir.appendingPathComponent("pristine.img").path
+        try Self.copy(image, pristine)
+        let second = dir.appendingPathComponent("second.img").path
+
+        let killed = try FerryExecutable.shell("FERRY_TEST_FIX_KILL_AFTER_WRITES=1 \"$FERRY\" fix '\(image)'")
+        #expect(killed.status == 137 || killed.status == 9, "expected SIGKILL, got \(killed.status): \(killed.stderr)")
+        #expect(try !Self.cmp(image, pristine), "the first write should have happened")
+        try Self.copy(image, second)
+
+        let undo = try FerryExecutable.run(["fix", "--undo", image + ".ferry-undo", image])
+        #expect(undo.status == 0, "\(undo.stderr)")
+        #expect(try Self.cmp(image, pristine))
+
+        let rerun = try FerryExecutable.run(["fix", second, "--undo-file", second + ".undo2"])
+        #expect(rerun.status == 0, "rerun: \(rerun.stderr)")
+        let (after, _) = try FixPlanTests.plan(second)
+        #expect(FixPlanTests.verdict(after, "boot-ide")?.ok == true)
+        let hive = try Self.ntfscat(try Self.volume(of: second, in: dir, name: "second"), Self.hivePath)
+        #expect(!(try Self.export(hive, in: dir, name: "second")).isEmpty)
+    }
+
+    /// Bad input: one line, exit 78, not one byte changed.
+    @Test func unsafeGuestsAreRefusedAndLeftAsTheyWere() throws {
+        guard GuestTools.require("mkntfs", "ntfs-3g", "sfdisk", "cmp") else { return }
+        let dir = try GuestTools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var dirty = WindowsProfile.vmwareSCSI2003
+        dirty.dirtySystemHive = true
+        var hibernated = WindowsProfile.vmwareSCSI2003
+        hibernated.hiberfil = "HIBR"
+        var missing = WindowsProfile.vmwareSCSI2003
+        missing.driverFiles.removeAll { $0 == "atapi.sys" }
+        for (name, profile, expect) in [("dirty", dirty, "dirty"), ("hibernated", hibernated, "hibernat"), ("missing", missing, "atapi.sys")] {
+            guard let image = try FixPlanTests.image(profile.tree(), in: dir, name: name) else { return }
+            let before = dir.appendingPathComponent("\(name).orig").path
+            try Self.copy(image, before)
+            let r = try FerryExecutable.run(["fix", image])
+            #expect(r.status == 78, "\(name): \(r.status) \(r.stderr)")
+            #expect(r.stderr.contains(expect), "\(name): \(r.stderr)")
+            #expect(r.stderr.split(separator: "\n").count == 1, "\(name): one line: \(r.stderr)")
+            #expect(try Self.cmp(image, before), "\(name): the disk changed")
+            #expect(!FileManager.default.fileExists(atPath: image + ".ferry-undo"), "\(name): an undo file was left")
+        }
+        let blank = dir.appendingPathComponent("blank.img").path
+        #expect(FileManager.default.createFile(atPath: blank, contents: Data(count: 1 << 20)))
+        let none = try FerryExecutable.run(["fix", blank])
+        #expect(none.status == 78 && none.stderr.contains("no Windows"), "\(none.stderr)")
+    }
+}
