@@ -8,6 +8,15 @@ let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("InternalImportsByDefault"),
 ]
 
+/// `ferry --version`: Scripts/release.sh sets FERRY_COMMIT (and FERRY_VERSION when given one);
+/// a plain `swift build` gets the version in Sources/CFerryLaunch/build_info.c and no commit.
+let buildInfo: [CSetting] = ["FERRY_VERSION", "FERRY_COMMIT"].compactMap { name in
+    guard let value = Context.environment[name], !value.isEmpty,
+        value.allSatisfy({ $0.isLetter || $0.isNumber || ".-+_".contains($0) })
+    else { return nil }
+    return .define(name, to: "\"\(value)\"")
+}
+
 let package = Package(
     name: "ferry",
     platforms: [.macOS(.v15)],
@@ -32,6 +41,9 @@ let package = Package(
     targets: [
         // C shims: ioctls, fallocate, zero detection, dlopen'd codecs.
         .target(name: "CFerryShims", linkerSettings: [.linkedLibrary("dl")]),
+
+        // The process before Swift runs: argv without /proc (issue 17), the build's version line.
+        .target(name: "CFerryLaunch", cSettings: buildInfo),
 
         // Byte-level parsing helpers, errors, endianness. No dependencies.
         .target(name: "FerryBinary", swiftSettings: swiftSettings),
@@ -105,10 +117,11 @@ let package = Package(
             name: "FerryCommands",
             dependencies: [
                 "FerryDisk", "FerryFormats", "FerryCopy", "FerryGuest", "FerryFix", "FerryRegistry", "FerryProtocol", "FerryTransfer", "FerryTarget",
+                "CFerryLaunch",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings),
-        .executableTarget(name: "ferry", dependencies: ["FerryCommands"], swiftSettings: swiftSettings),
+        .executableTarget(name: "ferry", dependencies: ["FerryCommands", "CFerryLaunch"], swiftSettings: swiftSettings),
         .executableTarget(
             name: "ferry-bench",
             dependencies: ["FerryCopy", "FerryDisk", .product(name: "ArgumentParser", package: "swift-argument-parser")],

@@ -8,6 +8,8 @@ import Glibc
 // Process-wide tuning belongs here, not in the libraries.
 @main enum FerryMain {
     static func main() async {
+        // Never run a command on arguments the process could not read, nor without /proc (issue 17).
+        LaunchCheck.exitIfUnable()
         MemoryTuning.apply()
         await Ferry.main()
     }

@@ -15,7 +15,11 @@ public struct ChecksumCommand: ParsableCommand {
             copy and an image of the same disk in any format give the same value, and holes are \
             hashed without being read. `--digest xxh3` hashes blocks with XXH3-128 instead: about \
             ten times faster, the value `ferry send` reports by default, printed as xxh3:HEX.
-            """ + " " + FerryExit.helpLine)
+
+            Example: prove that a VMDK and the disk it was written to hold the same bytes \
+            (the two digests are equal):
+              ferry checksum win2003.vmdk /dev/sdb
+            """ + "\n\n" + FerryExit.helpLine)
 
     @Argument(help: "Files, block devices or images; - for standard input (needs --size).")
     var paths: [String]

@@ -14,7 +14,10 @@ public struct CopyCommand: ParsableCommand {
             (files) or efficient zeroing (devices). A new file is written under a temporary name \
             and renamed when complete; a block device's first block is written last. SRC may be \
             "-" (standard input, needs --size); DST may be "-" (standard output) or "null:".
-            """ + " " + FerryExit.helpLine)
+
+            Example: convert a VMware disk to qcow2, then re-read the target and compare digests:
+              ferry copy win2003.vmdk win2003.qcow2 --verify
+            """ + "\n\n" + FerryExit.helpLine)
 
     @Argument(help: "The source: a raw file, an image, a block device, or - for standard input.")
     var source: String

@@ -7,7 +7,11 @@ import Foundation
 public struct DemoCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Run the migration story in miniature on a generated sample VM disk, explaining each step.")
+        abstract: "Run the migration story in miniature on a generated sample VM disk, explaining each step.",
+        discussion: """
+            Example: run the demo and keep its files (a sample VMDK, its qcow2 copy, the received disk):
+              ferry demo --directory /tmp/ferry-demo --keep
+            """)
 
     @Option(help: "Directory for the demo's files (default: a new temporary directory, removed afterwards).")
     var directory: String?

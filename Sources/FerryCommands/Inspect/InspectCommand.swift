@@ -9,7 +9,13 @@ public struct InspectCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "inspect",
         abstract: "Inspect a guest disk: partitions, file systems, Windows boot facts and verdicts.",
-        discussion: "Reads only metadata, read-only. Exit status 0 even when verdicts fail; use --json for machines (see docs/inspect.md). " + FerryExit.helpLine)
+        discussion: """
+            Reads only metadata, read-only. Exit status 0 even when verdicts fail; use --json for \
+            machines (see docs/inspect.md).
+
+            Example: will this Windows guest boot on KVM's IDE or VirtIO controller?
+              ferry inspect win2003.vmdk
+            """ + "\n\n" + FerryExit.helpLine)
 
     @Argument(help: "The disk image or block device.")
     public var path: String

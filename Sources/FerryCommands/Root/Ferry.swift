@@ -5,8 +5,11 @@ public struct Ferry: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "ferry",
         abstract: "Move virtual machine disks between hypervisors: fast, safe and verified.",
-        discussion: FerryExit.helpLine,
-        version: "0.1.0",
+        discussion: """
+            Example: copy a VMware disk onto a block device, written safely (its first block last):
+              ferry copy win2003.vmdk /dev/sdb
+            """ + "\n\n" + FerryExit.helpLine,
+        version: BuildInfo.versionLine,
         subcommands: [
             CopyCommand.self, ChecksumCommand.self, SendCommand.self, ReceiveCommand.self, InspectCommand.self,
             FixCommand.self, DemoCommand.self,

@@ -25,6 +25,8 @@ public enum FerryExit: Int32, CaseIterable, Sendable {
     case noInput = 66
     /// The peer could not be reached or the connection broke beyond retrying.
     case network = 69
+    /// A file the system must provide is missing: /proc is not mounted.
+    case osFile = 72
     /// The target cannot be created or written: exists, too small, mounted, read-only.
     case cannotCreate = 73
     /// A read, write or flush failed (disk full, device error).
@@ -48,6 +50,7 @@ public enum FerryExit: Int32, CaseIterable, Sendable {
         case .badData: return "damaged or unsupported input"
         case .noInput: return "source not found or unreadable"
         case .network: return "network failure"
+        case .osFile: return "/proc not mounted"
         case .cannotCreate: return "target cannot be created or written"
         case .ioError: return "I/O error"
         case .protocolError: return "protocol error"

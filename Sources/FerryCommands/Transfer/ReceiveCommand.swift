@@ -15,7 +15,10 @@ public struct ReceiveCommand: AsyncParsableCommand {
             that prove a wrong code the receiver gives up (port checks and early closes are logged, not \
             counted). Every target is checked and locked before the receiver listens, and written only \
             once a peer has paired; a target named .qcow2 is written as qcow2.
-            """ + " " + FerryExit.helpLine)
+
+            Example: on the new host, wait for one disk and write it to /dev/vda:
+              ferry receive /dev/vda --listen 0.0.0.0:9123
+            """ + "\n\n" + FerryExit.helpLine)
 
     @Argument(help: "Target files or block devices, one per disk sent, in the sender's order (the disks travel in parallel).")
     var targets: [String] = []

@@ -16,7 +16,10 @@ public struct SendCommand: AsyncParsableCommand {
             compare the disk digest, and success is reported only once the target is on stable storage. \
             Several disks go in parallel over one connection; after a cut, running the same two commands \
             again resumes every disk (a disk already committed is proven by hash, not sent again).
-            """ + " " + FerryExit.helpLine)
+
+            Example: on the old host, send its disk with the code `ferry receive` printed:
+              ferry send /dev/sda 192.0.2.10:9123 --code ty7m-h5e6-azjm-2gz7
+            """ + "\n\n" + FerryExit.helpLine)
 
     @Argument(help: "Source disks or images, then the receiver's HOST[:PORT] (default port 9000), or - to write the stream to stdout (for `| ssh host ferry receive TARGET --stdin`).")
     var operands: [String] = []
@@ -66,6 +69,7 @@ public struct SendCommand: AsyncParsableCommand {
             config.compress = mode
             config.requestSize = requestSize
             config.digest = digest
+            CodecNotice.announce(digest: digest, compress: mode)
             if !toStdout { transfer.warnIfInsecure() }
             var sources: [any BlockDevice] = []
             for path in operands.dropLast() {

@@ -1,0 +1,155 @@
+function __ferry_should_offer_completions_for_flags_or_options -a expected_commands
+    set -l non_repeating_flags_or_options $argv[2..]
+    set -l non_repeating_flags_or_options_absent 0
+    set -l positional_index 0
+    set -l commands
+    __ferry_parse_tokens
+    test "$commands" = "$expected_commands"; and return $non_repeating_flags_or_options_absent
+end
+
+function __ferry_should_offer_completions_for_positional -a expected_commands positional_index_comparison expected_positional_index
+    set -l non_repeating_flags_or_options
+    set -l non_repeating_flags_or_options_absent 0
+    set -l positional_index 0
+    set -l commands
+    __ferry_parse_tokens
+    test "$commands" = "$expected_commands" -a \( "$positional_index" "$positional_index_comparison" "$expected_positional_index" \)
+end
+
+function __ferry_parse_tokens -S
+    set -l unparsed_tokens (__ferry_tokens -pc)
+    switch $unparsed_tokens[1]
+    case 'ferry'
+        __ferry_parse_subcommand 0 'version' 'h/help'
+        switch $unparsed_tokens[1]
+        case 'copy'
+            __ferry_parse_subcommand 2 'source-format=' 'allow-backing=+' 'target-format=' 'size=' 'overwrite' 'target-is-zero' 'verify' 'digest=' 'workers=' 'progress=' 'version' 'h/help'
+        case 'checksum'
+            __ferry_parse_subcommand -r 1 'source-format=' 'allow-backing=+' 'size=' 'digest=' 'progress=' 'version' 'h/help'
+        case 'send'
+            __ferry_parse_subcommand -r 1 'code=' 'insecure' 'progress=' 'retry-for=' 'source-format=' 'allow-backing=+' 'limit=' 'compress=' 'digest=' 'raw' 'workers=' 'request-size=' 'version' 'h/help'
+        case 'receive'
+            __ferry_parse_subcommand -r 1 'listen=' 'code=' 'insecure' 'progress=' 'retry-for=' 'overwrite' 'target-format=' 'raw' 'size=' 'stdin' 'version' 'h/help'
+        case 'inspect'
+            __ferry_parse_subcommand 1 'json' 'source-format=' 'allow-backing=+' 'version' 'h/help'
+        case 'demo'
+            __ferry_parse_subcommand 0 'directory=' 'keep' 'version' 'h/help'
+        case 'help'
+            __ferry_parse_subcommand -r 1 'version'
+        end
+    end
+end
+
+function __ferry_tokens
+    if test (string split -m 1 -f 1 -- . "$FISH_VERSION") -gt 3
+        commandline --tokens-raw $argv
+    else
+        commandline -o $argv
+    end
+end
+
+function __ferry_parse_subcommand -S -a positional_count
+    argparse -s r -- $argv
+    set -l option_specs $argv[2..]
+    set -l is_repeating_positional $_flag_r
+    set -el _flag_r
+    set -a commands $unparsed_tokens[1]
+    set positional_index 0
+    while true
+        set -e unparsed_tokens[1]
+        argparse -sn "$commands" $option_specs -- $unparsed_tokens 2> /dev/null
+        set unparsed_tokens $argv
+        set positional_index (math $positional_index + 1)
+        for non_repeating_flag_or_option in $non_repeating_flags_or_options
+            if set -ql "_flag_$(string replace -a - _ -- $non_repeating_flag_or_option)"
+                set non_repeating_flags_or_options_absent 1
+                break
+            end
+        end
+        test (count $unparsed_tokens) -eq 0 -o \( -z "$is_repeating_positional" -a "$positional_index" -gt "$positional_count" \) && break
+    end
+end
+
+function __ferry_complete_directories
+    set -l token (commandline -t)
+    string match -- '*/' $token
+    set -l subdirs $token*/
+    printf %s\n $subdirs
+end
+
+function __ferry_custom_completion
+    set -x SAP_SHELL fish
+    set -x SAP_SHELL_VERSION $FISH_VERSION
+    set -l tokens (__ferry_tokens -p)
+    if test -z "$(__ferry_tokens -t)"
+        set -l index (count (__ferry_tokens -pc))
+        set tokens $tokens[..$index] \'\' $tokens[(math $index + 1)..]
+    end
+    command $tokens[1] $argv $tokens
+end
+
+complete -c 'ferry' -f
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry" version' -l 'version' -d 'Show the version.'
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_positional "ferry" -eq 1' -fa 'copy' -d 'Copy a disk or image to a file, a block device, or standard output.'
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_positional "ferry" -eq 1' -fa 'checksum' -d 'Print the disk digest of each path, like sha256sum.'
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_positional "ferry" -eq 1' -fa 'send' -d 'Send disks to a waiting `ferry receive`, encrypted and verified.'
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_positional "ferry" -eq 1' -fa 'receive' -d 'Wait for `ferry send` and write the disks it sends into TARGET(s).'
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_positional "ferry" -eq 1' -fa 'inspect' -d 'Inspect a guest disk: partitions, file systems, Windows boot facts and verdicts.'
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_positional "ferry" -eq 1' -fa 'demo' -d 'Run the migration story in miniature on a generated sample VM disk, explaining each step.'
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_positional "ferry" -eq 1' -fa 'help' -d 'Show subcommand help information.'
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry copy" format source-format' -l 'source-format' -l 'format' -d 'Source format (raw, qcow2, vmdk, vhd, vhdx, ova) instead of detecting it. Regular files are detected by content; block devices are raw unless this says otherwise; raw is never probed.' -rfka 'raw qcow2 vmdk vhd vhdx ova'
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry copy"' -l 'allow-backing' -d 'Also allow backing files, parents and extents in DIR (repeatable). Without it an image may name only files in its own directory.' -rfka ''
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry copy" target-format' -l 'target-format' -d 'Target format (raw or qcow2). By default the name decides: .qcow2 is qcow2, a .vmdk/.vhd/.vhdx/.ova name is refused (ferry cannot write those yet), anything else is raw.' -rfka 'raw qcow2 vmdk vhd vhdx ova'
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry copy" size' -l 'size' -d 'Size of a source read from standard input (e.g. 50G).' -rfka ''
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry copy" overwrite' -l 'overwrite' -d 'Replace an existing non-empty target file.'
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry copy" target-is-zero' -l 'target-is-zero' -d 'Promise that the target already reads as zeros, so zero runs are skipped.'
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry copy" verify' -l 'verify' -d 'Re-read the target after the copy and compare its digest with the source\'s.'
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry copy" digest' -l 'digest' -d 'Block hash of the digest: sha256 (blkhash/blksum-compatible) or xxh3 (faster).' -rfka 'sha256 xxh3'
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry copy" workers' -l 'workers' -d 'Requests in flight (default: one per core, at least 2).' -rfka ''
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry copy" progress' -l 'progress' -d 'Progress display: auto (a live line on a terminal, nothing otherwise), tty, json (JSON lines on stderr), none.' -rfka 'none tty json auto'
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry copy" version' -l 'version' -d 'Show the version.'
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry copy" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry checksum" format source-format' -l 'source-format' -l 'format' -d 'Source format (raw, qcow2, vmdk, vhd, vhdx, ova) instead of detecting it. Regular files are detected by content; block devices are raw unless this says otherwise; raw is never probed.' -rfka 'raw qcow2 vmdk vhd vhdx ova'
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry checksum"' -l 'allow-backing' -d 'Also allow backing files, parents and extents in DIR (repeatable). Without it an image may name only files in its own directory.' -rfka ''
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry checksum" size' -l 'size' -d 'Size of standard input, when a path is -.' -rfka ''
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry checksum" digest' -l 'digest' -d 'Block hash: sha256 (blkhash/blksum-compatible) or xxh3 (faster; what `ferry send` uses).' -rfka 'sha256 xxh3'
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry checksum" progress' -l 'progress' -d 'Progress display: auto (a live line on a terminal, nothing otherwise), tty, json (JSON lines on stderr), none.' -rfka 'none tty json auto'
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry checksum" version' -l 'version' -d 'Show the version.'
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry checksum" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry send" code' -l 'code' -d 'The pairing code (16 symbols, e.g. 7kqm-2xrt-9pfa-w3ne). The receiver makes one up when omitted.' -rfka ''
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry send" insecure' -l 'insecure' -d 'Plain TCP without pairing or encryption. Both sides must pass it; use only on a trusted link or inside ssh.'
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry send" progress' -l 'progress' -d 'Progress display: auto (a live line on a terminal, nothing otherwise), tty, json (JSON lines on stderr), none.' -rfka 'none tty json auto'
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry send" retry-for' -l 'retry-for' -d 'After a dropped connection, reconnect and resume until this long after the last progress (e.g. 30s, 5m, 1h; 0 to fail at once).' -rfka ''
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry send" format source-format' -l 'source-format' -l 'format' -d 'Source format (raw, qcow2, vmdk, vhd, vhdx, ova) instead of detecting it. Regular files are detected by content; block devices are raw unless this says otherwise; raw is never probed.' -rfka 'raw qcow2 vmdk vhd vhdx ova'
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry send"' -l 'allow-backing' -d 'Also allow backing files, parents and extents in DIR (repeatable). Without it an image may name only files in its own directory.' -rfka ''
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry send" limit' -l 'limit' -d 'Bandwidth limit in bytes per second (e.g. 100M or 100M/s).' -rfka ''
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry send" compress' -l 'compress' -d 'Per-chunk compression: auto (by compressibility and bottleneck), none, zstd, lz4, gzip.' -rfka ''
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry send" digest' -l 'digest' -d 'Block hash: xxh3 (fast; used when the receiver has it too) or sha256 (the digest blksum and `ferry checksum` print).' -rfka 'sha256 xxh3'
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry send" raw' -l 'raw' -d 'Send a plain byte stream (no protocol, no encryption) to a plain `nc -l PORT > disk.img`.'
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry send" workers' -l 'workers' -d 'Requests read and hashed at once (each holds one request in memory).' -rfka ''
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry send" request-size' -l 'request-size' -d 'Bytes per request (64K to 4M).' -rfka ''
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry send" version' -l 'version' -d 'Show the version.'
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry send" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry receive" listen' -l 'listen' -d 'Address and port to listen on (default 0.0.0.0:9000).' -rfka ''
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry receive" code' -l 'code' -d 'The pairing code (16 symbols, e.g. 7kqm-2xrt-9pfa-w3ne). The receiver makes one up when omitted.' -rfka ''
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry receive" insecure' -l 'insecure' -d 'Plain TCP without pairing or encryption. Both sides must pass it; use only on a trusted link or inside ssh.'
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry receive" progress' -l 'progress' -d 'Progress display: auto (a live line on a terminal, nothing otherwise), tty, json (JSON lines on stderr), none.' -rfka 'none tty json auto'
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry receive" retry-for' -l 'retry-for' -d 'After a dropped connection, reconnect and resume until this long after the last progress (e.g. 30s, 5m, 1h; 0 to fail at once).' -rfka ''
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry receive" overwrite' -l 'overwrite' -d 'Replace existing non-empty target files.'
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry receive" target-format' -l 'target-format' -d 'Target format, when the targets\' names should not decide it (a name ending .qcow2 is written as qcow2).' -rfka 'raw qcow2 vmdk vhd vhdx ova'
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry receive" raw' -l 'raw' -d 'Accept a plain byte stream (`dd if=/dev/sda | nc HOST PORT`): progress, zero elision and a digest, but no pairing or verification.'
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry receive" size' -l 'size' -d 'With --raw: the disk size in bytes (needed for file targets; a block device knows its size).' -rfka ''
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry receive" stdin' -l 'stdin' -d 'Read the stream from stdin (`ferry send SOURCE - | ssh host ferry receive TARGET --stdin`); ssh provides the security.'
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry receive" version' -l 'version' -d 'Show the version.'
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry receive" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry inspect" json' -l 'json' -d 'Print the report as JSON.'
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry inspect" format source-format' -l 'source-format' -l 'format' -d 'Source format (raw, qcow2, vmdk, vhd, vhdx, ova) instead of detecting it. Regular files are detected by content; block devices are raw unless this says otherwise; raw is never probed.' -rfka 'raw qcow2 vmdk vhd vhdx ova'
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry inspect"' -l 'allow-backing' -d 'Also allow backing files, parents and extents in DIR (repeatable). Without it an image may name only files in its own directory.' -rfka ''
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry inspect" version' -l 'version' -d 'Show the version.'
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry inspect" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry demo" directory' -l 'directory' -d 'Directory for the demo\'s files (default: a new temporary directory, removed afterwards).' -rfka ''
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry demo" keep' -l 'keep' -d 'Keep the demo\'s files.'
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry demo" version' -l 'version' -d 'Show the version.'
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry demo" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry help" version' -l 'version' -d 'Show the version.'
