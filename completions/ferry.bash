@@ -173,20 +173,20 @@ _ferry() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    copy|checksum|send|receive|inspect|demo|help)
+    copy|checksum|send|receive|inspect|fix|demo|plan|explain|help)
         # Offer subcommand argument completions
         "_ferry_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'copy checksum send receive inspect demo help' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'copy checksum send receive inspect fix demo plan explain help' -- "${cur}"))
         ;;
     esac
 }
 
 _ferry_copy() {
     repeating_flags=()
-    non_repeating_flags=(--overwrite --target-is-zero --verify --version -h --help)
+    non_repeating_flags=(--overwrite --target-is-zero --verify --fix --version -h --help)
     repeating_options=(--allow-backing)
     non_repeating_options=(--source-format --format --target-format --size --digest --workers --progress)
     __ferry_offer_flags_options 2
@@ -298,7 +298,7 @@ _ferry_send() {
 
 _ferry_receive() {
     repeating_flags=()
-    non_repeating_flags=(--insecure --overwrite --raw --stdin --version -h --help)
+    non_repeating_flags=(--insecure --overwrite --raw --stdin --fix --version -h --help)
     repeating_options=()
     non_repeating_options=(--listen --code --progress --retry-for --target-format --size)
     __ferry_offer_flags_options -1
@@ -347,6 +347,28 @@ _ferry_inspect() {
     esac
 }
 
+_ferry_fix() {
+    repeating_flags=()
+    non_repeating_flags=(--dry-run --force --json --version -h --help)
+    repeating_options=(--only)
+    non_repeating_options=(--undo-file --undo)
+    __ferry_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--only')
+        __ferry_add_completions -W 'mergeide'$'\n''virtio-storage'$'\n''crash-visible'$'\n''ntfs-geometry'$'\n''cpu-drivers'
+        return
+        ;;
+    '--undo-file')
+        return
+        ;;
+    '--undo')
+        return
+        ;;
+    esac
+}
+
 _ferry_demo() {
     repeating_flags=()
     non_repeating_flags=(--keep --version -h --help)
@@ -360,6 +382,55 @@ _ferry_demo() {
         return
         ;;
     esac
+}
+
+_ferry_plan() {
+    repeating_flags=()
+    non_repeating_flags=(--json --version -h --help)
+    repeating_options=(--allow-backing)
+    non_repeating_options=(--vmx --target --bridge --ganeti-node --ganeti-os --vmid --storage --source-format --format)
+    __ferry_offer_flags_options -1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--vmx')
+        return
+        ;;
+    '--target')
+        __ferry_add_completions -W 'ganeti'$'\n''libvirt'$'\n''proxmox'$'\n''qemu'
+        return
+        ;;
+    '--bridge')
+        return
+        ;;
+    '--ganeti-node')
+        return
+        ;;
+    '--ganeti-os')
+        return
+        ;;
+    '--vmid')
+        return
+        ;;
+    '--storage')
+        return
+        ;;
+    '--source-format'|'--format')
+        __ferry_add_completions -W 'raw'$'\n''qcow2'$'\n''vmdk'$'\n''vhd'$'\n''vhdx'$'\n''ova'
+        return
+        ;;
+    '--allow-backing')
+        return
+        ;;
+    esac
+}
+
+_ferry_explain() {
+    repeating_flags=()
+    non_repeating_flags=(--list --json --version -h --help)
+    repeating_options=()
+    non_repeating_options=()
+    __ferry_offer_flags_options -1
 }
 
 _ferry_help() {

@@ -15,10 +15,11 @@ public struct FixCommand: ParsableCommand {
             the default is every step but cpu-drivers. Prints the plan (every registry value and sector it will change), \
             writes it through an undo file (every original byte saved and synced before it is overwritten), reads the disk \
             back and prints the verdicts of ferry inspect before and after. Writes raw disk files and block devices \
-            (opened exclusively: never a mounted one); never a source. \
-            Example: ferry fix win2003.img --dry-run; ferry fix win2003.img; ferry fix --undo win2003.img.ferry-undo win2003.img.
+            (opened exclusively: never a mounted one); never a source. `--undo FILE` puts every byte back.
 
-            """ + FerryExit.helpLine)
+            Example: see what the fix would change on a copied Windows 2003 disk, then run it without --dry-run:
+              ferry fix win2003.img --dry-run
+            """ + "\n\n" + FerryExit.helpLine)
 
     @Argument(help: "The copied disk: a raw image file or a block device.")
     public var disk: String

@@ -8,7 +8,13 @@ public struct ExplainCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "explain",
         abstract: "Explain a boot error of a migrated guest (0x7B, 0x0A, \"NTLDR is missing\", GRUB rescue…) and its fix.",
-        discussion: "CODE is a STOP code (0x7B, 0x0000007B, INACCESSIBLE_BOOT_DEVICE) or the message's words (\"A disk read error occurred\"). --list shows every entry. An unknown code exits with 64. " + FerryExit.helpLine)
+        discussion: """
+            CODE is a STOP code (0x7B, 0x0000007B, INACCESSIBLE_BOOT_DEVICE) or the message's words \
+            ("A disk read error occurred"). --list shows every entry. An unknown code exits with 64.
+
+            Example: what a blue screen with STOP 0x0000007B means after a migration, and its fix:
+              ferry explain 0x7B
+            """ + "\n\n" + FerryExit.helpLine)
 
     @Argument(help: "The STOP code or the message.")
     public var code: [String] = []

@@ -13,7 +13,14 @@ public struct PlanCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "plan",
         abstract: "Write the target VM's configuration (Ganeti, libvirt, Proxmox, QEMU) from the .vmx and the guest's disks.",
-        discussion: "Reads the .vmx and inspects the first disk (read-only) for the guest facts; prints every choice with its reason, the warnings, then the configuration. A missing fact makes a choice a guess, marked as such; the exit status is non-zero only when no plan can be made at all. " + FerryExit.helpLine)
+        discussion: """
+            Reads the .vmx and inspects the first disk (read-only) for the guest facts; prints every choice with its reason, \
+            the warnings, then the configuration. A missing fact makes a choice a guess, marked as such; the exit status is \
+            non-zero only when no plan can be made at all.
+
+            Example: the Ganeti instance for the received disk of a VMware VM:
+              ferry plan --vmx win2003.vmx /dev/vg0/win2003 --target ganeti
+            """ + "\n\n" + FerryExit.helpLine)
 
     @Option(help: ArgumentHelp("The VMware configuration of the VM.", valueName: "VM.vmx"))
     public var vmx: String?
