@@ -15,6 +15,13 @@
 #   make-guest-fixtures.sh ntfs-attrlist OUT
 #       Bare NTFS volume with /big.bin carrying 60 named streams (user.* xattrs through
 #       ntfs-3g): its attributes spill into extension records behind an $ATTRIBUTE_LIST.
+#   make-guest-fixtures.sh ntfs-fragmented OUT HOLES
+#       32 MiB bare NTFS volume (4 KiB clusters): /SYSTEM (40,000 bytes of 0x5A), then 2×HOLES
+#       one-cluster files /f/NNNNN.bin written in order, every other one deleted, so the free
+#       space after them is a comb of one-cluster holes (for the in-place write tests).
+#   make-guest-fixtures.sh ntfs-read IMG PATH OUT
+#       Mounts IMG read-only with ntfs-3g (FUSE) and copies the file at PATH to OUT (an oracle
+#       for the write tests; done here because ntfs-3g daemonizes).
 #   make-guest-fixtures.sh linux OUT
 #       MBR disk: ext4 (active), swap, logical FAT32 and ext3 in an extended partition.
 #
@@ -90,6 +97,31 @@ for i in range(60): os.setxattr(sys.argv[1], "user.stream%02d" % i, b"value-of-s
     sync
     umount "$mnt" 2>/dev/null || fusermount -u "$mnt"
     rmdir "$mnt" ;;
+ntfs-fragmented)
+    rm -f "$2"
+    need mkntfs ntfs-3g fusermount python3
+    truncate -s $((32 * mib)) "$2"
+    mkntfs -F -f -q -c 4096 -L FRAGMENTED "$2" >/dev/null 2>&1
+    mnt=$(mktemp -d)
+    if ! ntfs-3g "$2" "$mnt" 2>/dev/null; then rmdir "$mnt"; echo "ntfs-3g FUSE mount failed (needs /dev/fuse and root)" >&2; exit 77; fi
+    head -c 40000 /dev/zero | tr '\0' 'Z' > "$mnt/SYSTEM"
+    python3 -c 'import os, sys
+d = os.path.join(sys.argv[1], "f"); n = 2 * int(sys.argv[2]); os.mkdir(d)
+for i in range(n):
+    with open(os.path.join(d, "%05d.bin" % i), "wb") as f: f.write(b"f" * 4096)
+for i in range(1, n, 2): os.remove(os.path.join(d, "%05d.bin" % i))' "$mnt" "$3"
+    sync
+    umount "$mnt" 2>/dev/null || fusermount -u "$mnt"
+    rmdir "$mnt" ;;
+ntfs-read)
+    need ntfs-3g fusermount
+    mnt=$(mktemp -d)
+    if ! ntfs-3g -o ro "$2" "$mnt" >/dev/null 2>&1; then rmdir "$mnt"; echo "ntfs-3g FUSE mount failed (needs /dev/fuse and root)" >&2; exit 77; fi
+    status=0
+    cp "$mnt/$3" "$4" || status=1
+    umount "$mnt" 2>/dev/null || fusermount -u "$mnt"
+    rmdir "$mnt"
+    exit $status ;;
 linux)
     rm -f "$2"
     out=$2
