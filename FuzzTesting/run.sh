@@ -7,6 +7,8 @@
 #   FUZZ_CONFIG=release  or debug (see README.md for what each costs here)
 #   FUZZ_BUILD_PATH=...  the scratch path of the build (default FuzzTesting/.build)
 #   FUZZ_JOBS=N          swift build -j N
+#   FUZZ_RUNS=N          stop each target after N inputs (libFuzzer's -runs; FUZZ_SECONDS stays a cap):
+#                        with FUZZ_SEED, the run is the same on every machine, however fast
 #   FUZZ_SEED=N          libFuzzer's -seed (default: a random seed, printed). With a seed the run is
 #                        reproducible: Swift's hashing is made deterministic too, so the same seed
 #                        on the same commit mutates the same inputs in the same order, and a run of
@@ -55,7 +57,9 @@ for t in "${targets[@]}"; do
   mkdir -p "$findings"
   log=$(mktemp)
   status=0
-  "$bin/$t" "$work" -max_total_time="$seconds" -seed="$seed" \
+  runs_arg=()
+  [ -n "${FUZZ_RUNS:-}" ] && runs_arg=(-runs="$FUZZ_RUNS")
+  "$bin/$t" "$work" -max_total_time="$seconds" -seed="$seed" "${runs_arg[@]}" \
     -rss_limit_mb=512 -timeout=10 -print_final_stats=1 -artifact_prefix="$findings/" >"$log" 2>&1 || status=$?
   runs=$(sed -n 's/^Done \([0-9]*\) runs.*/\1/p' "$log" | tail -1)
   stats=$(grep -E '^#[0-9]+' "$log" | tail -1 || true)

@@ -24,7 +24,13 @@ public enum FixPlanner {
         guard let systemStream = try volume.open("/\(root)/System32/config/SYSTEM") else {
             throw FixError(.noWindows, "\(disk.name): no SYSTEM hive under \(windows.systemRoot)\\System32\\config")
         }
-        let system = try Hive(bytes: try systemStream.readAll(limit: maxHiveBytes))
+        let system: Hive
+        do {
+            system = try Hive(bytes: try systemStream.readAll(limit: maxHiveBytes))
+            _ = try system.rootKey()
+        } catch {
+            throw FixError(.refused, "\(disk.name): the SYSTEM hive does not read (\(error)); if a ferry fix of this disk was interrupted, restore it first with ferry fix --undo UNDO-FILE \(disk.name). Nothing written")
+        }
         guard !system.isDirty else {
             throw FixError(.refused, "\(disk.name): the SYSTEM hive is dirty (its sequence numbers differ or its checksum is wrong: SYSTEM.LOG holds newer changes); boot the guest once and shut it down cleanly, or copy it again from a cleanly shut down source. Nothing written")
         }

@@ -29,9 +29,12 @@ struct GuestContext {
     /// the plan as a `.reg` file) creates only the keys a file names.
     func changing(_ edits: [RegistryEdit]) throws -> [RegistryEdit] {
         var created: Set<String> = []
+        // A value goes into an existing key, so a value's key is created first too.
         let expanded = edits.flatMap { edit -> [RegistryEdit] in
-            guard edit.kind == .createKey, edit.path.count > 1 else { return [edit] }
-            return (1...edit.path.count).map { RegistryEdit(edit.hive, Array(edit.path.prefix($0)), .createKey) }
+            guard !edit.path.isEmpty else { return [edit] }
+            if case .deleteValue = edit.kind { return [edit] }
+            let keys = (1...edit.path.count).map { RegistryEdit(edit.hive, Array(edit.path.prefix($0)), .createKey) }
+            return edit.kind == .createKey ? keys : keys + [edit]
         }
         return try expanded.filter { edit in
             let path = edit.keyPath
