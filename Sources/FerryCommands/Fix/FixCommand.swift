@@ -76,7 +76,7 @@ public struct FixCommand: ParsableCommand {
         if json {
             print(try Self.encode(FixReport(plan: plan, before: report.verdicts, after: outcome.after.verdicts, result: .init(outcome.result))))
         } else {
-            print(FixOutput.result(outcome.result, disk: disk))
+            print(FixOutput.result(outcome.result, plan: plan, disk: disk))
             print(FixOutput.verdicts(before: report.verdicts, after: outcome.after.verdicts, steps: plan.steps.map(\.id)))
         }
         try outcome.check()
@@ -114,7 +114,7 @@ public struct FixCommand: ParsableCommand {
         var lines = [FixOutput.plan(plan, report: report)]
         guard plan.changesSomething || !plan.refused.isEmpty else { return (lines + ["ferry fix: nothing to change"]).joined(separator: "\n") }
         let outcome = try Self.apply(plan, to: path, undoFile: nil, force: false)
-        lines.append(FixOutput.result(outcome.result, disk: path))
+        lines.append(FixOutput.result(outcome.result, plan: plan, disk: path))
         lines.append(FixOutput.verdicts(before: report.verdicts, after: outcome.after.verdicts, steps: plan.steps.map(\.id)))
         try outcome.check()
         return lines.joined(separator: "\n")

@@ -14,8 +14,8 @@ enum FixOutput {
             switch step.state {
             case .apply:
                 var parts: [String] = []
-                if !step.edits.isEmpty { parts.append("\(step.edits.count) registry changes") }
-                if !step.sectors.isEmpty { parts.append("\(step.sectors.count) sectors") }
+                if !step.edits.isEmpty { parts.append("\(step.edits.count) registry entries") }
+                if !step.sectors.isEmpty { parts.append("\(step.sectors.count) boot sectors") }
                 what = "will change " + parts.joined(separator: ", ")
             case .done: what = "already done"
             case .notApplicable: what = "not needed"
@@ -54,10 +54,11 @@ enum FixOutput {
         }
     }
 
-    static func result(_ r: FixApplier.Result, disk: String) -> String {
+    static func result(_ r: FixApplier.Result, plan: FixPlan, disk: String) -> String {
         guard let undo = r.undoPath else { return "ferry fix: nothing written" }
-        let hives = r.hivesWritten.map(\.rawValue).joined(separator: ", ")
-        return "ferry fix: wrote \(r.writes) ranges, \(r.bytesWritten) bytes (\(hives.isEmpty ? "boot sector" : hives + " hive")); undo with: ferry fix --undo \(undo) \(disk)"
+        var what = r.hivesWritten.map { "\($0.rawValue) hive" }
+        if !plan.sectors.isEmpty { what.append("\(plan.sectors.count) boot sectors") }
+        return "ferry fix: wrote \(r.writes) ranges, \(r.bytesWritten) bytes (\(what.joined(separator: ", "))); undo with: ferry fix --undo \(undo) \(disk)"
     }
 
     static func verdicts(before: [Verdict], after: [Verdict], steps: [FixStepID]) -> String {
