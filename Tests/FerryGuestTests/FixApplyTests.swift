@@ -117,6 +117,31 @@ import Testing
         #expect(try Self.cmp(image, pristine))
     }
 
+    /// `ferry copy --fix`: the target is read back, then fixed; the source is never written; a
+    /// target the fix cannot edit in place is refused before anything is copied.
+    @Test func copyWithFixFixesTheVerifiedTargetOnly() throws {
+        guard GuestTools.require("mkntfs", "ntfs-3g", "sfdisk", "cmp") else { return }
+        let dir = try GuestTools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        guard let image = try FixPlanTests.image(WindowsProfile.vmwareSCSI2003.tree(), in: dir, name: "source") else { return }
+        let pristine = dir.appendingPathComponent("pristine.img").path
+        try Self.copy(image, pristine)
+        let target = dir.appendingPathComponent("target.img").path
+        let r = try FerryExecutable.run(["copy", image, target, "--fix"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("verified: the target reads back with the same digest"), "\(r.stdout)")
+        #expect(r.stdout.contains("boot-ide          blocker → ok"), "\(r.stdout)")
+        #expect(try Self.cmp(image, pristine), "the source changed")
+        let (after, _) = try FixPlanTests.plan(target)
+        #expect(FixPlanTests.verdict(after, "boot-ide")?.ok == true)
+
+        let qcow2 = dir.appendingPathComponent("target.qcow2").path
+        let refused = try FerryExecutable.run(["copy", image, qcow2, "--fix"])
+        #expect(refused.status == 64, "\(refused.status) \(refused.stderr)")
+        #expect(refused.stderr.contains("--fix needs a raw target"))
+        #expect(!FileManager.default.fileExists(atPath: qcow2))
+    }
+
     /// kill -9 between two writes: --undo restores the disk exactly. A fix cut while the grown
     /// hive's data was being written leaves a hive that does not read; a rerun on that disk
     /// refuses it (one line naming the hive and --undo) and changes nothing.
