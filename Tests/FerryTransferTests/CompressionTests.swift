@@ -48,7 +48,7 @@ import Testing
         }
         let dir = try Loopback.temporaryDirectory()
         let bytes = Self.textDisk(at: dir + "/src.img", size: 3 * 1024 * 1024 + 4096, seed: 11)
-        var rc = ReceiveConfiguration(targets: [dir + "/dst.img"], listen: HostPort(host: "127.0.0.1", port: 0))
+        var rc = ReceiveConfiguration(targets: [dir + "/dst.img"], listen: HostPort(host: "127.0.0.1", port: 0)).withTestTimeouts()
         rc.insecure = true
         let (receiver, port) = try await Loopback.startReceiver(rc)
         var sc = Loopback.sendConfig(port: port, code: nil)

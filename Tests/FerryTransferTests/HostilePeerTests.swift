@@ -68,7 +68,7 @@ import Testing
     ) async throws {
         let dir = try Loopback.temporaryDirectory()
         let original = try Loopback.makeDisk(at: dir + "/dst.img", size: 8192, seed: 9)
-        var rc = ReceiveConfiguration(targets: [dir + "/dst.img"], listen: HostPort(host: "127.0.0.1", port: 0))
+        var rc = ReceiveConfiguration(targets: [dir + "/dst.img"], listen: HostPort(host: "127.0.0.1", port: 0)).withTestTimeouts()
         rc.insecure = true
         rc.overwrite = true
         let (receiver, port) = try await Loopback.startReceiver(rc)

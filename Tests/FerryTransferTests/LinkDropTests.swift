@@ -13,7 +13,7 @@ import Testing
     static let size = 48 << 20
 
     func receiver(_ dir: String, retry: Double) -> ReceiveConfiguration {
-        var rc = ReceiveConfiguration(targets: [dir + "/dst.img"], listen: HostPort(host: "127.0.0.1", port: 0))
+        var rc = ReceiveConfiguration(targets: [dir + "/dst.img"], listen: HostPort(host: "127.0.0.1", port: 0)).withTestTimeouts()
         rc.insecure = true
         rc.retryFor = retry
         return rc

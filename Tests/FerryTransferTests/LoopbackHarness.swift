@@ -64,7 +64,7 @@ enum Loopback {
     /// A plain receiver on port 0 with resume at 1 MiB granularity (segments,
     /// checkpoints and acks), so a cut in a few-MiB test leaves journaled segments.
     static func resumableReceiver(targets: [String], retry: Double = 0) -> ReceiveConfiguration {
-        var rc = ReceiveConfiguration(targets: targets, listen: HostPort(host: "127.0.0.1", port: 0))
+        var rc = ReceiveConfiguration(targets: targets, listen: HostPort(host: "127.0.0.1", port: 0)).withTestTimeouts()
         rc.insecure = true
         rc.segmentSize = 1 << 20
         rc.checkpointBytes = 1 << 20
@@ -74,7 +74,7 @@ enum Loopback {
     }
 
     static func sendConfig(port: Int, code: PairingCode?) -> SendConfiguration {
-        var config = SendConfiguration(destination: HostPort(host: "127.0.0.1", port: port))
+        var config = SendConfiguration(destination: HostPort(host: "127.0.0.1", port: port)).withTestTimeouts()
         config.code = code
         config.insecure = code == nil
         config.progress = .none
@@ -115,5 +115,25 @@ extension Loopback {
         }
         _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
         return bytes
+    }
+}
+
+/// In-process sessions share the machine with every other suite (QEMU boots, mkntfs, hivex):
+/// a loaded 2-core machine has starved one for longer than the 30 s defaults, and a test of
+/// something else then failed on liveness. The liveness and pairing tests set their own values.
+extension ReceiveConfiguration {
+    func withTestTimeouts() -> ReceiveConfiguration {
+        var config = self
+        config.idleTimeout = 120
+        config.helloTimeout = 120
+        return config
+    }
+}
+
+extension SendConfiguration {
+    func withTestTimeouts() -> SendConfiguration {
+        var config = self
+        config.idleTimeout = 120
+        return config
     }
 }

@@ -15,7 +15,7 @@ import Testing
         let size = 5 * 1024 * 1024 + 12345
         let bytes = try Loopback.makeDisk(at: dir + "/src.img", size: size, seed: seed)
         let code = PairingCode.random()
-        var rc = ReceiveConfiguration(targets: [dir + "/dst.img"], listen: HostPort(host: "127.0.0.1", port: 0))
+        var rc = ReceiveConfiguration(targets: [dir + "/dst.img"], listen: HostPort(host: "127.0.0.1", port: 0)).withTestTimeouts()
         rc.code = code
         let (receiver, port) = try await Loopback.startReceiver(rc)
         let source = try FileDevice.openForReading(dir + "/src.img")
@@ -37,7 +37,7 @@ import Testing
     func digestKindIsNegotiatedAndMatchesChecksum(asked: LeafHash) async throws {
         let dir = try Loopback.temporaryDirectory()
         _ = try Loopback.makeDisk(at: dir + "/src.img", size: 2 * 1024 * 1024 + 4097, seed: 77)
-        var rc = ReceiveConfiguration(targets: [dir + "/dst.img"], listen: HostPort(host: "127.0.0.1", port: 0))
+        var rc = ReceiveConfiguration(targets: [dir + "/dst.img"], listen: HostPort(host: "127.0.0.1", port: 0)).withTestTimeouts()
         rc.insecure = true
         let (receiver, port) = try await Loopback.startReceiver(rc)
         var sc = Loopback.sendConfig(port: port, code: nil)
@@ -80,7 +80,7 @@ import Testing
         let dir = try Loopback.temporaryDirectory()
         let a = try Loopback.makeDisk(at: dir + "/a.img", size: 3 * 65536, seed: 1)
         let b = try Loopback.makeDisk(at: dir + "/b.img", size: 2 * 1024 * 1024 + 512, seed: 2)
-        var rc = ReceiveConfiguration(targets: [dir + "/a2.img", dir + "/b2.img"], listen: HostPort(host: "127.0.0.1", port: 0))
+        var rc = ReceiveConfiguration(targets: [dir + "/a2.img", dir + "/b2.img"], listen: HostPort(host: "127.0.0.1", port: 0)).withTestTimeouts()
         rc.insecure = true
         let (receiver, port) = try await Loopback.startReceiver(rc)
         let sources: [any BlockDevice] = [try FileDevice.openForReading(dir + "/a.img"), try FileDevice.openForReading(dir + "/b.img")]
@@ -97,7 +97,7 @@ import Testing
         let handle = try #require(FileHandle(forWritingAtPath: path))
         try handle.truncate(atOffset: 1 << 30)
         try handle.close()
-        var rc = ReceiveConfiguration(targets: [dir + "/out.img"], listen: HostPort(host: "127.0.0.1", port: 0))
+        var rc = ReceiveConfiguration(targets: [dir + "/out.img"], listen: HostPort(host: "127.0.0.1", port: 0)).withTestTimeouts()
         rc.insecure = true
         let (receiver, port) = try await Loopback.startReceiver(rc)
         let sent = try await TransferSender.run(
@@ -113,7 +113,7 @@ import Testing
         let dir = try Loopback.temporaryDirectory()
         _ = try Loopback.makeDisk(at: dir + "/src.img", size: 1 << 20, seed: 3)
         let original = try Loopback.makeDisk(at: dir + "/dst.img", size: 4096, seed: 4)
-        var rc = ReceiveConfiguration(targets: [dir + "/dst.img"], listen: HostPort(host: "127.0.0.1", port: 0))
+        var rc = ReceiveConfiguration(targets: [dir + "/dst.img"], listen: HostPort(host: "127.0.0.1", port: 0)).withTestTimeouts()
         rc.code = PairingCode.random()
         rc.overwrite = true
         rc.maxAuthFailures = 2
@@ -144,7 +144,7 @@ import Testing
         let dir = try Loopback.temporaryDirectory()
         let bytes = try Loopback.makeDisk(at: dir + "/src.img", size: 1 << 20, seed: 5)
         let code = PairingCode.random()
-        var rc = ReceiveConfiguration(targets: [dir + "/dst.img"], listen: HostPort(host: "127.0.0.1", port: 0))
+        var rc = ReceiveConfiguration(targets: [dir + "/dst.img"], listen: HostPort(host: "127.0.0.1", port: 0)).withTestTimeouts()
         rc.code = code
         rc.maxAuthFailures = 1
         let (receiver, port) = try await Loopback.startReceiver(rc)

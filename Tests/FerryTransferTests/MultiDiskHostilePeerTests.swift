@@ -25,7 +25,7 @@ import Testing
     /// Runs the attack; returns the directory and the error codes the receiver sent.
     func attack(_ messages: [Message]) async throws -> (dir: String, errors: [ProtocolError.Code]) {
         let dir = try Loopback.temporaryDirectory()
-        var rc = ReceiveConfiguration(targets: [dir + "/a.img", dir + "/b.img"], listen: HostPort(host: "127.0.0.1", port: 0))
+        var rc = ReceiveConfiguration(targets: [dir + "/a.img", dir + "/b.img"], listen: HostPort(host: "127.0.0.1", port: 0)).withTestTimeouts()
         rc.insecure = true
         let (receiver, port) = try await Loopback.startReceiver(rc)
         let replies = try await HostilePeerTests.run(port: port, [HostilePeerTests.frame(messages)])

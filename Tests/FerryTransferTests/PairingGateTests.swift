@@ -12,7 +12,7 @@ import Testing
     static let code = PairingCode.random()
 
     static func receiver(_ dir: String, maxAuthFailures: Int = 3, insecure: Bool = false) -> ReceiveConfiguration {
-        var rc = ReceiveConfiguration(targets: [dir + "/dst.img"], listen: HostPort(host: "127.0.0.1", port: 0))
+        var rc = ReceiveConfiguration(targets: [dir + "/dst.img"], listen: HostPort(host: "127.0.0.1", port: 0)).withTestTimeouts()
         rc.insecure = insecure
         rc.code = insecure ? nil : code
         rc.maxAuthFailures = maxAuthFailures

@@ -32,7 +32,7 @@ import Glibc
         let dir = try Loopback.temporaryDirectory()
         guard let (_, loop) = try oldDisk(dir) else { return }
         defer { LoopDevice.detach(loop) }
-        var rc = ReceiveConfiguration(targets: [loop], listen: HostPort(host: "127.0.0.1", port: 0))
+        var rc = ReceiveConfiguration(targets: [loop], listen: HostPort(host: "127.0.0.1", port: 0)).withTestTimeouts()
         rc.insecure = true
         let (receiver, port) = try await Loopback.startReceiver(rc)
         _ = try await HostilePeerTests.run(
@@ -70,7 +70,7 @@ import Glibc
 
     /// `receive --stdin` of `stream` into `target`: the error it ended with, or nil.
     static func pipeReceive(_ stream: ByteBuffer, into target: String) async throws -> TransferError? {
-        var rc = ReceiveConfiguration(targets: [target], listen: HostPort(host: "127.0.0.1", port: 0))
+        var rc = ReceiveConfiguration(targets: [target], listen: HostPort(host: "127.0.0.1", port: 0)).withTestTimeouts()
         rc.progress = .none
         let config = rc
         return try await onThread { () -> TransferError? in
@@ -208,7 +208,7 @@ import Glibc
     @Test func secondReceiverOfATargetIsRefusedBeforeListening() async throws {
         let dir = try Loopback.temporaryDirectory()
         let target = dir + "/one.img"
-        var rc = ReceiveConfiguration(targets: [target], listen: HostPort(host: "127.0.0.1", port: 0))
+        var rc = ReceiveConfiguration(targets: [target], listen: HostPort(host: "127.0.0.1", port: 0)).withTestTimeouts()
         rc.insecure = true
         let (first, port) = try await Loopback.startReceiver(rc)
         let second = try receiveProcess("'\(target)'")
@@ -265,7 +265,7 @@ import Glibc
         let target = dir + "/x.qcow2"
         // Sector-aligned but not block-aligned: a short last 64 KiB block (qemu sizes are whole sectors).
         _ = try Loopback.makeDisk(at: source, size: (5 << 20) + 12288, seed: 21)
-        var rc = ReceiveConfiguration(targets: [target], listen: HostPort(host: "127.0.0.1", port: 0))
+        var rc = ReceiveConfiguration(targets: [target], listen: HostPort(host: "127.0.0.1", port: 0)).withTestTimeouts()
         rc.insecure = true
         let (receiver, port) = try await Loopback.startReceiver(rc)
         _ = try await TransferSender.run(
