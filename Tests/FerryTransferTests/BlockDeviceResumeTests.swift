@@ -4,6 +4,7 @@ import FerryTransfer
 import Foundation
 import Testing
 
+extension InProcessNetwork {
 /// A block-device target's journal lives in the private state directory
 /// (`FERRY_STATE_DIR`, created 0700), named by the device's dev_t, never at a
 /// predictable path under /var/tmp; a cut transfer into a loop device resumes from it.
@@ -59,4 +60,5 @@ import Testing
         #expect(try device.readBytes(at: 0, count: size) == bytes)
         #expect(!FileManager.default.fileExists(atPath: journal))
     }
+}
 }

@@ -6,6 +6,7 @@ import Foundation
 import NIOCore
 import Testing
 
+extension InProcessNetwork {
 @Suite(.serialized) struct CompressionTests {
     /// Compressible but not trivial: words from a small vocabulary, seeded.
     static func textDisk(at path: String, size: Int, seed: UInt64) -> [UInt8] {
@@ -57,4 +58,5 @@ import Testing
         _ = try await receiver.value
         #expect(Loopback.read(dir + "/dst.img") == bytes)
     }
+}
 }

@@ -6,6 +6,7 @@ import NIOCore
 import NIOPosix
 import Testing
 
+extension InProcessNetwork {
 /// A test client that speaks the protocol badly on purpose (plain TCP, so the tests
 /// reach the receiver's message handling without a code). Every case must end with
 /// an error from the receiver and nothing written outside the disk.
@@ -139,7 +140,9 @@ enum BlockHashes {
     }
 }
 
-extension HostilePeerTests {
+}
+
+extension InProcessNetwork.HostilePeerTests {
     @Test func compressedGarbage() async throws {
         guard (try? Codec.load(.gzip)) != nil else {
             Skip.because("zlib not installed")

@@ -4,6 +4,7 @@ import Foundation
 import Synchronization
 import Testing
 
+extension InProcessNetwork {
 /// A link that keeps dropping (a proxy that cuts every connection after N MiB): each
 /// reconnect must keep what the receiver made durable, so the transfer completes with
 /// a bounded number of bytes carried; and when nothing ever becomes durable, both sides
@@ -104,4 +105,5 @@ import Testing
 
 private final class Flag: Sendable {
     let value = Atomic<Bool>(false)
+}
 }

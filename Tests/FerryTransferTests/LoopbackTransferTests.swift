@@ -7,6 +7,7 @@ import NIOPosix
 import Foundation
 import Testing
 
+extension InProcessNetwork {
 @Suite(.serialized) struct LoopbackTransferTests {
     @Test func encryptedTransferIsByteIdenticalAndVerified() async throws {
         let dir = try Loopback.temporaryDirectory()
@@ -273,4 +274,5 @@ import Testing
         await #expect(throws: TransferError.self) { _ = try await receiver.value }
         #expect(!FileManager.default.fileExists(atPath: dir + "/dst.img"))
     }
+}
 }

@@ -4,6 +4,7 @@ import Foundation
 import NIOCore
 import Testing
 
+extension InProcessNetwork {
 /// A hostile peer against a two-disk receiver, over a real socket: messages about
 /// the wrong disk end the session with an error and leave no unfinished target.
 @Suite(.serialized) struct MultiDiskHostilePeerTests {
@@ -77,4 +78,5 @@ import Testing
         #expect(Loopback.read(target + "/a.img") == [UInt8](repeating: 0, count: Int(size)))
         #expect(leftovers(target) == [".a.img.ferry-journal", "a.img"])
     }
+}
 }

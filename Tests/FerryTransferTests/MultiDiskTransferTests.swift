@@ -4,6 +4,7 @@ import FerryTransfer
 import Foundation
 import Testing
 
+extension InProcessNetwork {
 /// Several disks in one session over real loopback sockets: side by side on the one
 /// connection, each verified, and resumable disk by disk after a cut.
 @Suite(.serialized) struct MultiDiskTransferTests {
@@ -185,4 +186,5 @@ import Testing
         _ = try await receiver.value
         return sent
     }
+}
 }

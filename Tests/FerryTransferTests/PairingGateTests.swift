@@ -5,6 +5,7 @@ import Testing
 
 @testable import FerryTransfer
 
+extension InProcessNetwork {
 /// Issue 9 items 4 and 12: only a TLS handshake that proves a wrong key is a failed
 /// pairing attempt, on either side. Port checks, HTTP health checks, early closes and
 /// a relay that accepts and hangs up are logged (receiver) or retried (sender).
@@ -147,4 +148,5 @@ import Testing
     @Test func probeAccounts() {
         #expect(PairingProbe.preview(Array("GET /\r\n".utf8)) == "\"GET /\\x0d\\x0a\"")
     }
+}
 }

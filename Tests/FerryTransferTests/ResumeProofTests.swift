@@ -5,6 +5,7 @@ import Testing
 
 @testable import FerryTransfer
 
+extension InProcessNetwork {
 /// A resume proves the journal against the target itself: a target changed between
 /// the two runs is caught by re-reading it (and only what changed is sent again), a
 /// target that is not the file the journal was written for discards the journal, and
@@ -119,4 +120,5 @@ import Testing
         #expect(Loopback.read(journal) == Array("someone else's".utf8))
         #expect(!FileManager.default.fileExists(atPath: dir + "/dst.img"))
     }
+}
 }

@@ -4,6 +4,7 @@ import FerryTransfer
 import Foundation
 import Testing
 
+extension InProcessNetwork {
 /// A transfer cut off midway continues from the receiver's journal: unchanged
 /// segments are proven by hash and not sent again; changed ones are resent.
 @Suite(.serialized) struct ResumeTests {
@@ -78,4 +79,5 @@ import Testing
         _ = try await receiver.value
         #expect(Loopback.read(dir + "/dst.img") == bytes)
     }
+}
 }

@@ -8,6 +8,7 @@ import Testing
 import Glibc
 #endif
 
+extension InProcessNetwork {
 /// Issue 9 item 13: a source that changes while it is sent. A size change fails the
 /// disk (the receiver commits nothing); a source written in place is sent with a
 /// warning that the copy is at best crash-consistent.
@@ -142,6 +143,8 @@ import Glibc
             }
         }
     }
+}
+
 }
 
 extension Result {

@@ -12,6 +12,7 @@ import Testing
 import Glibc
 #endif
 
+extension InProcessNetwork {
 /// Issue 9, items 3, 5, 9 and 14 on the receiving side: the commit order (no block 0
 /// and no final name before the digests match), raw mode's length check, one writer
 /// per target, and targets checked before listening.
@@ -281,4 +282,5 @@ import Glibc
         let compare = try Tools.run("qemu-img", ["compare", "-f", "raw", "-F", "qcow2", source, target])
         #expect(compare.status == 0, "\(compare.stdout)\(compare.stderr)")
     }
+}
 }
