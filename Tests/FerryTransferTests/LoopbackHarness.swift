@@ -141,4 +141,4 @@ extension SendConfiguration {
 /// Every suite that runs a sender and a receiver in this process, one test at a time. Side by
 /// side they collided: a sender reconnecting after a cut (resume) reached another test's new
 /// receiver on the port its own had freed, and an insecure receiver took it for its sender.
-@Suite(.serialized) enum InProcessNetwork {}
+@Suite(.serialized, .timeLimit(.minutes(5))) enum InProcessNetwork {}
