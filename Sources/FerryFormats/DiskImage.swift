@@ -37,7 +37,11 @@ public enum DiskImage {
     /// Opens `path` read-only as a virtual disk under `policy` (see `SourcePolicy`:
     /// a block device is raw, a regular file is probed, every file an image names
     /// stays inside the source's directory). "-" is standard input (raw, needs `streamSize`).
+    /// A URI (`nbd://…`) goes to the `DiskScheme` registered for it (see `DiskSchemes`).
     public static func open(source path: String, policy: SourcePolicy = SourcePolicy(), streamSize: UInt64? = nil) throws -> OpenedSource {
+        if let scheme = try DiskSchemes.scheme(for: path) {
+            return try scheme.openSource(path, policy: policy)
+        }
         if path == "-" {
             let disk = try LocalDisk.openSource(path, streamSize: streamSize)
             let image = SourceChain.Image(role: .source, path: path, format: .raw, reason: .stream)
