@@ -1,3 +1,4 @@
+import FerryRegistry
 import FerryTestSupport
 import Foundation
 

@@ -1,7 +1,7 @@
 import FerryBinary
 
 /// Writes registry hives (regf) from a tree of keys and values: ferry's own builder, so tests
-/// need no hive from elsewhere. Output is checked against hivexsh/hivexget in the tests.
+/// and the demo need no hive from elsewhere. Output is checked against hivexsh/hivexget in the tests.
 ///
 /// Layout: base block (4096 bytes), then hbins of 4096-byte multiples packed with cells in
 /// depth-first order (nk, value list, vk, data, subkey list, children); each bin's unused tail
