@@ -116,7 +116,8 @@ let package = Package(
         .target(
             name: "FerryCommands",
             dependencies: [
-                "FerryDisk", "FerryFormats", "FerryCopy", "FerryGuest", "FerryFix", "FerryRegistry", "FerryProtocol", "FerryTransfer", "FerryTarget",
+                "FerryDisk", "FerryFormats", "FerryCopy", "FerryGuest", "FerryFix", "FerryNTFS", "FerryRegistry", "FerryProtocol", "FerryTransfer",
+                "FerryTarget",
                 "CFerryLaunch",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],

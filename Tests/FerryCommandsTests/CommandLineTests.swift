@@ -134,4 +134,26 @@ enum LocalTargetName {
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("Demo complete"))
     }
+
+    /// The demo's story (issue 11): inspect finds the 0x7B on the sample Windows 2003 guest,
+    /// `ferry fix` turns the verdict green in the received copy, hivexget reads the edit, and
+    /// the plan boots the guest from IDE.
+    @Test func demoFindsTheBlueScreenFixesItAndHivexConfirms() throws {
+        guard Tools.require("hivexget", why: "the demo checks the fixed hive with it") else { return }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-demo-story-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let result = try FerryExecutable.run(["demo", "--directory", dir, "--keep"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let out = result.stdout
+        #expect(out.contains("Windows: Microsoft Windows Server 2003 5.2 build 3790"), "\(out.prefix(3000))")
+        #expect(out.contains("[FAIL] boot-ide: will stop with 0x7B"))
+        #expect(out.contains("boot-ide          blocker → ok"))
+        #expect(out.contains("libhivex, the library virt-v2v uses, reads the edit"))
+        #expect(out.contains("disk-bus     ide"))
+        // The source the demo made is untouched by the fix: it still shows the 0x7B.
+        let inspect = try FerryExecutable.run(["inspect", dir + "/win2003.vmdk"])
+        #expect(inspect.stdout.contains("[FAIL] boot-ide"), "\(inspect.stdout)")
+        let fixed = try FerryExecutable.run(["inspect", dir + "/vda.raw"])
+        #expect(fixed.stdout.contains("[ok  ] boot-ide"), "\(fixed.stdout)")
+    }
 }

@@ -62,9 +62,14 @@ struct DemoScript {
         try await transfer(files, expected: sourceDigest)
         step(6, "catch a damaged copy")
         try detectDamage(files, expected: sourceDigest)
+        step(7, "fix the guest offline, in the copy: MergeIDE and friends")
+        try fix(files)
+        step(8, "configure the target: the Ganeti instance this guest needs")
+        try plan(files)
 
         print("\nDemo complete: the disk was inspected, converted, sent encrypted and authenticated,")
-        print("skipping its empty space, and verified end to end at every step.")
+        print("skipping its empty space, and verified end to end at every step; the copy was fixed to boot")
+        print("on KVM's IDE controller and the target's configuration written, each choice with its reason.")
     }
 
     func allocated(_ path: String) -> UInt64 {
@@ -84,12 +89,13 @@ struct DemoScript {
 /// The paths the demo uses.
 struct DemoFiles {
     var directory: String
+    var vmx: String { directory + "/win2003.vmx" }
     var descriptor: String { directory + "/win2003.vmdk" }
     var flat: String { directory + "/win2003-flat.vmdk" }
     var qcow2: String { directory + "/win2003.qcow2" }
     var received: String { directory + "/vda.raw" }
 
     func removeAll() {
-        for path in [descriptor, flat, qcow2, received] { try? FileManager.default.removeItem(atPath: path) }
+        for path in [vmx, descriptor, flat, qcow2, received, received + ".ferry-undo"] { try? FileManager.default.removeItem(atPath: path) }
     }
 }

@@ -1,22 +1,17 @@
 import FerryDisk
+import FerryNTFS
 import Foundation
 
-/// The demo's sample VM disk: an MBR partition table laid out as Windows 2003's
-/// installer does (one active partition at LBA 63), a few megabytes of "files",
-/// and a lot of never-written space — like most real VM disks.
+/// The demo's sample VM disk: an MBR partition table laid out as Windows 2003's installer
+/// does (one active partition at LBA 63, 255 heads, 63 sectors per track), an NTFS volume made
+/// by ferry's own formatter holding `SampleGuest`'s Windows, and a lot of never-written space,
+/// like most real VM disks.
 enum SampleDisk {
     static let size: UInt64 = 256 << 20
     static let partitionStart: UInt64 = 63
 
-    /// Regions of data: (offset, length, seed). The rest stays a hole.
-    static let regions: [(UInt64, Int, UInt64)] = [
-        (1 << 20, 4 << 20, 1),  // early in the volume: system files
-        (32 << 20, 8 << 20, 2),  // the middle: programs
-        (200 << 20, 2 << 20, 3),  // near the end: a log
-    ]
-
-    /// Bytes of data the sample holds (the MBR sector and the regions).
-    static var dataBytes: UInt64 { regions.reduce(512) { $0 + UInt64($1.1) } }
+    /// Bytes of file data on the guest's volume.
+    static var fileBytes: UInt64 { SampleGuest.files().values.reduce(0) { $0 + UInt64($1.count) } }
 
     /// An ESXi descriptor for a thick disk whose bytes are in `flatName` (createType "vmfs").
     static func descriptor(flatName: String) -> String {
@@ -44,15 +39,44 @@ enum SampleDisk {
             """
     }
 
+    /// The VM's configuration as ESXi 5 writes it (the parts `ferry plan` reads, and a few it does not).
+    static func vmx(descriptorName: String) -> String {
+        """
+        .encoding = "UTF-8"
+        config.version = "8"
+        virtualHW.version = "8"
+        displayName = "filesrv03"
+        guestOS = "winnetenterprise"
+        numvcpus = "2"
+        cpuid.coresPerSocket = "1"
+        memsize = "2048"
+        scsi0.present = "TRUE"
+        scsi0.virtualDev = "lsilogic"
+        scsi0:0.present = "TRUE"
+        scsi0:0.fileName = "\(descriptorName)"
+        scsi0:0.deviceType = "scsi-hardDisk"
+        ethernet0.present = "TRUE"
+        ethernet0.virtualDev = "e1000"
+        ethernet0.networkName = "VM Network"
+        ethernet0.addressType = "generated"
+        ethernet0.generatedAddress = "00:0c:29:5a:3c:9e"
+        uuid.bios = "56 4d 5a 3c 9e 11 7a 3c-9e 11 5a 3c 9e 11 7a 3c"
+        rtc.diffFromUTC = "3600"
+        tools.syncTime = "FALSE"
+        sched.cpu.shares = "normal"
+
+        """
+    }
+
     /// Writes the sample disk to `path` as a sparse file.
     static func write(to path: String) throws {
         let device = try FileDevice.create(path, size: size)
+        defer { try? device.close() }
         let mbr = masterBootRecord()
         try mbr.withUnsafeBytes { try device.write($0, at: 0) }
-        for (offset, length, seed) in regions {
-            let bytes = pseudoRandomText(count: length, seed: seed)
-            try bytes.withUnsafeBytes { try device.write($0, at: offset) }
-        }
+        var formatter = NTFSFormatter(label: "SYSTEM", hiddenSectors: UInt32(partitionStart))
+        formatter.serialNumber = 0x5A3C_9E11_7A3C_9E11
+        try formatter.format(device, at: partitionStart * 512, sectors: size / 512 - partitionStart, files: SampleGuest.files())
         try device.flush()
     }
 

@@ -18,7 +18,7 @@ enum FixOutput {
                 if !step.sectors.isEmpty { parts.append("\(step.sectors.count) boot sectors") }
                 what = "will change " + parts.joined(separator: ", ")
             case .done: what = "already done"
-            case .notApplicable: what = "not needed"
+            case .notApplicable: what = "not applicable"
             case .refused: what = "REFUSED"
             }
             lines.append("  \(step.id.rawValue.padding(15)) \(what) — \(step.id.summary)")
