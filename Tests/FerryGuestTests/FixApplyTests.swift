@@ -142,6 +142,36 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: qcow2))
     }
 
+    /// `ferry receive --fix`: the received disk is verified, then fixed; the sender's source is
+    /// never written.
+    @Test func receiveWithFixFixesTheVerifiedTarget() throws {
+        guard GuestTools.require("mkntfs", "ntfs-3g", "sfdisk", "cmp") else { return }
+        let dir = try GuestTools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        guard let image = try FixPlanTests.image(WindowsProfile.vmwareSCSI2003.tree(), in: dir, name: "source") else { return }
+        let pristine = dir.appendingPathComponent("pristine.img").path
+        try Self.copy(image, pristine)
+        let target = dir.appendingPathComponent("received.img").path
+        let port = Int.random(in: 20000...60000)
+        let code = "7kqm-2xrt-9pfa-w3ne"
+        let r = try FerryExecutable.shell("""
+            cd '\(dir.path)'
+            "$FERRY" receive '\(target)' --listen 127.0.0.1:\(port) --code \(code) --fix --progress none > recv.out 2> recv.err &
+            pid=$!
+            "$FERRY" send '\(image)' 127.0.0.1:\(port) --code \(code) --progress none --retry-for 60 > /dev/null 2> send.err
+            echo "send=$?"
+            wait $pid
+            echo "receive=$?"
+            """)
+        let received = (try? String(contentsOfFile: dir.appendingPathComponent("recv.out").path, encoding: .utf8)) ?? ""
+        let errors = (try? String(contentsOfFile: dir.appendingPathComponent("recv.err").path, encoding: .utf8)) ?? ""
+        #expect(r.stdout.contains("send=0") && r.stdout.contains("receive=0"), "\(r.stdout) \(errors)")
+        #expect(received.contains("boot-ide          blocker → ok"), "\(received)")
+        #expect(try Self.cmp(image, pristine), "the source changed")
+        let (after, _) = try FixPlanTests.plan(target)
+        #expect(FixPlanTests.verdict(after, "boot-ide")?.ok == true)
+    }
+
     /// kill -9 between two writes: --undo restores the disk exactly. A fix cut while the grown
     /// hive's data was being written leaves a hive that does not read; a rerun on that disk
     /// refuses it (one line naming the hive and --undo) and changes nothing.
