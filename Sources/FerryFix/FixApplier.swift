@@ -77,7 +77,8 @@ public enum FixApplier {
         let device = UndoRecordingDevice(disk, undo: undo, killAfterWrites: options.killAfterWrites)
         let volume = try NTFSVolume(device: device, offset: plan.volumeOffset)
         for (_, record, bytes) in hives {
-            _ = try volume.replaceContents(ofRecord: record, with: bytes, on: device)
+            // Copy-on-write: a fix cut at any write leaves the hive wholly old or wholly new.
+            _ = try volume.replaceContents(ofRecord: record, with: bytes, on: device, placement: .copyOnWrite)
         }
         for patch in plan.sectors {
             try patch.bytes.withUnsafeBytes { try device.write($0, at: patch.offset) }

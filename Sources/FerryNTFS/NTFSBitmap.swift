@@ -75,22 +75,34 @@ struct NTFSBitmap {
     /// The writes that mark `extents` in use: (disk offset, new bytes) per contiguous piece of
     /// the map. Throws if a cluster is already in use (the map changed under us).
     func markInUse(_ extents: [(lcn: LCN, length: UInt64)]) throws -> [(offset: UInt64, bytes: [UInt8])] {
+        try patches(marking: extents, freeing: [])
+    }
+
+    /// The writes that leave `inUse` marked and `free` cleared, both against the map as it is
+    /// now (so a second stage that frees old clusters also carries the first stage's marks).
+    /// Throws if a cluster of `inUse` is in use already or one of `free` is not in use.
+    func patches(marking inUse: [(lcn: LCN, length: UInt64)], freeing free: [(lcn: LCN, length: UInt64)]) throws
+        -> [(offset: UInt64, bytes: [UInt8])]
+    {
         // Two extents may share a byte of the map: gather every changed byte first.
         var changed: [UInt64: UInt8] = [:]
-        for extent in extents {
-            let first = extent.lcn.value, end = extent.lcn.value + extent.length
-            guard extent.length > 0, end <= totalClusters else {
-                throw FormatError(.outOfRange, structure: "$Bitmap", "clusters \(first)..<\(end) are past the volume")
-            }
-            let firstByte = first / 8, endByte = (end + 7) / 8
-            let current = try stream.read(at: firstByte, count: Int(endByte - firstByte))
-            for cluster in first..<end {
-                let index = cluster / 8, mask = UInt8(1) << (cluster % 8)
-                let byte = changed[index] ?? current[Int(index - firstByte)]
-                guard byte & mask == 0 else {
-                    throw FormatError(.inconsistent, structure: "$Bitmap", offset: index, "cluster \(cluster) is already in use")
+        for (extents, setting) in [(inUse, true), (free, false)] {
+            for extent in extents {
+                let first = extent.lcn.value, end = extent.lcn.value + extent.length
+                guard extent.length > 0, end <= totalClusters else {
+                    throw FormatError(.outOfRange, structure: "$Bitmap", "clusters \(first)..<\(end) are past the volume")
                 }
-                changed[index] = byte | mask
+                let firstByte = first / 8, endByte = (end + 7) / 8
+                let current = try stream.read(at: firstByte, count: Int(endByte - firstByte))
+                for cluster in first..<end {
+                    let index = cluster / 8, mask = UInt8(1) << (cluster % 8)
+                    let byte = changed[index] ?? current[Int(index - firstByte)]
+                    guard (byte & mask == 0) == setting else {
+                        throw FormatError(.inconsistent, structure: "$Bitmap", offset: index,
+                            "cluster \(cluster) is \(setting ? "already in use" : "not in use")")
+                    }
+                    changed[index] = setting ? byte | mask : byte & ~mask
+                }
             }
         }
         var patches: [(offset: UInt64, bytes: [UInt8])] = []

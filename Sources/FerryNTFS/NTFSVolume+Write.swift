@@ -17,6 +17,8 @@ public struct NTFSWriteReport: Sendable, Equatable {
     public var clustersAllocated: UInt64
     /// Clusters the file keeps past its new end: shrinking never frees clusters.
     public var clustersKeptPastEnd: UInt64
+    /// Clusters given back to $Bitmap (copy-on-write only: the file's old clusters).
+    public var clustersFreed: UInt64
     /// Bytes of $Bitmap read to find free clusters.
     public var bitmapBytesRead: UInt64
     /// MFT records rewritten (empty when only the data changed).
@@ -27,6 +29,14 @@ public struct NTFSWriteReport: Sendable, Equatable {
     public var runs: Int
 
     public var bytesWritten: UInt64 { dataBytesWritten + metadataBytesWritten }
+}
+
+/// Where `replaceContents` puts a file's new bytes.
+public enum NTFSWritePlacement: Sendable {
+    /// Over the file's own clusters (and new ones when it grows).
+    case inPlace
+    /// Into new clusters, switched to by the record write; the old clusters are freed last.
+    case copyOnWrite
 }
 
 extension NTFSVolume {
@@ -76,8 +86,14 @@ extension NTFSVolume {
     /// Writes go in this order, each stage flushed before the next, so that a crash leaves at
     /// worst a file whose old clusters hold part of the new bytes: the data clusters, then
     /// $Bitmap, then the MFT record (fix-ups renewed), then its $MFTMirr copy.
-    public func replaceContents(ofRecord number: UInt64, with contents: [UInt8], on device: any BlockDevice) throws -> NTFSWriteReport {
-        let plan = try planReplacement(ofRecord: number, with: contents, on: device)
+    ///
+    /// `.copyOnWrite` writes the new contents into free clusters instead, then points the
+    /// record at them, then frees the old clusters: a crash at any write boundary leaves the
+    /// file either wholly old or wholly new (at worst with clusters marked in use that nothing
+    /// uses, which chkdsk reclaims). It needs free space for the whole new contents.
+    public func replaceContents(ofRecord number: UInt64, with contents: [UInt8], on device: any BlockDevice,
+                                placement: NTFSWritePlacement = .inPlace) throws -> NTFSWriteReport {
+        let plan = try planReplacement(ofRecord: number, with: contents, on: device, placement: placement)
         return try plan.apply(volume: self, contents: contents, device: device)
     }
 }
@@ -91,6 +107,8 @@ struct ReplacementPlan {
     var bitmapPatches: [(offset: UInt64, bytes: [UInt8])]
     var record: RawMFTRecord?
     var mirrorOffsets: [(offset: UInt64, length: Int)]
+    /// $Bitmap writes after the record (copy-on-write: the old clusters freed).
+    var releasePatches: [(offset: UInt64, bytes: [UInt8])] = []
 
     func apply(volume: NTFSVolume, contents: [UInt8], device: any BlockDevice) throws -> NTFSWriteReport {
         var report = self.report
@@ -127,6 +145,11 @@ struct ReplacementPlan {
                 try device.flush()
             }
         }
+        for patch in releasePatches {
+            try write(patch.bytes[...], at: patch.offset)
+            report.metadataBytesWritten += UInt64(patch.bytes.count)
+        }
+        if !releasePatches.isEmpty { try device.flush() }
         return report
     }
 }

@@ -3,7 +3,8 @@ import FerryBinary
 
 extension NTFSVolume {
     /// Checks the file and computes every write of `replaceContents`; writes nothing.
-    func planReplacement(ofRecord number: UInt64, with contents: [UInt8], on device: any BlockDevice) throws -> ReplacementPlan {
+    func planReplacement(ofRecord number: UInt64, with contents: [UInt8], on device: any BlockDevice,
+                         placement: NTFSWritePlacement = .inPlace) throws -> ReplacementPlan {
         let structure = "MFT record \(number)"
         func refuse(_ why: String) -> FormatError { FormatError(.unsupportedFeature, structure: structure, why) }
         func damaged(_ why: String) -> FormatError { FormatError(.inconsistent, structure: structure, why) }
@@ -44,8 +45,21 @@ extension NTFSVolume {
         let needed = (newSize + cs - 1) / cs
         var newRuns = runs
         var patches: [(offset: UInt64, bytes: [UInt8])] = []
+        var releases: [(offset: UInt64, bytes: [UInt8])] = []
         var bitmapBytesRead: UInt64 = 0
-        if needed > clusters {
+        if placement == .copyOnWrite, needed > 0 {
+            // Every cluster new, the old ones freed only after the record points away from them.
+            let bitmap = try NTFSBitmap(volume: self)
+            let found = try bitmap.firstFit(
+                needed, in: NTFSBitmap.searchOrder(
+                    hint: runs.last.flatMap { run in run.lcn.map { $0.value + run.length } } ?? 0, mftCluster: bootSector.mftCluster,
+                    totalClusters: bootSector.totalClusters))
+            bitmapBytesRead = found.bytesRead
+            newRuns = DataRun.appending(found.extents, to: [])
+            patches = try bitmap.markInUse(found.extents)
+            let old = runs.compactMap { run in run.lcn.map { (lcn: $0, length: run.length) } }
+            releases = try bitmap.patches(marking: found.extents, freeing: old)
+        } else if needed > clusters {
             let bitmap = try NTFSBitmap(volume: self)
             let found = try bitmap.firstFit(
                 needed - clusters, in: NTFSBitmap.searchOrder(
@@ -55,11 +69,13 @@ extension NTFSVolume {
             newRuns = DataRun.appending(found.extents, to: runs)
             patches = try bitmap.markInUse(found.extents)
         }
-        let clustersAfter = max(needed, clusters)
+        let copied = placement == .copyOnWrite && needed > 0
+        let clustersAfter = copied ? needed : max(needed, clusters)
         var report = NTFSWriteReport(
             record: number, oldSize: data.dataSize, newSize: newSize, dataBytesWritten: 0, metadataBytesWritten: 0, writes: 0,
-            clustersAllocated: clustersAfter - clusters, clustersKeptPastEnd: clustersAfter - needed, bitmapBytesRead: bitmapBytesRead,
-            recordsUpdated: [], mirrorUpdated: false, runs: newRuns.count)
+            clustersAllocated: copied ? needed : clustersAfter - clusters, clustersKeptPastEnd: clustersAfter - needed,
+            clustersFreed: copied ? clusters : 0, bitmapBytesRead: bitmapBytesRead, recordsUpdated: [], mirrorUpdated: false,
+            runs: newRuns.count)
 
         var raw: RawMFTRecord?
         var mirror: [(offset: UInt64, length: Int)] = []
@@ -81,8 +97,8 @@ extension NTFSVolume {
             report.mirrorUpdated = !mirror.isEmpty
         }
         return ReplacementPlan(
-            report: report, runs: newRuns, writeLength: needed > clusters ? needed * cs : newSize, bitmapPatches: patches, record: raw,
-            mirrorOffsets: mirror)
+            report: report, runs: newRuns, writeLength: needed > clusters || copied ? needed * cs : newSize, bitmapPatches: patches,
+            record: raw, mirrorOffsets: mirror, releasePatches: releases)
     }
 
     /// The record `number` as raw bytes (fix-ups applied) with the disk pieces it occupies.

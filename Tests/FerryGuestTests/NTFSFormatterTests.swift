@@ -94,3 +94,34 @@ import Testing
         #expect(throws: FormatError.self) { try Self.format(image + "2", files: ["a/../b": [1]]) }
     }
 }
+
+/// Copy-on-write rewrites (what `ferry fix` uses for hives): new clusters, the record switched,
+/// the old clusters freed; checked by ntfs-3g's tools on volumes of ferry's own formatter.
+@Suite struct NTFSCopyOnWriteTests {
+    @Test func aCopyOnWriteRewriteMovesTheFileAndFreesItsOldClusters() throws {
+        guard GuestTools.require("ntfsfix", "ntfscat", "ntfsinfo") else { return }
+        let dir = try GuestTools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let image = dir.appendingPathComponent("vol.img").path
+        let path = ["WINDOWS", "system32", "config", "SYSTEM"]
+        try NTFSFormatterTests.format(image, files: NTFSFormatterTests.tree())
+        func clustersInUse() throws -> Int {
+            let map = try GuestTools.run("ntfscat", [image, "$Bitmap"])
+            return map.stdout.reduce(0) { $0 + $1.nonzeroBitCount }
+        }
+        let inUse = try clustersInUse()
+        for (round, size) in [40_000, 40_000, 90_000, 12_000].enumerated() {
+            let contents = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ round) }
+            let clusters = UInt64((size + 4095) / 4096)
+            let (report, _, _) = try NTFSVolume.rewrite(image, path, with: contents, placement: .copyOnWrite)
+            #expect(report.clustersAllocated == clusters && report.runs >= 1)
+            #expect(report.clustersFreed > 0 && report.recordsUpdated.count == 1)
+            try NTFSOracle.expectConsistent(image)
+            try NTFSOracle.expectContents(image, "/" + path.joined(separator: "/"), contents)
+            let info = try #require(try NTFSOracle.dataInfo(image, "/" + path.joined(separator: "/")))
+            #expect(info.dataSize == UInt64(size) && info.allocatedSize == clusters * 4096, "\(info)")
+            // $Bitmap, read by ntfscat: the old clusters were given back (40,000 bytes took 10).
+            #expect(try clustersInUse() == inUse - 10 + Int(clusters), "round \(round)")
+        }
+    }
+}

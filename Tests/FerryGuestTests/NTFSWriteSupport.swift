@@ -119,7 +119,9 @@ final class WriteCountingDevice: BlockDevice {
 
 extension NTFSVolume {
     /// Opens the image, rewrites `path`'s data, closes everything (so the tools see the result).
-    static func rewrite(_ image: String, _ path: [String], with contents: [UInt8]) throws -> (NTFSWriteReport, bytesRead: UInt64, bytesWritten: UInt64) {
+    static func rewrite(_ image: String, _ path: [String], with contents: [UInt8], placement: NTFSWritePlacement = .inPlace) throws
+        -> (NTFSWriteReport, bytesRead: UInt64, bytesWritten: UInt64)
+    {
         let reader = ReadCountingDevice(try FileDevice.openForReading(image))
         let writer = WriteCountingDevice(try FileDevice.openForWriting(image))
         defer {
@@ -128,7 +130,7 @@ extension NTFSVolume {
         }
         let volume = try NTFSVolume(device: reader)
         guard let number = try volume.lookup(path) else { throw FixtureError(message: "\(path) not found") }
-        let report = try volume.replaceContents(ofRecord: number, with: contents, on: writer)
+        let report = try volume.replaceContents(ofRecord: number, with: contents, on: writer, placement: placement)
         try writer.flush()
         return (report, reader.bytesRead, writer.bytesWritten)
     }
