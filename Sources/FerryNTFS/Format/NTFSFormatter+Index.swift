@@ -65,9 +65,9 @@ extension NTFSFormatter {
     /// each block but the last ends with the separator the root keeps (the entry that follows
     /// the block's keys). Empty when the whole index fits in $INDEX_ROOT.
     static func indexBlocks(for file: File, children: [Int], in layout: Layout) throws -> [[Int]] {
-        let formatter = NTFSFormatter(label: "", hiddenSectors: 0)
         let order = sorted(children, layout: layout)
-        let entries = order.map { formatter.indexEntry($0, subnode: nil, layout: layout).count }
+        // An entry is its 16-byte header and its $FILE_NAME key (66 bytes and the name), 8-aligned.
+        let entries = order.map { 16 + align8(66 + 2 * (layout.file($0)?.name.utf16.count ?? 0)) }
         let fixed = 0x38 + (24 + 72) + align8(24 + 66 + 2 * file.name.utf16.count) + (24 + 8 + 16 + 16) + 16 + 8
         if fixed + entries.reduce(0, +) <= recordSize { return [] }
         let capacity = indexBlockSize - indexBlockEntries - 16

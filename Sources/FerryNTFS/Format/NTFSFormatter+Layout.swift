@@ -79,8 +79,7 @@ extension NTFSFormatter {
             totalSectors = sectors - 1
             totalClusters = totalSectors * UInt64(NTFSFormatter.sectorSize) / UInt64(NTFSFormatter.clusterSize)
             let userRecords = tree.nodes.count - 1
-            mftRecords = (NTFSFormatter.firstUserRecord + userRecords + 3) / 4 * 4
-            mftRecords = max(mftRecords, 64)
+            mftRecords = max(64, (NTFSFormatter.firstUserRecord + userRecords + 3) / 4 * 4)
             // 256 KiB for volumes under 64 MiB, else 2 MiB (mkntfs scales it with the volume).
             logClusters = totalClusters < 16384 ? 64 : 512
             files = Self.systemFiles(tree: tree)
