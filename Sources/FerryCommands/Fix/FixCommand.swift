@@ -108,8 +108,11 @@ public struct FixCommand: ParsableCommand {
         let (device, _) = try DiskImage.openForUpdate(path, format: format)
         defer { try? device.close() }
         let undoPath = undoFile ?? Self.defaultUndoPath(for: path, isBlockDevice: (device as? FileDevice)?.kind == .blockDevice)
-        let kill = ProcessInfo.processInfo.environment["FERRY_TEST_FIX_KILL_AFTER_WRITES"].flatMap(Int.init)
-        let result = try FixApplier.apply(plan, disk: device, undoPath: undoPath, options: .init(force: force, killAfterWrites: kill))
+        let environment = ProcessInfo.processInfo.environment
+        let kill = environment["FERRY_TEST_FIX_KILL_AFTER_WRITES"].flatMap(Int.init)
+        let timestamp = environment["FERRY_TEST_FIX_TIMESTAMP"].flatMap(UInt64.init)
+        let result = try FixApplier.apply(
+            plan, disk: device, undoPath: undoPath, options: .init(force: force, killAfterWrites: kill, timestamp: timestamp))
         let after = try GuestInspector.inspect(device)
         let replan = try FixPlanner.plan(device, report: after, steps: plan.steps.map(\.id))
         return Outcome(result: result, after: after, unstuck: replan.steps.filter { $0.state == .apply }.map(\.id),
