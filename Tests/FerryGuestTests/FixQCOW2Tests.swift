@@ -124,6 +124,26 @@ import Testing
         try Self.expectIdentical(overlay, fixedRaw)
     }
 
+    /// kill -9 after 1 and after 3 writes of a fix on a qcow2: the metadata was never flushed, so
+    /// the image is consistent (check: no error; a leak at worst) and `--undo` gives back the
+    /// original disk exactly.
+    @Test(arguments: [1, 3])
+    func aFixKilledMidwayLeavesAConsistentQCOW2ThatUndoRestores(_ writes: Int) throws {
+        guard GuestTools.require("qemu-img", "mkntfs", "ntfs-3g", "sfdisk", "cmp") else { return }
+        let dir = try GuestTools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        guard let (raw, qcow2) = try Self.guest(in: dir, name: "kill") else { return }
+        let killed = try FerryExecutable.shell("FERRY_TEST_FIX_KILL_AFTER_WRITES=\(writes) \"$FERRY\" fix '\(qcow2)'")
+        #expect(killed.status == 137 || killed.status == 9, "expected SIGKILL, got \(killed.status): \(killed.stderr)")
+        let check = try Self.qemuImg(["check", "-f", "qcow2", qcow2])
+        #expect(check.status == 0 || check.status == 3, "qemu-img check after kill -9: \(check.text) \(check.stderr)")
+        let undo = try FerryExecutable.run(["fix", "--undo", qcow2 + ".ferry-undo", qcow2])
+        #expect(undo.status == 0, "\(undo.stderr)")
+        let after = try Self.qemuImg(["check", "-f", "qcow2", qcow2])
+        #expect(after.status == 0 || after.status == 3, "qemu-img check after --undo: \(after.text) \(after.stderr)")
+        try Self.expectIdentical(qcow2, raw)
+    }
+
     /// A qcow2 the updater must not write (here: marked dirty) is refused in one line, before
     /// the undo file or the image is touched.
     @Test func aDirtyQCOW2IsRefusedUntouched() throws {
