@@ -6,7 +6,8 @@ extension QCOW2.UpdateState {
     /// image whose worst fault is a leaked cluster:
     ///
     /// ```
-    ///  1  refcount blocks (new clusters now count 1), fsync, refcount table, fsync
+    ///  1  refcount blocks (new clusters now count 1), fsync, refcount table, fsync,
+    ///     the header if the table moved, fsync
     ///  2  L2 tables, fsync, L1 table, fsync     (data clusters were written before)
     ///  3  refcount decreases of clusters no longer referenced (COW sources), fsync
     /// ```
@@ -46,8 +47,18 @@ extension QCOW2.UpdateState {
         blocksDirty.removeAll()
         try io.sync()
         if refcountTableDirty {
-            try io.write(QCOW2.UpdateIO.bigEndian(refcountTable), at: geometry.refcountTableOffset)
+            try io.write(QCOW2.UpdateIO.bigEndian(refcountTable), at: refcountTableOffset)
             refcountTableDirty = false
+            try io.sync()
+        }
+        if refcountTableMoved {
+            // refcount_table_offset (u64 at 48) and refcount_table_clusters (u32 at 56) in one
+            // 12-byte write inside sector 0: the image switches tables at once.
+            var w = ByteWriter(capacity: 12)
+            w.writeBigEndian(refcountTableOffset.bytes)
+            w.writeBigEndian(UInt32(UInt64(refcountTable.count) * 8 / clusterSize))
+            try io.write(w.bytes, at: HostOffset(48))
+            refcountTableMoved = false
             try io.sync()
         }
     }

@@ -10,8 +10,7 @@ extension QCOW2 {
     /// consistent is refused here, before one byte is written: the dirty or corrupt bit,
     /// unknown incompatible features, encryption, an external data file, extended L2
     /// entries, refcounts other than 16 bits, autoclear features (persistent bitmaps a
-    /// writer that ignores them would make stale), tables outside the file or unaligned,
-    /// and a refcount table too small for the image to grow to its full size.
+    /// writer that ignores them would make stale), and tables outside the file or unaligned.
     static func openForUpdate(_ file: FileDevice) throws -> Updater {
         let io = UpdateIO(file: file)
         do {
@@ -105,18 +104,10 @@ extension QCOW2 {
         let geometry = UpdateGeometry(
             version: header.version, clusterBits: header.clusterBits, virtualSize: header.size,
             codec: header.compressionType == 1 ? .zstd : .rawDeflate,
-            l1Offset: HostOffset(header.l1TableOffset), refcountTableOffset: HostOffset(header.refcountTableOffset))
-        // The refcount table must cover the image grown to the worst case: every guest
-        // cluster and L2 table new, and their refcount blocks.
-        let guestClusters = header.size / clusterSize + 1
-        let growth = guestClusters + UInt64(header.l1Size)
-        let worst = originalClusters + growth + (originalClusters + growth) / geometry.refcountsPerBlock + 1
-        guard UInt64(refcountTable.count) * geometry.refcountsPerBlock >= worst else {
-            throw refuse("refcount_table_clusters", at: 56,
-                         "the refcount table covers \(UInt64(refcountTable.count) * geometry.refcountsPerBlock) clusters, fewer than the image may need (\(worst)); ferry does not grow it (qemu-img convert to a new image first)")
-        }
+            l1Offset: HostOffset(header.l1TableOffset))
         let state = UpdateState(
-            io: io, geometry: geometry, l1: l1, refcountTable: refcountTable, metadata: metadata,
+            io: io, geometry: geometry, l1: l1, refcountTable: refcountTable,
+            refcountTableOffset: HostOffset(header.refcountTableOffset), metadata: metadata,
             frontier: max(originalClusters, 1), originalClusters: originalClusters)
         var backing: (any BlockDevice)?
         if header.backingFile != nil {

@@ -18,6 +18,10 @@ extension QCOW2 {
         var l2Dirty: Set<HostOffset> = []
         var refcountTable: [UInt64]
         var refcountTableDirty = false
+        /// Where the refcount table is; it moves when it grows (`growRefcountTable`), and the
+        /// header then points at the new place (written by phase 1 of a flush).
+        var refcountTableOffset: HostOffset
+        var refcountTableMoved = false
         /// Decoded refcount blocks (16-bit entries) by host offset.
         var blocks: [HostOffset: [UInt16]] = [:]
         var blocksDirty: Set<HostOffset> = []
@@ -156,8 +160,8 @@ extension QCOW2 {
                 let c = frontier
                 let (t, w) = groupOf(c)
                 guard t < refcountTable.count else {
-                    throw FormatError(.limitExceeded, structure: "qcow2 refcount table", file: io.path,
-                                      "the refcount table is full at cluster \(c); ferry does not grow it (qemu-img amend or convert first)")
+                    try growRefcountTable(covering: t)
+                    continue
                 }
                 frontier += 1
                 let offset = HostOffset(c * clusterSize)
@@ -210,7 +214,6 @@ extension QCOW2 {
         let virtualSize: UInt64
         let codec: Codec
         let l1Offset: HostOffset
-        let refcountTableOffset: HostOffset
         var clusterSize: UInt64 { 1 << UInt64(clusterBits) }
         var l2Entries: UInt64 { clusterSize / 8 }
         /// 16-bit refcounts (refcount_order 4), the only width the updater writes.
