@@ -14,9 +14,12 @@ public enum FixApplier {
         public var force = false
         /// For the crash test: SIGKILL after this many writes.
         public var killAfterWrites: Int?
-        public init(force: Bool = false, killAfterWrites: Int? = nil) {
+        /// For tests that compare two fixed disks: the hives' write time (a FILETIME) instead of now.
+        public var timestamp: UInt64?
+        public init(force: Bool = false, killAfterWrites: Int? = nil, timestamp: UInt64? = nil) {
             self.force = force
             self.killAfterWrites = killAfterWrites
+            self.timestamp = timestamp
         }
     }
 
@@ -58,7 +61,7 @@ public enum FixApplier {
                 throw FixError(.noWindows, "\(disk.name): \(plan.systemRoot)\\System32\\config\\\(hive.rawValue) is gone")
             }
             let old = try stream.readAll(limit: FixPlanner.maxHiveBytes)
-            var editor = try HiveEditor(bytes: old)
+            var editor = try options.timestamp.map { try HiveEditor(bytes: old, timestamp: $0) } ?? HiveEditor(bytes: old)
             for edit in edits {
                 switch edit.kind {
                 case .createKey: try editor.createKey(edit.path)

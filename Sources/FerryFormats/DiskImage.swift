@@ -143,6 +143,37 @@ public enum DiskImage {
         return named
     }
 
+    /// Opens an existing disk for writing in place (`ferry fix`, `ferry copy --fix`): a raw
+    /// file or a block device (opened with O_EXCL, never probed) as itself, a qcow2 file as
+    /// an updater of its virtual disk (`QCOW2.Updater`: copy-on-write into new clusters,
+    /// metadata made durable by `flush()`; a backing file is read, never written). Any other
+    /// format is refused before anything is written. `format` skips detection.
+    public static func openForUpdate(_ path: String, format: ImageFormat? = nil) throws -> (disk: any BlockDevice, format: ImageFormat) {
+        let device = try FileDevice.openForWriting(path)
+        let chosen = try format ?? (device.kind == .regularFile ? detect(device) : .raw)
+        switch chosen {
+        case .raw:
+            return (device, .raw)
+        case .qcow2:
+            do {
+                return (try QCOW2.openForUpdate(device), .qcow2)
+            } catch {
+                try? device.close()
+                throw error
+            }
+        default:
+            try? device.close()
+            throw DiskError(.unsupported, path, operation: "update",
+                            "is a \(chosen.rawValue) image; ferry writes in place to raw disks, block devices and qcow2 images only (ferry copy it to .qcow2 or raw first)")
+        }
+    }
+
+    /// The backing file an image opened by `openForUpdate` reads through (its writes go
+    /// to the image itself, the overlay), or nil.
+    public static func backingFile(ofUpdated disk: any BlockDevice) -> String? {
+        (disk as? QCOW2.Updater)?.backingPath
+    }
+
     /// Wraps a freshly created, empty target (a `LocalTarget.device`) as a writer of `format`
     /// holding a virtual disk of `virtualSize` bytes. The writer's `flush()` completes
     /// its metadata. Raw returns the target itself.

@@ -44,7 +44,7 @@ public struct CopyCommand: ParsableCommand {
     @Flag(help: "Re-read the target after the copy and compare its digest with the source's.")
     var verify = false
 
-    @Flag(help: "After the copy, read the target back (as --verify) and apply ferry fix's default steps to it (a raw file or block device).")
+    @Flag(help: "After the copy, read the target back (as --verify) and apply ferry fix's default steps to it (a raw or qcow2 file, or a block device).")
     var fix = false
 
     @Option(help: "Block hash of the digest: sha256 (blkhash/blksum-compatible) or xxh3 (faster).")
@@ -70,8 +70,8 @@ public struct CopyCommand: ParsableCommand {
         config.targetIsZero = targetIsZero
         if fix {
             let format = try DiskImage.targetFormat(forPath: target, explicit: targetFormat)
-            guard target != "-", target != "null:", format == .raw else {
-                throw ValidationError("--fix needs a raw target file or block device (the fix edits it in place); \(target) is not one")
+            guard target != "-", target != "null:", format == .raw || format == .qcow2 else {
+                throw ValidationError("--fix needs a raw or qcow2 target file or a block device (the fix edits it in place); \(target) is not one")
             }
         }
         config.verify = verify || fix

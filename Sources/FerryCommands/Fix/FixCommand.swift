@@ -14,14 +14,15 @@ public struct FixCommand: ParsableCommand {
             Steps (--only picks some): \(FixStepID.allCases.map(\.rawValue).joined(separator: ", ")); \
             the default is every step but cpu-drivers. Prints the plan (every registry value and sector it will change), \
             writes it through an undo file (every original byte saved and synced before it is overwritten), reads the disk \
-            back and prints the verdicts of ferry inspect before and after. Writes raw disk files and block devices \
-            (opened exclusively: never a mounted one); never a source. `--undo FILE` puts every byte back.
+            back and prints the verdicts of ferry inspect before and after. Writes raw disk files, block devices \
+            (opened exclusively: never a mounted one) and qcow2 images (new clusters appended, qemu-img check clean; a \
+            backing file is read, never written); never a source. `--undo FILE` puts every byte back.
 
             Example: see what the fix would change on a copied Windows 2003 disk, then run it without --dry-run:
               ferry fix win2003.img --dry-run
             """ + "\n\n" + FerryExit.helpLine)
 
-    @Argument(help: "The copied disk: a raw image file or a block device.")
+    @Argument(help: "The copied disk: a raw image file, a qcow2 image or a block device.")
     public var disk: String
 
     @Option(name: .customLong("only"), parsing: .upToNextOption, help: "Run only these steps.")
@@ -48,13 +49,13 @@ public struct FixCommand: ParsableCommand {
         if let undo {
             let lock = try TargetLock.acquire(disk)
             defer { lock.release() }
-            let device = try FileDevice.openForWriting(disk)
+            let (device, _) = try DiskImage.openForUpdate(disk)
             defer { try? device.close() }
             let result = try UndoRestore.restore(device, from: undo, force: force)
             print("ferry fix: restored \(result.records) ranges (\(result.bytes) bytes) of \(disk) from \(undo)")
             return
         }
-        let (report, plan) = try Self.plan(disk, steps: only.isEmpty ? nil : only)
+        let (report, plan, format) = try Self.plan(disk, steps: only.isEmpty ? nil : only)
         if json && dryRun {
             print(try Self.encode(FixReport(plan: plan, before: report.verdicts, after: nil, result: nil)))
             return
@@ -72,11 +73,12 @@ public struct FixCommand: ParsableCommand {
             }
             return
         }
-        let outcome = try Self.apply(plan, to: disk, undoFile: undoFile, force: force)
+        let outcome = try Self.apply(plan, to: disk, format: format, undoFile: undoFile, force: force)
         if json {
             print(try Self.encode(FixReport(plan: plan, before: report.verdicts, after: outcome.after.verdicts, result: .init(outcome.result))))
         } else {
             print(FixOutput.result(outcome.result, plan: plan, disk: disk))
+            if let note = outcome.note { print(note) }
             print(FixOutput.verdicts(before: report.verdicts, after: outcome.after.verdicts, steps: plan.steps.map(\.id)))
         }
         try outcome.check()
@@ -86,6 +88,12 @@ public struct FixCommand: ParsableCommand {
         var result: FixApplier.Result
         var after: InspectionReport
         var unstuck: [FixStepID]
+        /// For a qcow2 overlay: the backing file, which the fix read but did not change.
+        var backing: String?
+
+        var note: String? {
+            backing.map { "ferry fix: wrote the qcow2 overlay only; its backing file \($0) is unchanged" }
+        }
 
         func check() throws {
             guard unstuck.isEmpty else { throw FixCommandError.didNotStick(unstuck.map(\.rawValue)) }
@@ -94,41 +102,49 @@ public struct FixCommand: ParsableCommand {
 
     /// Applies `plan` to the disk at `path` (locked, opened exclusively), then reads it back:
     /// inspects it again and plans again, so a change that did not stick is reported.
-    static func apply(_ plan: FixPlan, to path: String, undoFile: String?, force: Bool) throws -> Outcome {
+    static func apply(_ plan: FixPlan, to path: String, format: ImageFormat, undoFile: String?, force: Bool) throws -> Outcome {
         let lock = try TargetLock.acquire(path)
         defer { lock.release() }
-        let device = try FileDevice.openForWriting(path)
+        let (device, _) = try DiskImage.openForUpdate(path, format: format)
         defer { try? device.close() }
-        let undoPath = undoFile ?? Self.defaultUndoPath(for: path, isBlockDevice: device.kind == .blockDevice)
-        let kill = ProcessInfo.processInfo.environment["FERRY_TEST_FIX_KILL_AFTER_WRITES"].flatMap(Int.init)
-        let result = try FixApplier.apply(plan, disk: device, undoPath: undoPath, options: .init(force: force, killAfterWrites: kill))
+        let undoPath = undoFile ?? Self.defaultUndoPath(for: path, isBlockDevice: (device as? FileDevice)?.kind == .blockDevice)
+        let environment = ProcessInfo.processInfo.environment
+        let kill = environment["FERRY_TEST_FIX_KILL_AFTER_WRITES"].flatMap(Int.init)
+        let timestamp = environment["FERRY_TEST_FIX_TIMESTAMP"].flatMap(UInt64.init)
+        let result = try FixApplier.apply(
+            plan, disk: device, undoPath: undoPath, options: .init(force: force, killAfterWrites: kill, timestamp: timestamp))
         let after = try GuestInspector.inspect(device)
         let replan = try FixPlanner.plan(device, report: after, steps: plan.steps.map(\.id))
-        return Outcome(result: result, after: after, unstuck: replan.steps.filter { $0.state == .apply }.map(\.id))
+        return Outcome(result: result, after: after, unstuck: replan.steps.filter { $0.state == .apply }.map(\.id),
+                       backing: DiskImage.backingFile(ofUpdated: device))
     }
 
     /// `ferry copy --fix` and `ferry receive --fix`: the default steps on a target just written
     /// and verified. Returns what to print.
     static func fixTarget(_ path: String) throws -> String {
-        let (report, plan) = try Self.plan(path, steps: nil)
+        let (report, plan, format) = try Self.plan(path, steps: nil)
         var lines = [FixOutput.plan(plan, report: report)]
         guard plan.changesSomething || !plan.refused.isEmpty else { return (lines + ["ferry fix: nothing to change"]).joined(separator: "\n") }
-        let outcome = try Self.apply(plan, to: path, undoFile: nil, force: false)
+        let outcome = try Self.apply(plan, to: path, format: format, undoFile: nil, force: false)
         lines.append(FixOutput.result(outcome.result, plan: plan, disk: path))
+        if let note = outcome.note { lines.append(note) }
         lines.append(FixOutput.verdicts(before: report.verdicts, after: outcome.after.verdicts, steps: plan.steps.map(\.id)))
         try outcome.check()
         return lines.joined(separator: "\n")
     }
 
-    /// Inspects the disk read-only and plans the fix.
-    static func plan(_ path: String, steps: [FixStepID]?) throws -> (InspectionReport, FixPlan) {
+    /// Inspects the disk read-only and plans the fix; also returns the format the disk was read
+    /// as, which `apply` writes it as.
+    static func plan(_ path: String, steps: [FixStepID]?) throws -> (InspectionReport, FixPlan, ImageFormat) {
         let opened = try DiskImage.open(source: path, policy: SourcePolicy())
         defer { try? opened.disk.close() }
-        guard opened.chain.isPlainFile else {
-            throw FixError(.unsupported, "\(path) is \(opened.chain); ferry fix writes raw disk files and block devices only: copy it to raw (ferry copy \(path) disk.img), fix that, and copy it on (--format raw if the guest's own bytes look like an image)")
+        let top = opened.chain.images.first
+        let rawDisk = opened.chain.images.count == 1 && top?.format == .raw && opened.chain.warnings.isEmpty
+        guard let top, rawDisk || top.format == .qcow2 else {
+            throw FixError(.unsupported, "\(path) is \(opened.chain); ferry fix writes raw disk files, block devices and qcow2 images only: copy it to qcow2 or raw (ferry copy \(path) disk.qcow2), fix that, and copy it on (--format raw if the guest's own bytes look like an image)")
         }
         let report = try GuestInspector.inspect(opened.disk)
-        return (report, try FixPlanner.plan(opened.disk, report: report, steps: steps))
+        return (report, try FixPlanner.plan(opened.disk, report: report, steps: steps), top.format)
     }
 
     static func defaultUndoPath(for disk: String, isBlockDevice: Bool) -> String {

@@ -43,15 +43,15 @@ public struct ReceiveCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Read the stream from stdin (`ferry send SOURCE - | ssh host ferry receive TARGET --stdin`); ssh provides the security.")
     var stdin = false
 
-    @Flag(help: "After the disks are received and verified, apply ferry fix's default steps to each target that holds Windows (raw targets only).")
+    @Flag(help: "After the disks are received and verified, apply ferry fix's default steps to each target that holds Windows (raw or qcow2 targets, block devices).")
     var fix = false
 
     public init() {}
 
     public func run() async throws {
         if fix {
-            for target in targets where try target == "-" || DiskImage.targetFormat(forPath: target, explicit: targetFormat) != .raw {
-                throw TransferError(.usage, "--fix needs raw target files or block devices (the fix edits them in place); \(target) is not one")
+            for target in targets where try target == "-" || ![.raw, .qcow2].contains(DiskImage.targetFormat(forPath: target, explicit: targetFormat)) {
+                throw TransferError(.usage, "--fix needs raw or qcow2 target files or block devices (the fix edits them in place); \(target) is not one")
             }
         }
         var received: TransferSummary?

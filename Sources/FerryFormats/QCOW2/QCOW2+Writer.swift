@@ -2,7 +2,6 @@ import CFerryShims
 import FerryBinary
 import FerryDisk
 import Synchronization
-import SystemPackage
 
 extension QCOW2 {
     /// Writes a qcow2 v3 image onto an empty file as a `BlockDevice` of the virtual
@@ -171,24 +170,8 @@ extension QCOW2 {
         /// so its own bounds check would refuse; read through its descriptor instead.
         private func readTarget(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws {
             guard let file = target as? FileDevice else { return try target.read(into: buffer, at: offset) }
-            var done = 0
-            while done < buffer.count {
-                let n: Int
-                do {
-                    n = try file.withDescriptor("read") { descriptor in
-                        try descriptor.read(
-                            fromAbsoluteOffset: Int64(offset) + Int64(done),
-                            into: UnsafeMutableRawBufferPointer(rebasing: buffer[done...]), retryOnInterrupt: true)
-                    }
-                } catch let e as Errno {
-                    throw DiskError.system(e.rawValue, name, operation: "read", context: "at offset \(offset + UInt64(done))")
-                }
-                if n == 0 {  // inside the image but past the file's end: never written, reads as zeros
-                    UnsafeMutableRawBufferPointer(rebasing: buffer[done...]).initializeMemory(as: UInt8.self, repeating: 0)
-                    return
-                }
-                done += n
-            }
+            // Inside the image but past the file's end: never written, reads as zeros.
+            try UpdateIO(file: file).read(into: buffer, at: HostOffset(offset))
         }
 
         func extents(at offset: UInt64, length: UInt64) throws -> [Extent] {
