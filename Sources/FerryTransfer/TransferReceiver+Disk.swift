@@ -13,13 +13,16 @@ import Glibc
 
 /// Opening, resuming and finishing one disk of a receiving session.
 extension ReceiverSession {
-    func open(_ description: DiskDescription, leaf: LeafHash) async throws -> ReceiverDisk {
+    /// `delta`: the hash exchange was agreed (both ends asked for `--sync`, SHA-256 leaves):
+    /// a target that already holds something is updated in place and hashed (delta sync).
+    func open(_ description: DiskDescription, leaf: LeafHash, delta: Bool = false) async throws -> ReceiverDisk {
         let path = config.targets[Int(description.index)]
         let counters = CopyCounters(stages: self.counters.stages)
         let disk = try await NIOThreadPool.singleton.runIfActive { [config] in
-            try Self.openResumable(path, description, config, counters, leaf)
+            try Self.openResumable(path, description, config, counters, leaf, delta: delta)
         }
         try await proveJournaled(disk)
+        try await hashForDelta(disk)
         let all = disks.withLock { disks in
             disks[description.index] = disk
             return Array(disks.values)
@@ -46,7 +49,7 @@ extension ReceiverSession {
     /// target (`ReceiverDisk.proveJournaled`) and then by the sender against its source.
     private static func openResumable(
         _ path: String, _ description: DiskDescription, _ config: ReceiveConfiguration, _ counters: CopyCounters,
-        _ leaf: LeafHash
+        _ leaf: LeafHash, delta: Bool
     ) throws -> ReceiverDisk {
         // The segment journal maps raw offsets of the target: an image format cannot resume.
         let format = try config.prepared?.format(for: path) ?? DiskImage.targetFormat(forPath: path)
@@ -80,7 +83,8 @@ extension ReceiverSession {
                         candidate = try LocalTarget.open(path, size: description.size, overwrite: config.overwrite, lock: lock)
                     } else if let partial = try LocalTarget.reopenPartial(path, size: description.size) {
                         candidate = partial
-                    } else if contents.committed != nil {
+                    } else if contents.committed != nil || delta {
+                        // (Delta sync writes the file itself in place, like a committed one.)
                         candidate = try LocalTarget.reopenCommitted(path, size: description.size)
                     } else {
                         candidate = nil
@@ -109,7 +113,13 @@ extension ReceiverSession {
                 }
             }
         }
+        // Delta sync writes an existing file of the disk's size in place (a device always is).
+        if delta, target == nil, rdev == nil {
+            target = try LocalTarget.reopenCommitted(path, size: description.size)
+            if target == nil { DeltaNotice.fullCopy(path, description.size) }
+        }
         let opened = try target ?? LocalTarget.open(path, size: description.size, overwrite: config.overwrite, lock: lock)
+        let deltaHere = delta && !opened.knownZero
         let usable: ResumeJournal
         if let journal {
             usable = journal
@@ -121,7 +131,21 @@ extension ReceiverSession {
             header.target = identity
             usable = try ResumeJournal.create(at: journalPath, header: header)
         }
-        return try ReceiverDisk(description: description, target: opened, counters: counters, journal: usable, leaf: leaf)
+        return try ReceiverDisk(
+            description: description, target: opened, counters: counters, journal: usable, leaf: leaf, delta: deltaHere)
+    }
+
+    /// Delta sync: hashes the target's segments (those a journal did not prove already).
+    private func hashForDelta(_ disk: ReceiverDisk) async throws {
+        guard disk.delta != nil else { return }
+        let hashed: Int
+        do {
+            hashed = try await disk.hashTarget(workers: config.workers)
+        } catch let error as DiskError {
+            throw ProtocolError(.io, error.description)
+        }
+        DeltaNotice.say(
+            "ferry receive: \(disk.target.path) holds an earlier copy: hashed \(hashed) segment(s) of it here; only what differs crosses the link")
     }
 
     /// Re-reads the journaled segments of a resumed disk from its target, so that only

@@ -79,7 +79,9 @@ final class ReceiverSession: Sendable {
             try await connection.executeThenClose { inbound, outbound in
                 var machine = ReceiverStateMachine(
                     diskCount: config.targets.count,
-                    capabilities: codecs.values.reduce(into: LeafHash.offer(.xxh3)) { $0.insert(Codec.capability($1.kind)) })
+                    capabilities: codecs.values.reduce(into: LeafHash.offer(.xxh3).union(config.sync ? .hashExchange : [])) {
+                        $0.insert(Codec.capability($1.kind))
+                    })
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     var inFlight = 0
                     func perform(_ action: ReceiverStateMachine.Action) async throws -> Bool {
@@ -89,8 +91,9 @@ final class ReceiverSession: Sendable {
                         case .openDisk(let description):
                             let disk: ReceiverDisk
                             do {
+                                let leaf = LeafHash.agreed(machine.capabilities, machine.peerCapabilities)
                                 disk = try await open(
-                                    description, leaf: LeafHash.agreed(machine.capabilities, machine.peerCapabilities))
+                                    description, leaf: leaf, delta: machine.hashExchange && leaf == .sha256)
                             } catch let error as DiskError {
                                 // The sender hears an I/O failure; here the error keeps its code
                                 // (a device too small for the disk is 73, as in `ferry copy`).
@@ -100,7 +103,7 @@ final class ReceiverSession: Sendable {
                             // Only segments just re-read from the target are offered.
                             let recovered = disk.offered.withLock { $0 }
                             var flags = disk.knownZero ? DiskReady.targetIsZero : 0
-                            if !recovered.isEmpty { flags |= DiskReady.resume }
+                            if !recovered.isEmpty { flags |= disk.delta != nil ? DiskReady.delta : DiskReady.resume }
                             let done = try await perform(machine.diskOpened(description.index, flags: flags))
                             if !recovered.isEmpty, let journal = disk.journal {
                                 try await sendSegments(recovered, segmentSize: journal.segmentSize, disk: description.index, outbound)
@@ -116,6 +119,12 @@ final class ReceiverSession: Sendable {
                         case .same(let segment):
                             let disk = try opened(segment.disk)
                             try await bounded(&inFlight, &group, disk, outbound) { try disk.same(segment) }
+                        case .hashBlocks(let request):
+                            let disk = try opened(request.disk)
+                            answer(request, disk, &group, outbound)
+                        case .sameBlocks(let same):
+                            let disk = try opened(same.disk)
+                            try await bounded(&inFlight, &group, disk, outbound) { try disk.sameBlocks(same) }
                         case .zero(let extent):
                             let disk = try opened(extent.disk)
                             try await bounded(&inFlight, &group, disk, outbound) { try disk.zero(extent) }
@@ -224,11 +233,39 @@ final class ReceiverSession: Sendable {
                 }
                 try await self.acknowledge(disk, outbound)
             } catch {
-                let first = self.failure.withLock { recorded -> Bool in
-                    defer { if recorded == nil { recorded = error } }
-                    return recorded == nil
+                self.failed(error)
+                throw error
+            }
+        }
+    }
+
+    /// A job failed: the first failure is recorded, told to the peer, and closes the channel.
+    private func failed(_ error: any Error) {
+        let first = failure.withLock { recorded -> Bool in
+            defer { if recorded == nil { recorded = error } }
+            return recorded == nil
+        }
+        if first { TransferChannel.closeTelling(connection.channel, error as? ProtocolError) }
+    }
+
+    /// Delta sync: re-reads the requested segment of the target on the thread pool and
+    /// sends its block hashes. Not counted against `workers`: the sender keeps at most one
+    /// request per worker outstanding, and `DeltaBlocks` refuses a flood.
+    private func answer(
+        _ request: BlockRequest, _ disk: ReceiverDisk, _ group: inout ThrowingTaskGroup<Void, any Error>,
+        _ outbound: NIOAsyncChannelOutboundWriter<Message>
+    ) {
+        group.addTask {
+            do {
+                let hashes: BlockHashes
+                do {
+                    hashes = try await NIOThreadPool.singleton.runIfActive { try disk.hashBlocks(request) }
+                } catch let error as DiskError {
+                    throw ProtocolError(.io, error.description)
                 }
-                if first { TransferChannel.closeTelling(self.connection.channel, error as? ProtocolError) }
+                try await outbound.write(.blockHashes(hashes))
+            } catch {
+                self.failed(error)
                 throw error
             }
         }

@@ -22,8 +22,12 @@ extension SenderSession {
         if let journaled, !journaled.entries.isEmpty {
             let checker = SourceStreamer(
                 index: index, source: source, requestSize: config.requestSize, counters: sent, policy: nil, digest: leaves)
+            let isDelta = machine.withLock { $0.deltaDisks.contains(index) }
             let matched = try await verifyJournaled(
-                journaled.entries, segmentSize: journaled.segmentSize, checker, outbound, name: source.name)
+                journaled.entries, segmentSize: journaled.segmentSize, checker, outbound, name: source.name,
+                fine: isDelta ? SourceStreamer(
+                    index: index, source: source, requestSize: config.requestSize, counters: sent, policy: policy,
+                    digest: leaves) : nil, connection)
             skip = SegmentSkip(segmentSize: journaled.segmentSize, matched: matched)
         }
         let streamer = SourceStreamer(
@@ -34,6 +38,9 @@ extension SenderSession {
                 workers.addTask { try await self.work(streamer, connection) }
             }
             try await workers.waitForAll()
+        }
+        if machine.withLock({ $0.deltaDisks.contains(index) }) {
+            DeltaNotice.say(delta.report(disk: index, name: source.name, sent: sent.data.load(ordering: .relaxed)))
         }
         if let policy, CompressionPolicy.tracing {
             try? FileHandle.standardError.write(contentsOf: Data("ferry: \(source.name): \(policy.summary)\n".utf8))
@@ -116,10 +123,13 @@ extension SenderSession {
     }
 
     /// Resume: re-reads each journaled segment of the source (several at a time) and
-    /// proves the unchanged ones to the receiver; changed ones are sent again.
+    /// proves the unchanged ones to the receiver; changed ones are sent again. Delta sync
+    /// (`fine`): the segments are the receiver's whole target, and a changed one goes
+    /// through the fine pass (only its differing blocks are sent) instead.
     private func verifyJournaled(
         _ journaled: [UInt64: [UInt8]], segmentSize: UInt64, _ checker: SourceStreamer,
-        _ outbound: NIOAsyncChannelOutboundWriter<Message>, name: String
+        _ outbound: NIOAsyncChannelOutboundWriter<Message>, name: String, fine: SourceStreamer? = nil,
+        _ connection: MessageChannel
     ) async throws -> Set<UInt64> {
         let queue = SegmentQueue(journaled.keys.sorted())
         try await withThrowingTaskGroup(of: Void.self) { workers in
@@ -129,23 +139,63 @@ extension SenderSession {
                         let expected = journaled[segment] ?? []
                         try await self.permits.acquire()
                         defer { self.permits.release() }
-                        let proof = try await NIOThreadPool.singleton.runIfActive {
-                            try checker.checkSegment(segment, size: segmentSize, expected: expected)
+                        let comparison = try await NIOThreadPool.singleton.runIfActive {
+                            try checker.compareSegment(segment, size: segmentSize, expected: expected)
                         }
-                        guard let proof else { continue }
-                        queue.matched.withLock { _ = $0.insert(segment) }
-                        try await outbound.write(.same(proof))
+                        switch comparison {
+                        case .same(let proof):
+                            if fine != nil { self.delta.count(disk: checker.index, compared: UInt64(proof.length)) }
+                            queue.matched.withLock { _ = $0.insert(segment) }
+                            try await outbound.write(.same(proof))
+                        case .differs(let range, let leaves):
+                            guard let fine else { continue }
+                            try await self.finePass(segment, range, leaves, fine, outbound, connection)
+                            queue.matched.withLock { _ = $0.insert(segment) }
+                        case nil:
+                            continue
+                        }
                     }
                 }
             }
             try await workers.waitForAll()
         }
         let result = queue.matched.withLock { $0 }
+        guard fine == nil else { return result }
         let changed = journaled.count - result.count
         try? FileHandle.standardError.write(contentsOf: Data((changed == 0
             ? "ferry: resuming \(name): \(result.count) segment(s) already on the receiver match the source\n"
             : "ferry: resuming \(name): the source changed since the interrupted transfer: \(changed) of \(journaled.count) journaled segment(s) differ and are sent again\n").utf8))
         return result
+    }
+
+    /// Delta sync's fine pass over one segment whose digest differs: asks for the
+    /// receiver's block hashes, then sends the blocks that differ and `sameBlocks` for the rest.
+    private func finePass(
+        _ segment: UInt64, _ range: Range<UInt64>, _ leaves: [BlockHash], _ streamer: SourceStreamer,
+        _ outbound: NIOAsyncChannelOutboundWriter<Message>, _ connection: MessageChannel
+    ) async throws {
+        let disk = streamer.index
+        let action = machine.withLock { $0.requestBlocks(disk: disk, segment: segment, range: range) }
+        guard case .send(let request) = action else {
+            if case .fail(let error) = action { throw TransferError(error, fromPeer: false) }
+            return
+        }
+        try await outbound.write(request)
+        let theirs = try await delta.hashes(disk: disk, offset: range.lowerBound)
+        let (messages, changed) = try await NIOThreadPool.singleton.runIfActive {
+            try streamer.finePass(range, ours: leaves, theirs: theirs)
+        }
+        delta.count(disk: disk, compared: UInt64(range.count), changed: changed)
+        for message in messages {
+            if let limiter { await limiter.take(message.wireBytes) }
+            try await connection.channel.writeAndFlush(message)
+            streamer.counters.wire.add(UInt64(message.wireBytes), ordering: .relaxed)
+        }
+        if let dropAfter = config.dropAfterBytes,
+            sent.reduce(0, { $0 + $1.data.load(ordering: .relaxed) }) >= dropAfter
+        {
+            connection.channel.close(promise: nil)  // test hook: a cut link
+        }
     }
 
     private func prepare(_ streamer: SourceStreamer) async throws -> [Message]? {
