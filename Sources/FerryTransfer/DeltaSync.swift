@@ -82,7 +82,9 @@ final class DeltaSender: Sendable {
     /// The pass's line: compared, changed, sent.
     func report(disk: UInt32, name: String, sent: UInt64) -> String {
         let (c, d) = tally(disk: disk)
-        return "ferry send: \(name): delta pass: compared \(c) bytes with the receiver's copy, \(d) changed, \(sent) data bytes sent"
+        let share = c > 0 ? String(format: " (%.2f %%)", Double(d) * 100 / Double(c)) : ""
+        return "ferry send: \(name): delta pass: compared \(ByteCount.format(c)) with the receiver's copy, "
+            + "changed \(ByteCount.format(d))\(share), sent \(ByteCount.format(sent)) of data"
     }
 }
 

@@ -41,6 +41,11 @@ extension SenderSession {
         }
         if machine.withLock({ $0.deltaDisks.contains(index) }) {
             DeltaNotice.say(delta.report(disk: index, name: source.name, sent: sent.data.load(ordering: .relaxed)))
+        } else if config.sync {
+            let agreed = machine.withLock { $0.hashExchange }
+            DeltaNotice.say("ferry send: \(source.name): " + (agreed
+                ? "the receiver holds no earlier copy of this disk: a full copy (the seed pass)"
+                : "the receiver does not do delta sync (run it with --sync; an older ferry cannot): a full copy"))
         }
         if let policy, CompressionPolicy.tracing {
             try? FileHandle.standardError.write(contentsOf: Data("ferry: \(source.name): \(policy.summary)\n".utf8))

@@ -23,6 +23,10 @@ public enum TransferSender {
             }
             identity = try PairingIdentity(code: code, role: .sender)
         }
+        if config.sync {
+            DeltaNotice.say(
+                "ferry send: --sync: a pass over a running guest's disk is at best crash-consistent; only the pass after the guest is shut down is the migration")
+        }
         let started = Date()
         var firstFailure: Date?
         var config = config
