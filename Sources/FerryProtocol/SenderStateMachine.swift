@@ -65,6 +65,8 @@ public struct SenderStateMachine: Sendable {
     private(set) var requested: [UInt32: [UInt64: Range<UInt64>]] = [:]
     /// Segment-list entries received per disk (a flood past the disk's segment count is refused).
     private var listed: [UInt32: Int] = [:]
+    /// Delta disks being sent whose final segment list has not arrived yet.
+    private(set) var listing: Set<UInt32> = []
 
     public init(diskCount: Int, capabilities: Capabilities, diskSizes: [UInt64] = []) {
         self.diskCount = UInt32(diskCount)
@@ -114,7 +116,10 @@ public struct SenderStateMachine: Sendable {
             disks[i] = .sending
             return .startSending(ready.index, targetIsZero: ready.flags & DiskReady.targetIsZero != 0)
         case (.running, .segments(let list)):
-            guard state(of: list.disk) == .collectingSegments else { return unexpected(message, disk: list.disk) }
+            // A delta disk's lists stream in while the receiver hashes its target: the first
+            // starts the disk, the others arrive while it is sent, until the final one.
+            let streaming = deltaDisks.contains(list.disk) && state(of: list.disk) == .sending && listing.contains(list.disk)
+            guard state(of: list.disk) == .collectingSegments || streaming else { return unexpected(message, disk: list.disk) }
             if let size = diskSizes.indices.contains(Int(list.disk)) ? diskSizes[Int(list.disk)] : nil {
                 let segments = (size + UInt64(list.segmentSize) - 1) / UInt64(list.segmentSize)
                 if let past = list.entries.first(where: { $0.index >= segments }) {
@@ -125,6 +130,12 @@ public struct SenderStateMachine: Sendable {
                     return fail(.protocolViolation, "disk \(list.disk): \(total) segments listed for a disk of \(segments)")
                 }
                 listed[list.disk] = total
+            }
+            if deltaDisks.contains(list.disk) {
+                let start = !streaming
+                disks[Int(list.disk)] = .sending
+                if list.isFinal { listing.remove(list.disk) } else { listing.insert(list.disk) }
+                return .resumeSegments(list, start: start)
             }
             if list.isFinal { disks[Int(list.disk)] = .sending }
             return .resumeSegments(list, start: list.isFinal)
@@ -160,7 +171,7 @@ public struct SenderStateMachine: Sendable {
 
     /// The handler has sent every extent of disk `disk`.
     public mutating func allSent(disk: UInt32, digest: [UInt8]) -> Action {
-        guard phase == .running, state(of: disk) == .sending else {
+        guard phase == .running, state(of: disk) == .sending, !listing.contains(disk) else {
             return fail(.protocolViolation, "internal: disk \(disk) all sent while not sending it")
         }
         disks[Int(disk)] = .awaitingResult(digest)

@@ -23,9 +23,25 @@ final class DeltaSender: Sendable {
     /// Per disk: bytes compared (the segments the receiver hashed) and bytes that differed.
     private let tallies: Mutex<[(compared: UInt64, changed: UInt64)]>
 
+    /// Per disk, the receiver's segment lists as they arrive (it hashes while we compare).
+    private let feeds: [(lists: AsyncStream<SegmentList>, continuation: AsyncStream<SegmentList>.Continuation)]
+
     init(disks: Int) {
         tallies = Mutex(Array(repeating: (0, 0), count: disks))
+        feeds = (0..<disks).map { _ in
+            let (lists, continuation) = AsyncStream<SegmentList>.makeStream()
+            return (lists, continuation)
+        }
     }
+
+    /// The inbound loop: a segment list of a delta disk (the last one ends its feed).
+    func feed(_ list: SegmentList) {
+        guard feeds.indices.contains(Int(list.disk)) else { return }
+        feeds[Int(list.disk)].continuation.yield(list)
+        if list.isFinal { feeds[Int(list.disk)].continuation.finish() }
+    }
+
+    func lists(disk: UInt32) -> AsyncStream<SegmentList> { feeds[Int(disk)].lists }
 
     /// Counts `compared` bytes of disk `disk` compared, `changed` of them different.
     func count(disk: UInt32, compared: UInt64, changed: UInt64 = 0) {
@@ -77,6 +93,7 @@ final class DeltaSender: Sendable {
             return Array(s.waiting.values)
         }
         for w in waiters { w.resume(throwing: CancellationError()) }
+        for f in feeds { f.continuation.finish() }
     }
 
     /// The pass's line: compared, changed, sent.

@@ -13,9 +13,13 @@ import Synchronization
 /// segment (with data, zeros or `sameBlocks`).
 extension ReceiverDisk {
     /// Hashes every segment of the target not offered already (a resume journal may have
-    /// proven some) and offers it, `workers` segments at a time. Memory: one digest per
-    /// segment (32 bytes per 4 MiB) and one read buffer per worker.
-    func hashTarget(workers: Int) async throws -> Int {
+    /// proven some) and offers it, `workers` segments at a time, handing each worker's
+    /// digests to `send` in batches of `batch` as they are ready (the sender compares them
+    /// while this goes on). Memory: one digest per segment (32 bytes per 4 MiB) and one
+    /// read buffer per worker.
+    func hashTarget(
+        workers: Int, batch: Int = 64, send: @escaping @Sendable ([SegmentList.Entry]) async throws -> Void
+    ) async throws -> Int {
         guard delta != nil, let tracker else { return 0 }
         let segmentSize = UInt64(tracker.segmentSize)
         let count = (description.size + segmentSize - 1) / segmentSize
@@ -25,14 +29,23 @@ extension ReceiverDisk {
             for _ in 0..<max(1, workers) {
                 group.addTask {
                     var hashed = 0
+                    var ready: [SegmentList.Entry] = []
                     while let segment = queue.next() {
-                        try await NIOThreadPool.singleton.runIfActive {
+                        let digest = try await NIOThreadPool.singleton.runIfActive {
                             let leaves = try self.targetLeaves(tracker.range(ofSegment: segment))
                             let digest = leaves.withUnsafeReadableBytes { ResumeJournal.segmentDigest($0) }
+                            // Offered before it is listed: `same` for it may come at once.
                             self.offered.withLock { $0[segment] = digest }
+                            return digest
+                        }
+                        ready.append(SegmentList.Entry(index: segment, digest: digest))
+                        if ready.count >= batch {
+                            try await send(ready)
+                            ready.removeAll(keepingCapacity: true)
                         }
                         hashed += 1
                     }
+                    if !ready.isEmpty { try await send(ready) }
                     return hashed
                 }
             }

@@ -22,7 +22,6 @@ extension ReceiverSession {
             try Self.openResumable(path, description, config, counters, leaf, delta: delta)
         }
         try await proveJournaled(disk)
-        try await hashForDelta(disk)
         let all = disks.withLock { disks in
             disks[description.index] = disk
             return Array(disks.values)
@@ -135,15 +134,28 @@ extension ReceiverSession {
             description: description, target: opened, counters: counters, journal: usable, leaf: leaf, delta: deltaHere)
     }
 
-    /// Delta sync: hashes the target's segments (those a journal did not prove already).
-    private func hashForDelta(_ disk: ReceiverDisk) async throws {
-        guard disk.delta != nil else { return }
+    /// Delta sync, after `ready`: lists the segments a journal proved, then hashes the rest
+    /// of the target and lists them as they are hashed; the last list is final (and empty).
+    func listForDelta(
+        _ disk: ReceiverDisk, _ recovered: [UInt64: [UInt8]], _ outbound: NIOAsyncChannelOutboundWriter<Message>
+    ) async throws {
+        guard let journal = disk.journal else { return }
+        let index = disk.description.index
+        let segmentSize = UInt32(journal.segmentSize)
+        @Sendable func list(_ entries: [SegmentList.Entry], final: Bool) async throws {
+            try await outbound.write(.segments(SegmentList(disk: index, segmentSize: segmentSize, isFinal: final, entries: entries)))
+        }
+        let proven = recovered.keys.sorted().map { SegmentList.Entry(index: $0, digest: recovered[$0] ?? []) }
+        for start in stride(from: 0, to: proven.count, by: SegmentList.maxEntries) {
+            try await list(Array(proven[start..<min(proven.count, start + SegmentList.maxEntries)]), final: false)
+        }
         let hashed: Int
         do {
-            hashed = try await disk.hashTarget(workers: config.workers)
+            hashed = try await disk.hashTarget(workers: config.workers) { try await list($0, final: false) }
         } catch let error as DiskError {
             throw ProtocolError(.io, error.description)
         }
+        try await list([], final: true)
         DeltaNotice.say(
             "ferry receive: \(disk.target.path) holds an earlier copy: hashed \(hashed) segment(s) of it here; only what differs crosses the link")
     }

@@ -103,9 +103,22 @@ final class ReceiverSession: Sendable {
                             // Only segments just re-read from the target are offered.
                             let recovered = disk.offered.withLock { $0 }
                             var flags = disk.knownZero ? DiskReady.targetIsZero : 0
-                            if !recovered.isEmpty { flags |= disk.delta != nil ? DiskReady.delta : DiskReady.resume }
+                            let delta = disk.delta != nil && description.size > 0
+                            if delta {
+                                flags |= DiskReady.delta
+                            } else if !recovered.isEmpty {
+                                flags |= DiskReady.resume
+                            }
                             let done = try await perform(machine.diskOpened(description.index, flags: flags))
-                            if !recovered.isEmpty, let journal = disk.journal {
+                            if delta {
+                                // Hashed while the sender compares: its `same` and requests come in meanwhile.
+                                group.addTask {
+                                    do { try await self.listForDelta(disk, recovered, outbound) } catch {
+                                        self.failed(error)
+                                        throw error
+                                    }
+                                }
+                            } else if !recovered.isEmpty, let journal = disk.journal {
                                 try await sendSegments(recovered, segmentSize: journal.segmentSize, disk: description.index, outbound)
                             }
                             return done

@@ -19,15 +19,17 @@ extension SenderSession {
         var skip: SegmentSkip?
         let leaf = machine.withLock { LeafHash.agreed($0.capabilities, $0.peerCapabilities) }
         let leaves = DigestBuilder(size: source.size, leaf: leaf)
-        if let journaled, !journaled.entries.isEmpty {
-            let checker = SourceStreamer(
-                index: index, source: source, requestSize: config.requestSize, counters: sent, policy: nil, digest: leaves)
-            let isDelta = machine.withLock { $0.deltaDisks.contains(index) }
+        let isDelta = machine.withLock { $0.deltaDisks.contains(index) }
+        let checker = SourceStreamer(
+            index: index, source: source, requestSize: config.requestSize, counters: sent, policy: nil, digest: leaves)
+        if isDelta {
+            let fine = SourceStreamer(
+                index: index, source: source, requestSize: config.requestSize, counters: sent, policy: policy, digest: leaves)
+            let (segmentSize, matched) = try await compareStreaming(checker, fine, outbound, connection)
+            skip = SegmentSkip(segmentSize: max(segmentSize, 1), matched: matched)
+        } else if let journaled, !journaled.entries.isEmpty {
             let matched = try await verifyJournaled(
-                journaled.entries, segmentSize: journaled.segmentSize, checker, outbound, name: source.name,
-                fine: isDelta ? SourceStreamer(
-                    index: index, source: source, requestSize: config.requestSize, counters: sent, policy: policy,
-                    digest: leaves) : nil, connection)
+                journaled.entries, segmentSize: journaled.segmentSize, checker, outbound, name: source.name, connection)
             skip = SegmentSkip(segmentSize: journaled.segmentSize, matched: matched)
         }
         let streamer = SourceStreamer(
@@ -128,49 +130,89 @@ extension SenderSession {
     }
 
     /// Resume: re-reads each journaled segment of the source (several at a time) and
-    /// proves the unchanged ones to the receiver; changed ones are sent again. Delta sync
-    /// (`fine`): the segments are the receiver's whole target, and a changed one goes
-    /// through the fine pass (only its differing blocks are sent) instead.
+    /// proves the unchanged ones to the receiver; changed ones are sent again.
     private func verifyJournaled(
         _ journaled: [UInt64: [UInt8]], segmentSize: UInt64, _ checker: SourceStreamer,
-        _ outbound: NIOAsyncChannelOutboundWriter<Message>, name: String, fine: SourceStreamer? = nil,
-        _ connection: MessageChannel
+        _ outbound: NIOAsyncChannelOutboundWriter<Message>, name: String, _ connection: MessageChannel
     ) async throws -> Set<UInt64> {
         let queue = SegmentQueue(journaled.keys.sorted())
         try await withThrowingTaskGroup(of: Void.self) { workers in
             for _ in 0..<max(1, config.workers) {
                 workers.addTask {
                     while let segment = queue.next() {
-                        let expected = journaled[segment] ?? []
                         try await self.permits.acquire()
                         defer { self.permits.release() }
-                        let comparison = try await NIOThreadPool.singleton.runIfActive {
-                            try checker.compareSegment(segment, size: segmentSize, expected: expected)
-                        }
-                        switch comparison {
-                        case .same(let proof):
-                            if fine != nil { self.delta.count(disk: checker.index, compared: UInt64(proof.length)) }
-                            queue.matched.withLock { _ = $0.insert(segment) }
-                            try await outbound.write(.same(proof))
-                        case .differs(let range, let leaves):
-                            guard let fine else { continue }
-                            try await self.finePass(segment, range, leaves, fine, outbound, connection)
-                            queue.matched.withLock { _ = $0.insert(segment) }
-                        case nil:
-                            continue
-                        }
+                        try await self.compare(
+                            segment, segmentSize, journaled[segment] ?? [], checker, nil, outbound, connection, queue)
                     }
                 }
             }
             try await workers.waitForAll()
         }
         let result = queue.matched.withLock { $0 }
-        guard fine == nil else { return result }
         let changed = journaled.count - result.count
         try? FileHandle.standardError.write(contentsOf: Data((changed == 0
             ? "ferry: resuming \(name): \(result.count) segment(s) already on the receiver match the source\n"
             : "ferry: resuming \(name): the source changed since the interrupted transfer: \(changed) of \(journaled.count) journaled segment(s) differ and are sent again\n").utf8))
         return result
+    }
+
+    /// Delta sync: compares each segment the receiver lists as its lists arrive (it is still
+    /// hashing its target), `workers` segments at a time: `same` for an unchanged one, the
+    /// fine pass for the others. Returns the segment size and the segments covered.
+    private func compareStreaming(
+        _ checker: SourceStreamer, _ fine: SourceStreamer, _ outbound: NIOAsyncChannelOutboundWriter<Message>,
+        _ connection: MessageChannel
+    ) async throws -> (UInt64, Set<UInt64>) {
+        let matched = SegmentQueue([])  // only its `matched` set
+        var segmentSize: UInt64 = 0
+        try await withThrowingTaskGroup(of: Void.self) { workers in
+            for await list in delta.lists(disk: checker.index) {
+                if segmentSize == 0 { segmentSize = UInt64(list.segmentSize) }
+                guard segmentSize == UInt64(list.segmentSize) else {
+                    delta.close()
+                    throw ProtocolError(.protocolViolation, "disk \(checker.index): the receiver changed its segment size")
+                }
+                for entry in list.entries {
+                    try await permits.acquire()
+                    let size = segmentSize
+                    workers.addTask {
+                        defer { self.permits.release() }
+                        do {
+                            try await self.compare(entry.index, size, entry.digest, checker, fine, outbound, connection, matched)
+                        } catch {
+                            self.delta.close()  // ends the feed, so the loop sees the failure
+                            throw error
+                        }
+                    }
+                }
+            }
+            try await workers.waitForAll()
+        }
+        return (segmentSize, matched.matched.withLock { $0 })
+    }
+
+    /// One listed segment: the proof that it is unchanged, or (delta sync, `fine`) the fine
+    /// pass; resume leaves a changed one to be streamed again.
+    private func compare(
+        _ segment: UInt64, _ segmentSize: UInt64, _ expected: [UInt8], _ checker: SourceStreamer, _ fine: SourceStreamer?,
+        _ outbound: NIOAsyncChannelOutboundWriter<Message>, _ connection: MessageChannel, _ matched: SegmentQueue
+    ) async throws {
+        let comparison = try await NIOThreadPool.singleton.runIfActive {
+            try checker.compareSegment(segment, size: segmentSize, expected: expected)
+        }
+        switch comparison {
+        case .same(let proof):
+            if fine != nil { delta.count(disk: checker.index, compared: UInt64(proof.length)) }
+            matched.matched.withLock { _ = $0.insert(segment) }
+            try await outbound.write(.same(proof))
+        case .differs(let range, let leaves):
+            guard let fine else { return }
+            try await finePass(segment, range, leaves, fine, outbound, connection)
+            matched.matched.withLock { _ = $0.insert(segment) }
+        case nil:
+            return
+        }
     }
 
     /// Delta sync's fine pass over one segment whose digest differs: asks for the

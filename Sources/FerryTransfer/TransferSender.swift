@@ -177,6 +177,9 @@ final class SenderSession: Sendable {
             break
         case .blockHashes(let hashes):
             delta.deliver(hashes)
+        case .resumeSegments(let list, let start) where machine.withLock({ $0.deltaDisks.contains(list.disk) }):
+            delta.feed(list)
+            if start { begin(list.disk, outbound, &group, connection) }
         case .resumeSegments(let list, let start):
             let offered = resume.withLock { r -> UInt64 in
                 var disk = r[list.disk] ?? (segmentSize: UInt64(list.segmentSize), entries: [:])
