@@ -54,7 +54,7 @@ public struct BlockRequest: Sendable, Equatable {
 ///  | disk | offset | length | leaves (32 × ceil(length / 65536)) |
 ///    u32    u64      u32
 /// ```
-public struct BlockHashes: Sendable, Equatable {
+public struct BlockHashList: Sendable, Equatable {
     public var disk: UInt32
     public var offset: UInt64
     public var length: Int

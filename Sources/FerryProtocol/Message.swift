@@ -40,7 +40,7 @@ public enum Message: Sendable, Equatable {
     case same(SameSegment)
     /// Delta sync's fine pass (Message+Delta.swift).
     case blockRequest(BlockRequest)
-    case blockHashes(BlockHashes)
+    case blockHashes(BlockHashList)
     case sameBlocks(SameBlocks)
     /// Either side, every few seconds: "still here". No payload. Lets the other side
     /// tell a silent dead link from a slow one (see `TransferChannel.idleTimeout`).
@@ -108,7 +108,7 @@ public enum Message: Sendable, Equatable {
         case .segments: self = .segments(try SegmentList(parsing: &payload))
         case .same: self = .same(try SameSegment(parsing: &payload))
         case .blockRequest: self = .blockRequest(try BlockRequest(parsing: &payload))
-        case .blockHashes: self = .blockHashes(try BlockHashes(parsing: &payload))
+        case .blockHashes: self = .blockHashes(try BlockHashList(parsing: &payload))
         case .sameBlocks: self = .sameBlocks(try SameBlocks(parsing: &payload))
         case .ping: self = .ping
         }

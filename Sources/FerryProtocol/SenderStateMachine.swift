@@ -21,7 +21,7 @@ public struct SenderStateMachine: Sendable {
         /// Journaled segments the receiver holds; when `start`, begin streaming disk `i` (resuming).
         case resumeSegments(SegmentList, start: Bool)
         /// The receiver's block hashes of a segment this sender asked for (delta sync).
-        case blockHashes(BlockHashes)
+        case blockHashes(BlockHashList)
         /// The receiver acknowledged progress.
         case progress(Ack)
         /// Disk `i` is verified and durable on the receiver; others are still running.

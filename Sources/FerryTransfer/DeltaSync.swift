@@ -15,8 +15,8 @@ final class DeltaSender: Sendable {
         var offset: UInt64
     }
     private struct State {
-        var arrived: [Key: BlockHashes] = [:]
-        var waiting: [Key: CheckedContinuation<BlockHashes, any Error>] = [:]
+        var arrived: [Key: BlockHashList] = [:]
+        var waiting: [Key: CheckedContinuation<BlockHashList, any Error>] = [:]
         var closed = false
     }
     private let state = Mutex(State())
@@ -57,9 +57,9 @@ final class DeltaSender: Sendable {
     }
 
     /// The inbound loop: block hashes the state machine accepted as asked for.
-    func deliver(_ hashes: BlockHashes) {
+    func deliver(_ hashes: BlockHashList) {
         let key = Key(disk: hashes.disk, offset: hashes.offset)
-        let waiter = state.withLock { s -> CheckedContinuation<BlockHashes, any Error>? in
+        let waiter = state.withLock { s -> CheckedContinuation<BlockHashList, any Error>? in
             if let w = s.waiting.removeValue(forKey: key) { return w }
             s.arrived[key] = hashes
             return nil
@@ -68,11 +68,11 @@ final class DeltaSender: Sendable {
     }
 
     /// Waits for the block hashes of the segment at `offset` (asked for already).
-    func hashes(disk: UInt32, offset: UInt64) async throws -> BlockHashes {
+    func hashes(disk: UInt32, offset: UInt64) async throws -> BlockHashList {
         let key = Key(disk: disk, offset: offset)
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
-                let ready: Result<BlockHashes, any Error>? = state.withLock { s in
+                let ready: Result<BlockHashList, any Error>? = state.withLock { s in
                     if let hashes = s.arrived.removeValue(forKey: key) { return .success(hashes) }
                     if s.closed { return .failure(CancellationError()) }
                     s.waiting[key] = continuation
@@ -131,7 +131,7 @@ extension SourceStreamer {
     /// become `sameBlocks` (their leaves feed the digest), the others are read again and
     /// sent like any data (zero runs as zero extents). Returns the messages and the bytes
     /// that differed. Blocking: run on the thread pool.
-    func finePass(_ range: Range<UInt64>, ours: [BlockHash], theirs: BlockHashes) throws -> (messages: [Message], changed: UInt64) {
+    func finePass(_ range: Range<UInt64>, ours: [BlockHash], theirs: BlockHashList) throws -> (messages: [Message], changed: UInt64) {
         let block = UInt64(DiskDigest.blockSize)
         let firstBlock = range.lowerBound / block
         var messages: [Message] = []

@@ -63,7 +63,7 @@ extension ReceiverDisk {
 
     /// Answers a block-hash request: the segment must be one this receiver offered, asked
     /// for once, with fewer than `DeltaRules.maxOutstandingRequests` still uncovered.
-    func hashBlocks(_ request: BlockRequest) throws -> BlockHashes {
+    func hashBlocks(_ request: BlockRequest) throws -> BlockHashList {
         guard let delta, let tracker else {
             throw ProtocolError(.protocolViolation, "block hashes of disk \(description.index) asked for, but its target holds no earlier copy")
         }
@@ -74,7 +74,7 @@ extension ReceiverDisk {
         try delta.reserve(request.segment)
         let leaves = try targetLeaves(range)
         delta.begin(request.segment, range: range, leaves: leaves)
-        return BlockHashes(disk: description.index, offset: range.lowerBound, length: Int(range.count), leaves: leaves)
+        return BlockHashList(disk: description.index, offset: range.lowerBound, length: Int(range.count), leaves: leaves)
     }
 
     /// Blocks the sender found unchanged: their leaves (sent in `blockHashes`) feed the

@@ -270,7 +270,7 @@ final class ReceiverSession: Sendable {
     ) {
         group.addTask {
             do {
-                let hashes: BlockHashes
+                let hashes: BlockHashList
                 do {
                     hashes = try await NIOThreadPool.singleton.runIfActive { try disk.hashBlocks(request) }
                 } catch let error as DiskError {

@@ -23,15 +23,15 @@ import Testing
         let honest: [Message] = [
             .sameBlocks(SameBlocks(disk: 0, offset: 0, length: 65536)), list,
             .sameBlocks(SameBlocks(disk: 0, offset: 65536, length: 131_072)),
-            .blockHashes(BlockHashes(disk: 0, offset: 1 << 20, length: 1 << 20, leaves: leaves(1 << 20))),
+            .blockHashes(BlockHashList(disk: 0, offset: 1 << 20, length: 1 << 20, leaves: leaves(1 << 20))),
             .blockRequest(BlockRequest(disk: 0, segment: 1)),
-            .blockHashes(BlockHashes(disk: 0, offset: 2 << 20, length: 1 << 20, leaves: leaves(1 << 20))),
+            .blockHashes(BlockHashList(disk: 0, offset: 2 << 20, length: 1 << 20, leaves: leaves(1 << 20))),
         ]
         let hostile: [Message] = [
             .sameBlocks(SameBlocks(disk: 0, offset: 3 << 20, length: 1 << 20)),
-            .blockHashes(BlockHashes(disk: 0, offset: 9 << 20, length: 65536, leaves: leaves(65536))),
+            .blockHashes(BlockHashList(disk: 0, offset: 9 << 20, length: 65536, leaves: leaves(65536))),
             .sameBlocks(SameBlocks(disk: 0, offset: 3 << 20, length: 65536)),
-            .blockHashes(BlockHashes(disk: 0, offset: 0, length: 65536, leaves: leaves(65536))),
+            .blockHashes(BlockHashList(disk: 0, offset: 0, length: 65536, leaves: leaves(65536))),
         ]
         return [("honest", [3] + frames(honest)), ("hostile", [0] + frames(hostile)), ("big", [255] + frames(honest + hostile))]
     }

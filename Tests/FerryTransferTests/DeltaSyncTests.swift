@@ -165,7 +165,7 @@ extension InProcessNetwork {
     }
 
     func hashes(_ offset: UInt64, _ length: Int) -> Message {
-        .blockHashes(BlockHashes(
+        .blockHashes(BlockHashList(
             disk: 0, offset: offset, length: length, leaves: ByteBuffer(repeating: 0, count: (length + 65535) / 65536 * 32)))
     }
 
@@ -254,7 +254,7 @@ extension InProcessNetwork {
         for message in [
             Message.sameBlocks(SameBlocks(disk: 0, offset: 100, length: 65536)),
             .sameBlocks(SameBlocks(disk: 0, offset: 0, length: (64 << 20) + 1)),
-            .blockHashes(BlockHashes(disk: 0, offset: 1, length: 65536, leaves: ByteBuffer(repeating: 0, count: 32))),
+            .blockHashes(BlockHashList(disk: 0, offset: 1, length: 65536, leaves: ByteBuffer(repeating: 0, count: 32))),
             .sameBlocks(SameBlocks(disk: 0, offset: UInt64.max - 65535, length: 65536 * 2)),
         ] {
             var frame = ByteBuffer()
@@ -262,7 +262,7 @@ extension InProcessNetwork {
             #expect(throws: ProtocolError.self) { _ = try MessageDecoder.next(from: &frame) }
         }
         var good = ByteBuffer()
-        let ok = Message.blockHashes(BlockHashes(disk: 1, offset: 65536, length: 70000, leaves: ByteBuffer(repeating: 7, count: 64)))
+        let ok = Message.blockHashes(BlockHashList(disk: 1, offset: 65536, length: 70000, leaves: ByteBuffer(repeating: 7, count: 64)))
         ok.write(to: &good)
         #expect(try MessageDecoder.next(from: &good) == ok)
     }
