@@ -267,3 +267,27 @@ extension InProcessNetwork {
         #expect(try MessageDecoder.next(from: &good) == ok)
     }
 }
+
+extension InProcessNetwork.HostilePeerTests {
+    /// A sender that agreed to delta sync and then asks for the hashes of a segment that was
+    /// never listed, or claims unchanged blocks whose hashes it never asked for, is refused
+    /// with an error; the target keeps its old copy byte for byte.
+    @Test func deltaClaimsThatWereNeverOfferedAreRefused() async throws {
+        for attack in [
+            Message.blockRequest(BlockRequest(disk: 0, segment: 5)),
+            .sameBlocks(SameBlocks(disk: 0, offset: 0, length: 65536)),
+        ] {
+            let dir = try Loopback.temporaryDirectory()
+            let old = try Loopback.makeRandomDisk(at: dir + "/dst.img", size: Int(size), seed: 153)
+            var config = Loopback.resumableReceiver(targets: [dir + "/dst.img"])
+            config.sync = true
+            config.overwrite = true
+            let (receiver, port) = try await Loopback.startReceiver(config)
+            let agreed = Message.hello(Hello(capabilities: .hashExchange, role: .sender))
+            let replies = try await Self.run(port: port, [Self.frame([agreed, disk, attack])])
+            await #expect(throws: TransferError.self) { _ = try await receiver.value }
+            #expect(replies.contains { if case .error = $0 { true } else { false } }, "\(attack.kind): \(replies.map(\.kind))")
+            #expect(Loopback.read(dir + "/dst.img") == old)
+        }
+    }
+}
