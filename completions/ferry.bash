@@ -253,7 +253,7 @@ _ferry_checksum() {
 
 _ferry_send() {
     repeating_flags=()
-    non_repeating_flags=(--insecure --raw --version -h --help)
+    non_repeating_flags=(--insecure --sync --raw --version -h --help)
     repeating_options=(--allow-backing)
     non_repeating_options=(--code --progress --retry-for --source-format --format --limit --compress --digest --workers --request-size)
     __ferry_offer_flags_options -1
@@ -298,7 +298,7 @@ _ferry_send() {
 
 _ferry_receive() {
     repeating_flags=()
-    non_repeating_flags=(--insecure --overwrite --raw --stdin --fix --version -h --help)
+    non_repeating_flags=(--insecure --overwrite --sync --raw --stdin --fix --version -h --help)
     repeating_options=()
     non_repeating_options=(--listen --code --progress --retry-for --target-format --size)
     __ferry_offer_flags_options -1

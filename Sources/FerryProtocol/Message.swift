@@ -38,12 +38,16 @@ public enum Message: Sendable, Equatable {
     case error(ErrorMessage)
     case segments(SegmentList)
     case same(SameSegment)
+    /// Delta sync's fine pass (Message+Delta.swift).
+    case blockRequest(BlockRequest)
+    case blockHashes(BlockHashList)
+    case sameBlocks(SameBlocks)
     /// Either side, every few seconds: "still here". No payload. Lets the other side
     /// tell a silent dead link from a slow one (see `TransferChannel.idleTimeout`).
     case ping
 
-    /// The type byte. 0x50–0x5F carry block-hash exchange: resume uses 0x50/0x51;
-    /// the rest is reserved for delta sync.
+    /// The type byte. 0x50–0x5F carry block-hash exchange: resume and delta sync's coarse
+    /// pass use 0x50/0x51, delta sync's fine pass 0x52–0x54; the rest is reserved.
     public enum Kind: UInt8, Sendable {
         case hello = 0x01
         case disk = 0x02
@@ -58,6 +62,9 @@ public enum Message: Sendable, Equatable {
         case error = 0x40
         case segments = 0x50
         case same = 0x51
+        case blockRequest = 0x52
+        case blockHashes = 0x53
+        case sameBlocks = 0x54
     }
 
     public var kind: Kind {
@@ -74,6 +81,9 @@ public enum Message: Sendable, Equatable {
         case .error: .error
         case .segments: .segments
         case .same: .same
+        case .blockRequest: .blockRequest
+        case .blockHashes: .blockHashes
+        case .sameBlocks: .sameBlocks
         case .ping: .ping
         }
     }
@@ -97,6 +107,9 @@ public enum Message: Sendable, Equatable {
         case .error: self = .error(try ErrorMessage(parsing: &payload))
         case .segments: self = .segments(try SegmentList(parsing: &payload))
         case .same: self = .same(try SameSegment(parsing: &payload))
+        case .blockRequest: self = .blockRequest(try BlockRequest(parsing: &payload))
+        case .blockHashes: self = .blockHashes(try BlockHashList(parsing: &payload))
+        case .sameBlocks: self = .sameBlocks(try SameBlocks(parsing: &payload))
         case .ping: self = .ping
         }
         guard payload.readableBytes == 0 else {
@@ -170,6 +183,9 @@ public enum Message: Sendable, Equatable {
         case .error(let m): m.write(to: &buffer)
         case .segments(let m): m.write(to: &buffer)
         case .same(let m): m.write(to: &buffer)
+        case .blockRequest(let m): m.write(to: &buffer)
+        case .blockHashes(let m): m.write(to: &buffer)
+        case .sameBlocks(let m): m.write(to: &buffer)
         case .ping: break
         }
         let length = buffer.writerIndex - lengthIndex - 4

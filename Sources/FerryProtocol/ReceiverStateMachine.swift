@@ -28,6 +28,10 @@ public struct ReceiverStateMachine: Sendable {
         case zero(ZeroExtent)
         /// Check the leaves against the segment digest re-read from the target, then count the segment as received.
         case same(SameSegment)
+        /// Delta sync: re-read this segment of the target, keep its leaves, answer with `blockHashes`.
+        case hashBlocks(BlockRequest)
+        /// Delta sync: feed the kept leaves of these unchanged blocks to the digest.
+        case sameBlocks(SameBlocks)
         /// Wait for writes in flight, flush, compare digests, send a result, call `diskFinished(_:)`.
         case finishDisk(Finish)
         /// Nothing to do now (other disks are still running, or a ping arrived).
@@ -71,6 +75,11 @@ public struct ReceiverStateMachine: Sendable {
     public init(diskCount: Int, capabilities: Capabilities) {
         self.diskCount = UInt32(diskCount)
         self.capabilities = capabilities
+    }
+
+    /// True when both hellos offered the hash exchange (delta sync).
+    public var hashExchange: Bool {
+        capabilities.contains(.hashExchange) && peerCapabilities.contains(.hashExchange)
     }
 
     public var isDone: Bool {
@@ -137,6 +146,18 @@ public struct ReceiverStateMachine: Sendable {
         case (.running, .same(let segment)):
             try accept(segment.disk, segment.offset, UInt64(segment.length))
             return .same(segment)
+
+        case (.running, .blockRequest(let request)):
+            guard hashExchange else { throw ProtocolError(.protocolViolation, "block hashes asked for, but the hash exchange was not agreed") }
+            guard case .receiving = disks[request.disk] else {
+                throw ProtocolError(.protocolViolation, "block hashes of disk \(request.disk) asked for while it is \(name(of: request.disk))")
+            }
+            return .hashBlocks(request)
+
+        case (.running, .sameBlocks(let same)):
+            guard hashExchange else { throw ProtocolError(.protocolViolation, "unchanged blocks claimed, but the hash exchange was not agreed") }
+            try accept(same.disk, same.offset, UInt64(same.length))
+            return .sameBlocks(same)
 
         case (.running, .finish(let finish)):
             guard case .receiving(let disk, let coverage) = disks[finish.disk] else {

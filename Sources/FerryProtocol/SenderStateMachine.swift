@@ -20,6 +20,8 @@ public struct SenderStateMachine: Sendable {
         case startSending(UInt32, targetIsZero: Bool)
         /// Journaled segments the receiver holds; when `start`, begin streaming disk `i` (resuming).
         case resumeSegments(SegmentList, start: Bool)
+        /// The receiver's block hashes of a segment this sender asked for (delta sync).
+        case blockHashes(BlockHashList)
         /// The receiver acknowledged progress.
         case progress(Ack)
         /// Disk `i` is verified and durable on the receiver; others are still running.
@@ -54,11 +56,28 @@ public struct SenderStateMachine: Sendable {
     private(set) var disks: [DiskState]
     /// What the receiver offered in its hello.
     public private(set) var peerCapabilities: Capabilities = []
+    /// Disk sizes, when known: segment lists naming a segment past the end are refused.
+    public let diskSizes: [UInt64]
+    /// Disks whose receiver holds an earlier copy (`ready` with the delta flag).
+    public private(set) var deltaDisks: Set<UInt32> = []
+    /// Segments of delta disks whose block hashes were asked for and not yet received:
+    /// the exact range the answer must describe.
+    private(set) var requested: [UInt32: [UInt64: Range<UInt64>]] = [:]
+    /// Segment-list entries received per disk (a flood past the disk's segment count is refused).
+    private var listed: [UInt32: Int] = [:]
+    /// Delta disks being sent whose final segment list has not arrived yet.
+    private(set) var listing: Set<UInt32> = []
 
-    public init(diskCount: Int, capabilities: Capabilities) {
+    public init(diskCount: Int, capabilities: Capabilities, diskSizes: [UInt64] = []) {
         self.diskCount = UInt32(diskCount)
         self.capabilities = capabilities
+        self.diskSizes = diskSizes
         disks = Array(repeating: .awaitingReady, count: diskCount)
+    }
+
+    /// True when both hellos offered the hash exchange (delta sync).
+    public var hashExchange: Bool {
+        capabilities.contains(.hashExchange) && peerCapabilities.contains(.hashExchange)
     }
 
     public mutating func start() -> Action {
@@ -84,16 +103,53 @@ public struct SenderStateMachine: Sendable {
         case (.running, .ready(let ready)):
             guard state(of: ready.index) == .awaitingReady else { return unexpected(message, disk: ready.index) }
             let i = Int(ready.index)
-            if ready.flags & DiskReady.resume != 0 {
+            if ready.flags & DiskReady.delta != 0 {
+                guard hashExchange else {
+                    return fail(.protocolViolation, "disk \(ready.index): delta offered, but the hash exchange was not agreed")
+                }
+                deltaDisks.insert(ready.index)
+            }
+            if ready.flags & (DiskReady.resume | DiskReady.delta) != 0 {
                 disks[i] = .collectingSegments
                 return .ignoreForNow
             }
             disks[i] = .sending
             return .startSending(ready.index, targetIsZero: ready.flags & DiskReady.targetIsZero != 0)
         case (.running, .segments(let list)):
-            guard state(of: list.disk) == .collectingSegments else { return unexpected(message, disk: list.disk) }
+            // A delta disk's lists stream in while the receiver hashes its target: the first
+            // starts the disk, the others arrive while it is sent, until the final one.
+            let streaming = deltaDisks.contains(list.disk) && state(of: list.disk) == .sending && listing.contains(list.disk)
+            guard state(of: list.disk) == .collectingSegments || streaming else { return unexpected(message, disk: list.disk) }
+            if let size = diskSizes.indices.contains(Int(list.disk)) ? diskSizes[Int(list.disk)] : nil {
+                let segments = (size + UInt64(list.segmentSize) - 1) / UInt64(list.segmentSize)
+                if let past = list.entries.first(where: { $0.index >= segments }) {
+                    return fail(.outOfRange, "disk \(list.disk): segment \(past.index) listed, past the end of the disk (\(segments) segments)")
+                }
+                let total = listed[list.disk, default: 0] + list.entries.count
+                guard total <= Int(segments) else {
+                    return fail(.protocolViolation, "disk \(list.disk): \(total) segments listed for a disk of \(segments)")
+                }
+                listed[list.disk] = total
+            }
+            if deltaDisks.contains(list.disk) {
+                let start = !streaming
+                disks[Int(list.disk)] = .sending
+                if list.isFinal { listing.remove(list.disk) } else { listing.insert(list.disk) }
+                return .resumeSegments(list, start: start)
+            }
             if list.isFinal { disks[Int(list.disk)] = .sending }
             return .resumeSegments(list, start: list.isFinal)
+        case (.running, .blockHashes(let hashes)):
+            guard state(of: hashes.disk) == .sending,
+                let range = requested[hashes.disk]?.first(where: { $0.value.lowerBound == hashes.offset })
+            else {
+                return fail(.protocolViolation, "block hashes for disk \(hashes.disk) at \(hashes.offset), which this sender did not ask for")
+            }
+            guard range.value.upperBound - range.value.lowerBound == UInt64(hashes.length) else {
+                return fail(.outOfRange, "block hashes for disk \(hashes.disk) at \(hashes.offset): \(hashes.length) bytes, the segment has \(range.value.count)")
+            }
+            requested[hashes.disk]?[range.key] = nil
+            return .blockHashes(hashes)
         case (.running, .ack(let ack)):
             switch state(of: ack.disk) {
             case .sending, .awaitingResult: return .progress(ack)
@@ -115,11 +171,27 @@ public struct SenderStateMachine: Sendable {
 
     /// The handler has sent every extent of disk `disk`.
     public mutating func allSent(disk: UInt32, digest: [UInt8]) -> Action {
-        guard phase == .running, state(of: disk) == .sending else {
+        guard phase == .running, state(of: disk) == .sending, !listing.contains(disk) else {
             return fail(.protocolViolation, "internal: disk \(disk) all sent while not sending it")
         }
         disks[Int(disk)] = .awaitingResult(digest)
         return .send(.finish(Finish(disk: disk, digest: digest)))
+    }
+
+    /// Delta sync's fine pass: asks for the receiver's block hashes of segment `segment`
+    /// of disk `disk`, which covers `range`. At most `DeltaRules.maxOutstandingRequests`
+    /// are outstanding per disk (the handler keeps far fewer: one per worker).
+    public mutating func requestBlocks(disk: UInt32, segment: UInt64, range: Range<UInt64>) -> Action {
+        guard phase == .running, state(of: disk) == .sending, deltaDisks.contains(disk) else {
+            return fail(.protocolViolation, "internal: block hashes of disk \(disk) asked for while it is not a delta disk being sent")
+        }
+        var pending = requested[disk, default: [:]]
+        guard pending[segment] == nil, pending.count < DeltaRules.maxOutstandingRequests else {
+            return fail(.protocolViolation, "internal: block hashes of disk \(disk) segment \(segment) asked for twice or too many at once")
+        }
+        pending[segment] = range
+        requested[disk] = pending
+        return .send(.blockRequest(BlockRequest(disk: disk, segment: segment)))
     }
 
     /// The state of disk `index`, or nil for an index past the count.

@@ -96,7 +96,7 @@ public enum PipeTransfer {
                             action = machine.diskOpened(description.index, flags: 0)
                             continue
                         case .write(let extent): try opened[extent.disk]?.write(extent)
-                        case .writeCompressed, .same:
+                        case .writeCompressed, .same, .hashBlocks, .sameBlocks:
                             throw ProtocolError(.protocolViolation, "compressed or resumed extents on a one-way stream")
                         case .zero(let extent): try opened[extent.disk]?.zero(extent)
                         case .finishDisk(let finish):

@@ -28,10 +28,13 @@ final class ReceiverDisk: Sendable {
     /// Bytes of segments flushed and journaled (what `Ack.durable` reports).
     let durable = Atomic<UInt64>(0)
     private let checkpointing = Mutex(false)
+    /// Delta sync: the target held an earlier copy and every segment of it is offered
+    /// (`ReceiverDisk+Delta.swift`); nil for an ordinary transfer.
+    let delta: DeltaBlocks?
 
     init(
         description: DiskDescription, target: LocalTarget, format: ImageFormat = .raw, counters: CopyCounters,
-        journal: ResumeJournal?, leaf: LeafHash
+        journal: ResumeJournal?, leaf: LeafHash, delta: Bool = false
     ) throws {
         self.description = description
         commit = try TargetCommit(target: target, format: format, virtualSize: description.size)
@@ -39,6 +42,7 @@ final class ReceiverDisk: Sendable {
         self.journal = journal
         digest = DigestBuilder(size: description.size, leaf: leaf)
         knownZero = commit.knownZero
+        self.delta = delta && journal != nil ? DeltaBlocks(maxPending: DeltaRules.maxOutstandingRequests) : nil
         // A block device holds its first block in memory until the commit
         // (`FirstBlockHold`): segment 0 is never durable before then.
         let hold = target.device is FirstBlockHold
@@ -76,6 +80,7 @@ final class ReceiverDisk: Sendable {
                 tracker?.record(offset: extent.offset, leaves: hashes)
             }
         }
+        delta?.cover(extent.offset..<extent.offset + UInt64(extent.length))
         counters.wire.add(UInt64(wireBytes ?? extent.length), ordering: .relaxed)
         counters.add(data: UInt64(extent.length))
     }
@@ -112,6 +117,7 @@ final class ReceiverDisk: Sendable {
         }
         digest.addZeros(offset: extent.offset, length: extent.length)
         tracker?.recordZeros(offset: extent.offset, length: extent.length)
+        delta?.cover(extent.offset..<extent.offset + extent.length)
         counters.add(zero: extent.length)
     }
 

@@ -55,7 +55,7 @@ struct SourceStreamer: Sendable {
         return nil
     }
 
-    private func read(_ request: CopyRequest) throws -> [Message] {
+    func read(_ request: CopyRequest) throws -> [Message] {
         let length = Int(request.length)
         var buffer = allocator.buffer(capacity: length)
         try counters.stages.measure(.sourceRead) {
@@ -118,21 +118,6 @@ struct SourceStreamer: Sendable {
             }
         }
         return ok ? out : nil
-    }
-
-    /// Resume: reads journaled segment `segment` of the source and, if its leaves hash
-    /// to the receiver's segment digest, returns the proof (and feeds the digest).
-    func checkSegment(_ segment: UInt64, size segmentSize: UInt64, expected: [UInt8]) throws -> SameSegment? {
-        let start = segment * segmentSize
-        guard start < source.size else { return nil }
-        let end = min(source.size, start + segmentSize)
-        let leaves = try source.leaves(of: start..<end, leaf: digest.leaf)
-        var wire = allocator.buffer(capacity: leaves.count * WireLimits.hashSize)
-        for leaf in leaves { leaf.withRawBytes { _ = wire.writeBytes($0) } }
-        let matches = wire.withUnsafeReadableBytes { ResumeJournal.segmentDigest($0) } == expected
-        guard matches else { return nil }
-        digest.add(.hashes(leaves), at: start / UInt64(DiskDigest.blockSize))
-        return SameSegment(disk: index, offset: start, length: Int(end - start), leaves: wire)
     }
 }
 

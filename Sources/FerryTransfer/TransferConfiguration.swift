@@ -13,6 +13,9 @@ public struct ReceiveConfiguration: Sendable {
     public var insecure = false
     /// Replace existing non-empty target files.
     public var overwrite = false
+    /// Delta sync (`--sync`): offer the hash exchange, and update a target that already
+    /// holds a copy in place, sending only what differs (docs/protocol.md, "Delta sync").
+    public var sync = false
     /// The targets' format when their names should not decide it (`--target-format`).
     public var targetFormat: ImageFormat?
     /// The targets, checked and locked before listening (set by the receive entry points).
@@ -83,6 +86,9 @@ public struct SendConfiguration: Sendable {
     public var digest: LeafHash = .xxh3
     /// After a network failure, reconnect and resume for this many seconds.
     public var retryFor: Double = 0
+    /// Delta sync (`--sync`): offer the hash exchange (with SHA-256 leaves), so a receiver
+    /// that holds an earlier copy is sent only the blocks that differ.
+    public var sync = false
     /// Before the first connection: keep trying this long for a receiver still starting
     /// (a mistyped address must not hold a console for all of `retryFor`).
     public var connectWait: Double = 30

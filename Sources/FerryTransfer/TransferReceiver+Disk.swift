@@ -13,11 +13,13 @@ import Glibc
 
 /// Opening, resuming and finishing one disk of a receiving session.
 extension ReceiverSession {
-    func open(_ description: DiskDescription, leaf: LeafHash) async throws -> ReceiverDisk {
+    /// `delta`: the hash exchange was agreed (both ends asked for `--sync`, SHA-256 leaves):
+    /// a target that already holds something is updated in place and hashed (delta sync).
+    func open(_ description: DiskDescription, leaf: LeafHash, delta: Bool = false) async throws -> ReceiverDisk {
         let path = config.targets[Int(description.index)]
         let counters = CopyCounters(stages: self.counters.stages)
         let disk = try await NIOThreadPool.singleton.runIfActive { [config] in
-            try Self.openResumable(path, description, config, counters, leaf)
+            try Self.openResumable(path, description, config, counters, leaf, delta: delta)
         }
         try await proveJournaled(disk)
         let all = disks.withLock { disks in
@@ -46,7 +48,7 @@ extension ReceiverSession {
     /// target (`ReceiverDisk.proveJournaled`) and then by the sender against its source.
     private static func openResumable(
         _ path: String, _ description: DiskDescription, _ config: ReceiveConfiguration, _ counters: CopyCounters,
-        _ leaf: LeafHash
+        _ leaf: LeafHash, delta: Bool
     ) throws -> ReceiverDisk {
         // The segment journal maps raw offsets of the target: an image format cannot resume.
         let format = try config.prepared?.format(for: path) ?? DiskImage.targetFormat(forPath: path)
@@ -80,7 +82,8 @@ extension ReceiverSession {
                         candidate = try LocalTarget.open(path, size: description.size, overwrite: config.overwrite, lock: lock)
                     } else if let partial = try LocalTarget.reopenPartial(path, size: description.size) {
                         candidate = partial
-                    } else if contents.committed != nil {
+                    } else if contents.committed != nil || delta {
+                        // (Delta sync writes the file itself in place, like a committed one.)
                         candidate = try LocalTarget.reopenCommitted(path, size: description.size)
                     } else {
                         candidate = nil
@@ -109,7 +112,13 @@ extension ReceiverSession {
                 }
             }
         }
+        // Delta sync writes an existing file of the disk's size in place (a device always is).
+        if delta, target == nil, rdev == nil {
+            target = try LocalTarget.reopenCommitted(path, size: description.size)
+            if target == nil { DeltaNotice.fullCopy(path, description.size) }
+        }
         let opened = try target ?? LocalTarget.open(path, size: description.size, overwrite: config.overwrite, lock: lock)
+        let deltaHere = delta && !opened.knownZero
         let usable: ResumeJournal
         if let journal {
             usable = journal
@@ -121,7 +130,34 @@ extension ReceiverSession {
             header.target = identity
             usable = try ResumeJournal.create(at: journalPath, header: header)
         }
-        return try ReceiverDisk(description: description, target: opened, counters: counters, journal: usable, leaf: leaf)
+        return try ReceiverDisk(
+            description: description, target: opened, counters: counters, journal: usable, leaf: leaf, delta: deltaHere)
+    }
+
+    /// Delta sync, after `ready`: lists the segments a journal proved, then hashes the rest
+    /// of the target and lists them as they are hashed; the last list is final (and empty).
+    func listForDelta(
+        _ disk: ReceiverDisk, _ recovered: [UInt64: [UInt8]], _ outbound: NIOAsyncChannelOutboundWriter<Message>
+    ) async throws {
+        guard let journal = disk.journal else { return }
+        let index = disk.description.index
+        let segmentSize = UInt32(journal.segmentSize)
+        @Sendable func list(_ entries: [SegmentList.Entry], final: Bool) async throws {
+            try await outbound.write(.segments(SegmentList(disk: index, segmentSize: segmentSize, isFinal: final, entries: entries)))
+        }
+        let proven = recovered.keys.sorted().map { SegmentList.Entry(index: $0, digest: recovered[$0] ?? []) }
+        for start in stride(from: 0, to: proven.count, by: SegmentList.maxEntries) {
+            try await list(Array(proven[start..<min(proven.count, start + SegmentList.maxEntries)]), final: false)
+        }
+        let hashed: Int
+        do {
+            hashed = try await disk.hashTarget(workers: config.workers) { try await list($0, final: false) }
+        } catch let error as DiskError {
+            throw ProtocolError(.io, error.description)
+        }
+        try await list([], final: true)
+        DeltaNotice.say(
+            "ferry receive: \(disk.target.path) holds an earlier copy: hashed \(hashed) segment(s) of it here; only what differs crosses the link")
     }
 
     /// Re-reads the journaled segments of a resumed disk from its target, so that only

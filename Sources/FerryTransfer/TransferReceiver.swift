@@ -79,7 +79,9 @@ final class ReceiverSession: Sendable {
             try await connection.executeThenClose { inbound, outbound in
                 var machine = ReceiverStateMachine(
                     diskCount: config.targets.count,
-                    capabilities: codecs.values.reduce(into: LeafHash.offer(.xxh3)) { $0.insert(Codec.capability($1.kind)) })
+                    capabilities: codecs.values.reduce(into: LeafHash.offer(.xxh3).union(config.sync ? .hashExchange : [])) {
+                        $0.insert(Codec.capability($1.kind))
+                    })
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     var inFlight = 0
                     func perform(_ action: ReceiverStateMachine.Action) async throws -> Bool {
@@ -89,8 +91,9 @@ final class ReceiverSession: Sendable {
                         case .openDisk(let description):
                             let disk: ReceiverDisk
                             do {
+                                let leaf = LeafHash.agreed(machine.capabilities, machine.peerCapabilities)
                                 disk = try await open(
-                                    description, leaf: LeafHash.agreed(machine.capabilities, machine.peerCapabilities))
+                                    description, leaf: leaf, delta: machine.hashExchange && leaf == .sha256)
                             } catch let error as DiskError {
                                 // The sender hears an I/O failure; here the error keeps its code
                                 // (a device too small for the disk is 73, as in `ferry copy`).
@@ -100,9 +103,22 @@ final class ReceiverSession: Sendable {
                             // Only segments just re-read from the target are offered.
                             let recovered = disk.offered.withLock { $0 }
                             var flags = disk.knownZero ? DiskReady.targetIsZero : 0
-                            if !recovered.isEmpty { flags |= DiskReady.resume }
+                            let delta = disk.delta != nil && description.size > 0
+                            if delta {
+                                flags |= DiskReady.delta
+                            } else if !recovered.isEmpty {
+                                flags |= DiskReady.resume
+                            }
                             let done = try await perform(machine.diskOpened(description.index, flags: flags))
-                            if !recovered.isEmpty, let journal = disk.journal {
+                            if delta {
+                                // Hashed while the sender compares: its `same` and requests come in meanwhile.
+                                group.addTask {
+                                    do { try await self.listForDelta(disk, recovered, outbound) } catch {
+                                        self.failed(error)
+                                        throw error
+                                    }
+                                }
+                            } else if !recovered.isEmpty, let journal = disk.journal {
                                 try await sendSegments(recovered, segmentSize: journal.segmentSize, disk: description.index, outbound)
                             }
                             return done
@@ -116,6 +132,12 @@ final class ReceiverSession: Sendable {
                         case .same(let segment):
                             let disk = try opened(segment.disk)
                             try await bounded(&inFlight, &group, disk, outbound) { try disk.same(segment) }
+                        case .hashBlocks(let request):
+                            let disk = try opened(request.disk)
+                            answer(request, disk, &group, outbound)
+                        case .sameBlocks(let same):
+                            let disk = try opened(same.disk)
+                            try await bounded(&inFlight, &group, disk, outbound) { try disk.sameBlocks(same) }
                         case .zero(let extent):
                             let disk = try opened(extent.disk)
                             try await bounded(&inFlight, &group, disk, outbound) { try disk.zero(extent) }
@@ -224,11 +246,7 @@ final class ReceiverSession: Sendable {
                 }
                 try await self.acknowledge(disk, outbound)
             } catch {
-                let first = self.failure.withLock { recorded -> Bool in
-                    defer { if recorded == nil { recorded = error } }
-                    return recorded == nil
-                }
-                if first { TransferChannel.closeTelling(self.connection.channel, error as? ProtocolError) }
+                self.failed(error)
                 throw error
             }
         }

@@ -19,11 +19,17 @@ extension SenderSession {
         var skip: SegmentSkip?
         let leaf = machine.withLock { LeafHash.agreed($0.capabilities, $0.peerCapabilities) }
         let leaves = DigestBuilder(size: source.size, leaf: leaf)
-        if let journaled, !journaled.entries.isEmpty {
-            let checker = SourceStreamer(
-                index: index, source: source, requestSize: config.requestSize, counters: sent, policy: nil, digest: leaves)
+        let isDelta = machine.withLock { $0.deltaDisks.contains(index) }
+        let checker = SourceStreamer(
+            index: index, source: source, requestSize: config.requestSize, counters: sent, policy: nil, digest: leaves)
+        if isDelta {
+            let fine = SourceStreamer(
+                index: index, source: source, requestSize: config.requestSize, counters: sent, policy: policy, digest: leaves)
+            let (segmentSize, matched) = try await compareStreaming(checker, fine, outbound, connection)
+            skip = SegmentSkip(segmentSize: max(segmentSize, 1), matched: matched)
+        } else if let journaled, !journaled.entries.isEmpty {
             let matched = try await verifyJournaled(
-                journaled.entries, segmentSize: journaled.segmentSize, checker, outbound, name: source.name)
+                journaled.entries, segmentSize: journaled.segmentSize, checker, outbound, name: source.name, connection)
             skip = SegmentSkip(segmentSize: journaled.segmentSize, matched: matched)
         }
         let streamer = SourceStreamer(
@@ -34,6 +40,14 @@ extension SenderSession {
                 workers.addTask { try await self.work(streamer, connection) }
             }
             try await workers.waitForAll()
+        }
+        if machine.withLock({ $0.deltaDisks.contains(index) }) {
+            DeltaNotice.say(delta.report(disk: index, name: source.name, sent: sent.data.load(ordering: .relaxed)))
+        } else if config.sync {
+            let agreed = machine.withLock { $0.hashExchange }
+            DeltaNotice.say("ferry send: \(source.name): " + (agreed
+                ? "the receiver holds no earlier copy of this disk: a full copy (the seed pass)"
+                : "the receiver does not do delta sync (run it with --sync; an older ferry cannot): a full copy"))
         }
         if let policy, CompressionPolicy.tracing {
             try? FileHandle.standardError.write(contentsOf: Data("ferry: \(source.name): \(policy.summary)\n".utf8))
@@ -119,22 +133,17 @@ extension SenderSession {
     /// proves the unchanged ones to the receiver; changed ones are sent again.
     private func verifyJournaled(
         _ journaled: [UInt64: [UInt8]], segmentSize: UInt64, _ checker: SourceStreamer,
-        _ outbound: NIOAsyncChannelOutboundWriter<Message>, name: String
+        _ outbound: NIOAsyncChannelOutboundWriter<Message>, name: String, _ connection: MessageChannel
     ) async throws -> Set<UInt64> {
         let queue = SegmentQueue(journaled.keys.sorted())
         try await withThrowingTaskGroup(of: Void.self) { workers in
             for _ in 0..<max(1, config.workers) {
                 workers.addTask {
                     while let segment = queue.next() {
-                        let expected = journaled[segment] ?? []
                         try await self.permits.acquire()
                         defer { self.permits.release() }
-                        let proof = try await NIOThreadPool.singleton.runIfActive {
-                            try checker.checkSegment(segment, size: segmentSize, expected: expected)
-                        }
-                        guard let proof else { continue }
-                        queue.matched.withLock { _ = $0.insert(segment) }
-                        try await outbound.write(.same(proof))
+                        try await self.compare(
+                            segment, segmentSize, journaled[segment] ?? [], checker, nil, outbound, connection, queue)
                     }
                 }
             }
@@ -146,6 +155,94 @@ extension SenderSession {
             ? "ferry: resuming \(name): \(result.count) segment(s) already on the receiver match the source\n"
             : "ferry: resuming \(name): the source changed since the interrupted transfer: \(changed) of \(journaled.count) journaled segment(s) differ and are sent again\n").utf8))
         return result
+    }
+
+    /// Delta sync: compares each segment the receiver lists as its lists arrive (it is still
+    /// hashing its target), `workers` segments at a time: `same` for an unchanged one, the
+    /// fine pass for the others. Returns the segment size and the segments covered.
+    private func compareStreaming(
+        _ checker: SourceStreamer, _ fine: SourceStreamer, _ outbound: NIOAsyncChannelOutboundWriter<Message>,
+        _ connection: MessageChannel
+    ) async throws -> (UInt64, Set<UInt64>) {
+        let matched = SegmentQueue([])  // only its `matched` set
+        var segmentSize: UInt64 = 0
+        try await withThrowingTaskGroup(of: Void.self) { workers in
+            for await list in delta.lists(disk: checker.index) {
+                if segmentSize == 0 { segmentSize = UInt64(list.segmentSize) }
+                guard segmentSize == UInt64(list.segmentSize) else {
+                    delta.close()
+                    throw ProtocolError(.protocolViolation, "disk \(checker.index): the receiver changed its segment size")
+                }
+                for entry in list.entries {
+                    try await permits.acquire()
+                    let size = segmentSize
+                    workers.addTask {
+                        defer { self.permits.release() }
+                        do {
+                            try await self.compare(entry.index, size, entry.digest, checker, fine, outbound, connection, matched)
+                        } catch {
+                            self.delta.close()  // ends the feed, so the loop sees the failure
+                            throw error
+                        }
+                    }
+                }
+            }
+            try await workers.waitForAll()
+        }
+        return (segmentSize, matched.matched.withLock { $0 })
+    }
+
+    /// One listed segment: the proof that it is unchanged, or (delta sync, `fine`) the fine
+    /// pass; resume leaves a changed one to be streamed again.
+    private func compare(
+        _ segment: UInt64, _ segmentSize: UInt64, _ expected: [UInt8], _ checker: SourceStreamer, _ fine: SourceStreamer?,
+        _ outbound: NIOAsyncChannelOutboundWriter<Message>, _ connection: MessageChannel, _ matched: SegmentQueue
+    ) async throws {
+        let comparison = try await NIOThreadPool.singleton.runIfActive {
+            try checker.compareSegment(segment, size: segmentSize, expected: expected)
+        }
+        switch comparison {
+        case .same(let proof):
+            if fine != nil { delta.count(disk: checker.index, compared: UInt64(proof.length)) }
+            matched.matched.withLock { _ = $0.insert(segment) }
+            try await outbound.write(.same(proof))
+        case .differs(let range, let leaves):
+            guard let fine else { return }
+            try await finePass(segment, range, leaves, fine, outbound, connection)
+            matched.matched.withLock { _ = $0.insert(segment) }
+        case nil:
+            return
+        }
+    }
+
+    /// Delta sync's fine pass over one segment whose digest differs: asks for the
+    /// receiver's block hashes, then sends the blocks that differ and `sameBlocks` for the rest.
+    private func finePass(
+        _ segment: UInt64, _ range: Range<UInt64>, _ leaves: [BlockHash], _ streamer: SourceStreamer,
+        _ outbound: NIOAsyncChannelOutboundWriter<Message>, _ connection: MessageChannel
+    ) async throws {
+        let disk = streamer.index
+        let action = machine.withLock { $0.requestBlocks(disk: disk, segment: segment, range: range) }
+        guard case .send(let request) = action else {
+            if case .fail(let error) = action { throw TransferError(error, fromPeer: false) }
+            return
+        }
+        try await outbound.write(request)
+        let theirs = try await delta.hashes(disk: disk, offset: range.lowerBound)
+        let (messages, changed) = try await NIOThreadPool.singleton.runIfActive {
+            try streamer.finePass(range, ours: leaves, theirs: theirs)
+        }
+        delta.count(disk: disk, compared: UInt64(range.count), changed: changed)
+        for message in messages {
+            if let limiter { await limiter.take(message.wireBytes) }
+            try await connection.channel.writeAndFlush(message)
+            streamer.counters.wire.add(UInt64(message.wireBytes), ordering: .relaxed)
+        }
+        if let dropAfter = config.dropAfterBytes,
+            sent.reduce(0, { $0 + $1.data.load(ordering: .relaxed) }) >= dropAfter
+        {
+            connection.channel.close(promise: nil)  // test hook: a cut link
+        }
     }
 
     private func prepare(_ streamer: SourceStreamer) async throws -> [Message]? {

@@ -23,6 +23,10 @@ public enum TransferSender {
             }
             identity = try PairingIdentity(code: code, role: .sender)
         }
+        if config.sync {
+            DeltaNotice.say(
+                "ferry send: --sync: a pass over a running guest's disk is at best crash-consistent; only the pass after the guest is shut down is the migration")
+        }
         let started = Date()
         var firstFailure: Date?
         var config = config
@@ -109,6 +113,8 @@ final class SenderSession: Sendable {
     let resume = Mutex<[UInt32: (segmentSize: UInt64, entries: [UInt64: [UInt8]])]>([:])
     /// When the receiver last got more durable (shared by the connections of one run).
     let progress: RetryClock
+    /// Delta sync: the fine pass's block hashes in flight, and what each pass compared.
+    let delta: DeltaSender
 
     init(sources: [any BlockDevice], config: SendConfiguration, progress: RetryClock = RetryClock()) {
         self.sources = sources
@@ -120,7 +126,11 @@ final class SenderSession: Sendable {
         acked = Mutex(Array(repeating: 0, count: sources.count))
         permits = RequestPermits(config.workers)
         limiter = config.limit.map { RateLimiter(bytesPerSecond: $0) }
-        machine = Mutex(SenderStateMachine(diskCount: sources.count, capabilities: LeafHash.offer(config.digest)))
+        delta = DeltaSender(disks: sources.count)
+        // Delta sync compares SHA-256 leaves (a guest can forge XXH3 equality), so --sync offers no xxh3.
+        let offer = config.sync ? Capabilities.hashExchange : LeafHash.offer(config.digest)
+        machine = Mutex(SenderStateMachine(
+            diskCount: sources.count, capabilities: offer, diskSizes: sources.map(\.size)))
     }
 
     /// The per-disk summaries, in disk order.
@@ -130,9 +140,11 @@ final class SenderSession: Sendable {
 
     func run(_ connection: MessageChannel) async throws {
         defer { reporter.withLock { $0?.stop() } }
+        defer { delta.close() }
         try await connection.executeThenClose { inbound, outbound in
             try await withThrowingTaskGroup(of: Void.self) { group in
-                defer { group.cancelAll() }
+                // A worker waiting for block hashes must not hold up the group's end.
+                defer { group.cancelAll(); delta.close() }
                 _ = try await perform(machine.withLock { $0.start() }, outbound, &group, connection)
                 try await TransferChannel.pump(
                     inbound, outbound, failure: { self.failure.withLock { $0 } },
@@ -163,6 +175,11 @@ final class SenderSession: Sendable {
             }
         case .ignoreForNow, .diskVerified:
             break
+        case .blockHashes(let hashes):
+            delta.deliver(hashes)
+        case .resumeSegments(let list, let start) where machine.withLock({ $0.deltaDisks.contains(list.disk) }):
+            delta.feed(list)
+            if start { begin(list.disk, outbound, &group, connection) }
         case .resumeSegments(let list, let start):
             let offered = resume.withLock { r -> UInt64 in
                 var disk = r[list.disk] ?? (segmentSize: UInt64(list.segmentSize), entries: [:])

@@ -28,6 +28,9 @@ import Testing
             disk: 0, segmentSize: 64 << 20, isFinal: true,
             entries: [.init(index: 3, digest: Array(repeating: 9, count: 32)), .init(index: 7, digest: Array(0..<32))])),
         .same(SameSegment(disk: 0, offset: 64 << 20, length: 131_072, leaves: ByteBuffer(repeating: 3, count: 64))),
+        .blockRequest(BlockRequest(disk: 1, segment: 12)),
+        .blockHashes(BlockHashList(disk: 1, offset: 12 << 22, length: 200_000, leaves: ByteBuffer(repeating: 5, count: 128))),
+        .sameBlocks(SameBlocks(disk: 1, offset: (12 << 22) + 65536, length: 131_072)),
         .ping,
     ]
 

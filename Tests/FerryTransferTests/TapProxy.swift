@@ -17,6 +17,9 @@ final class TapProxy: Sendable {
     /// What the sender sent, in order.
     final class Recorder: Sendable {
         let records = Mutex<[Record]>([])
+        /// Bytes each direction carried (frames, headers included).
+        let senderBytes = Mutex(0)
+        let receiverBytes = Mutex(0)
     }
 
     let recorder = Recorder()
@@ -58,6 +61,7 @@ final class TapProxy: Sendable {
                         var pending = ByteBuffer()
                         for try await chunk in fromSender {
                             var copy = chunk
+                            recorder.senderBytes.withLock { $0 += chunk.readableBytes }
                             pending.writeBuffer(&copy)
                             while let message = try MessageDecoder.next(from: &pending) {
                                 recorder.records.withLock { $0.append(Record(kind: message.kind, disk: message.disk)) }
@@ -67,7 +71,10 @@ final class TapProxy: Sendable {
                         }
                     }
                     group.addTask {
-                        for try await chunk in fromReceiver { try await toSender.write(chunk) }
+                        for try await chunk in fromReceiver {
+                            recorder.receiverBytes.withLock { $0 += chunk.readableBytes }
+                            try await toSender.write(chunk)
+                        }
                     }
                     // Either side closing ends the relay (both connections close).
                     _ = try? await group.next()
@@ -94,6 +101,9 @@ extension Message {
         case .result(let m): m.disk
         case .segments(let m): m.disk
         case .same(let m): m.disk
+        case .blockRequest(let m): m.disk
+        case .blockHashes(let m): m.disk
+        case .sameBlocks(let m): m.disk
         case .hello, .error, .ping: nil
         }
     }

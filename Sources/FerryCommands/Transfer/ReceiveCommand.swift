@@ -31,6 +31,9 @@ public struct ReceiveCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Replace existing non-empty target files.")
     var overwrite = false
 
+    @Flag(name: .long, help: "Delta sync (warm migration): with `ferry send --sync`, a target that already holds a copy of the disk is updated in place and only the blocks that differ cross the link (implies --overwrite).")
+    var sync = false
+
     @Option(name: .customLong("target-format"), help: "Target format, when the targets' names should not decide it (a name ending .qcow2 is written as qcow2).")
     var targetFormat: ImageFormat?
 
@@ -84,8 +87,12 @@ public struct ReceiveCommand: AsyncParsableCommand {
         config.insecure = transfer.insecure
         config.progress = transfer.progress
         config.retryFor = try transfer.retrySeconds()
-        config.overwrite = overwrite
+        config.overwrite = overwrite || sync
+        config.sync = sync
         config.targetFormat = targetFormat
+        if sync && (raw || stdin) {
+            throw TransferError(.usage, "--sync needs a two-way session: it cannot be used with --raw or --stdin")
+        }
         if stdin { return try PipeTransfer.receive(from: 0, config) }
         if raw {
             guard targets.count == 1, let target = targets.first else {

@@ -37,6 +37,9 @@ public struct SendCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Block hash: xxh3 (fast; used when the receiver has it too) or sha256 (the digest blksum and `ferry checksum` print).")
     var digest: LeafHash = .xxh3
 
+    @Flag(name: .long, help: "Delta sync (warm migration): a receiver run with --sync that holds an earlier copy is sent only the blocks that differ (SHA-256 block hashes). Repeat while the guest runs; only the pass after shutdown is the migration.")
+    var sync = false
+
     @Flag(name: .long, help: "Send a plain byte stream (no protocol, no encryption) to a plain `nc -l PORT > disk.img`.")
     var raw = false
 
@@ -68,8 +71,12 @@ public struct SendCommand: AsyncParsableCommand {
             }
             config.compress = mode
             config.requestSize = requestSize
-            config.digest = digest
-            CodecNotice.announce(digest: digest, compress: mode)
+            config.digest = sync ? .sha256 : digest
+            config.sync = sync
+            if sync && (raw || toStdout) {
+                throw TransferError(.usage, "--sync needs the receiver's answers: it cannot be used with --raw or a one-way stream (-)")
+            }
+            CodecNotice.announce(digest: config.digest, compress: mode)
             if !toStdout { transfer.warnIfInsecure() }
             var sources: [any BlockDevice] = []
             for path in operands.dropLast() {

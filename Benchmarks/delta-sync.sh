@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# Delta sync (issue 14): `ferry send --sync` against rsync's delta algorithm on the same file
+# pair, side by side, over a veth pair between two network namespaces shaped with tbf to
+# 1 Gbit/s in both directions.
+#   1. a SIZE-byte disk (default 4 GiB, random bytes) of which 1 % of the 64 KiB blocks were
+#      changed at seeded random places since the target's copy: ferry --sync into one copy,
+#      `rsync --inplace --no-whole-file --ignore-times` (daemon in the receiver's namespace)
+#      into another; both end with an fsync of the target (rsync --fsync, ferry always).
+#   2. a pass over an unchanged disk (the ferry target after case 1): ferry --sync against
+#      reading both disks locally (`cat src dst > /dev/null`, cold page cache) and rsync.
+# Wire bytes are the veth's own counters (tx of both ends), not what either tool says.
+# Targets (issue 14): case 1 wire ≤ 1.05 × changed + 0.2 % of the disk, time ≤ 0.5 × rsync's;
+# case 2 wire ≤ 0.1 % of the disk, time ≤ 1 / 0.8 × the local read of both disks.
+#
+# Usage: Benchmarks/delta-sync.sh [FERRY_BINARY] [WORK_DIR]
+#   default binary .build/release/ferry (swift build -c release --product ferry)
+#   SIZE=bytes (default 4 GiB), SEED=n (default 14), RATE=tbf rate (default 1gbit).
+# Needs root, iproute2 (ip, tc), rsync, python3, bc, 3 × SIZE free in WORK_DIR.
+set -euo pipefail
+
+FERRY=$(realpath "${1:-.build/release/ferry}")
+WORK=${2:-${TMPDIR:-/tmp}/ferry-delta-bench}
+SIZE=${SIZE:-$((4 << 30))}
+SEED=${SEED:-14}
+RATE=${RATE:-1gbit}
+PORT=${PORT:-19514}
+RSYNC_PORT=${RSYNC_PORT:-19515}
+CODE=7kqm-2xrt-9pfa-w3ne
+NS_SEND=ferry-delta-send
+NS_RECV=ferry-delta-recv
+BLOCK=65536
+
+for tool in ip tc rsync python3 bc ss "$FERRY"; do
+    command -v "$tool" >/dev/null || { echo "SKIP: $tool not found"; exit 0; }
+done
+[ "$(id -u)" = 0 ] || { echo "SKIP: needs root (network namespaces)"; exit 0; }
+mkdir -p "$WORK"
+WORK=$(realpath "$WORK")
+cd "$WORK"
+need=$((3 * SIZE + (256 << 20)))
+have=$(df --output=avail -B1 . | tail -1)
+for f in src.img old.img ferry.img rsync.img; do [ -f "$f" ] && have=$((have + $(stat -c %s "$f"))); done
+if [ "$have" -lt "$need" ]; then
+    echo "SKIP: $WORK needs $((need >> 20)) MiB free, has $((have >> 20)) MiB"
+    exit 0
+fi
+
+cleanup() {
+    [ -f rsyncd.pid ] && kill "$(cat rsyncd.pid)" 2>/dev/null || true
+    ip netns del "$NS_SEND" 2>/dev/null || true
+    ip netns del "$NS_RECV" 2>/dev/null || true
+}
+trap cleanup EXIT INT TERM
+cleanup
+ip netns add "$NS_SEND"
+ip netns add "$NS_RECV"
+ip link add fd-send netns "$NS_SEND" type veth peer name fd-recv netns "$NS_RECV"
+ip -n "$NS_SEND" addr add 10.232.0.1/24 dev fd-send
+ip -n "$NS_RECV" addr add 10.232.0.2/24 dev fd-recv
+for ns in "$NS_SEND" "$NS_RECV"; do ip -n "$ns" link set lo up; done
+ip -n "$NS_SEND" link set fd-send up
+ip -n "$NS_RECV" link set fd-recv up
+tc -n "$NS_SEND" qdisc add dev fd-send root tbf rate "$RATE" burst 1mb latency 20ms
+tc -n "$NS_RECV" qdisc add dev fd-recv root tbf rate "$RATE" burst 1mb latency 20ms
+S="ip netns exec $NS_SEND"
+R="ip netns exec $NS_RECV"
+
+# The data: old.img random; src.img = old.img with 1 % of its blocks changed (seeded).
+if [ ! -f old.img ] || [ "$(stat -c %s old.img)" != "$SIZE" ]; then
+    head -c "$SIZE" /dev/urandom > old.img
+fi
+cp old.img src.img
+changed=$(python3 - "$SIZE" "$SEED" <<'EOF'
+import os, random, sys
+size, seed = int(sys.argv[1]), int(sys.argv[2])
+block = 65536
+blocks = (size + block - 1) // block
+rng = random.Random(seed)
+chosen = rng.sample(range(blocks), blocks // 100)
+with open("src.img", "r+b") as f:
+    for b in chosen:
+        f.seek(b * block)
+        f.write(rng.randbytes(min(block, size - b * block)))
+print(sum(min(block, size - b * block) for b in chosen))
+EOF
+)
+
+cat > rsyncd.conf <<EOF
+pid file = $WORK/rsyncd.pid
+use chroot = no
+[bench]
+    path = $WORK
+    read only = false
+    uid = root
+    gid = root
+EOF
+
+# tx bytes of both veth ends.
+wire() { echo $(( $($S cat /sys/class/net/fd-send/statistics/tx_bytes) + $($R cat /sys/class/net/fd-recv/statistics/tx_bytes) )); }
+now() { date +%s.%N; }
+
+wait_listen() {
+    for _ in $(seq 1 400); do
+        $R ss -ltn "sport = :$1" | grep -q LISTEN && return 0
+        sleep 0.05
+    done
+    echo "listener on $1 did not come up" >&2
+    return 1
+}
+
+# ferry_pass LABEL: one `ferry send --sync` of src.img into ferry.img.
+ferry_pass() {
+    $R "$FERRY" receive "$WORK/ferry.img" --sync --listen 10.232.0.2:$PORT --code $CODE --progress none 2>ferry-recv.err &
+    local rpid=$!
+    wait_listen $PORT
+    local w0 t0 t1 w1
+    w0=$(wire); t0=$(now)
+    $S "$FERRY" send src.img 10.232.0.2:$PORT --code $CODE --sync --progress none 2>ferry-send.err
+    wait "$rpid"
+    t1=$(now); w1=$(wire)
+    cmp -s src.img ferry.img || echo "!! $1: ferry's target differs from the source" >&2
+    echo "$1 ferry $(echo "$t1 - $t0" | bc -l) $((w1 - w0))" >> results.txt
+    grep -h "delta pass" ferry-send.err | sed "s/^/  $1: /" || true
+}
+
+# rsync_pass LABEL: rsync's delta algorithm, src.img into rsync.img, through the daemon.
+rsync_pass() {
+    local w0 t0 t1 w1
+    w0=$(wire); t0=$(now)
+    $S rsync --inplace --no-whole-file --ignore-times --fsync src.img "rsync://10.232.0.2:$RSYNC_PORT/bench/rsync.img"
+    t1=$(now); w1=$(wire)
+    cmp -s src.img rsync.img || echo "!! $1: rsync's target differs from the source" >&2
+    echo "$1 rsync $(echo "$t1 - $t0" | bc -l) $((w1 - w0))" >> results.txt
+}
+
+rm -f results.txt
+cp old.img ferry.img
+cp old.img rsync.img
+$R rsync --daemon --config="$WORK/rsyncd.conf" --port=$RSYNC_PORT --address=10.232.0.2
+wait_listen $RSYNC_PORT
+sync; echo 3 > /proc/sys/vm/drop_caches
+ferry_pass changed1pct
+sync; echo 3 > /proc/sys/vm/drop_caches
+rsync_pass changed1pct
+# Case 2: both targets now equal the source.
+sync; echo 3 > /proc/sys/vm/drop_caches
+ferry_pass unchanged
+sync; echo 3 > /proc/sys/vm/drop_caches
+rsync_pass unchanged
+sync; echo 3 > /proc/sys/vm/drop_caches
+t0=$(now); cat src.img ferry.img > /dev/null; t1=$(now)
+echo "unchanged localread $(echo "$t1 - $t0" | bc -l) 0" >> results.txt
+
+echo
+echo "disk $SIZE bytes, $changed bytes changed ($(nproc) cores, link $RATE each way, $(basename "$FERRY")):"
+awk -v size="$SIZE" -v changed="$changed" '
+    { t[$1" "$2] = $3; w[$1" "$2] = $4 }
+    END {
+        printf "%-12s %-10s %9s %14s\n", "case", "tool", "seconds", "wire bytes"
+        for (k in t) { split(k, p, " "); printf "%-12s %-10s %9.2f %14d\n", p[1], p[2], t[k], w[k] }
+        f = "changed1pct ferry"; r = "changed1pct rsync"
+        printf "1 %%: ferry wire %.3f x (changed + 0.2 %% of disk) [target <= 1.05]; time %.2f x rsync [target <= 0.5]\n",
+            w[f] / (changed + 0.002 * size), t[f] / t[r]
+        u = "unchanged ferry"; l = "unchanged localread"
+        printf "unchanged: ferry wire %.4f %% of the disk [target <= 0.1 %%]; speed %.2f x reading both disks locally [target >= 0.8]; rsync %.2f s\n",
+            100 * w[u] / size, t[l] / t[u], t["unchanged rsync"]
+    }' results.txt
