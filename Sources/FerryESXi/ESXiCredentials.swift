@@ -9,7 +9,7 @@ import Glibc
 public struct ESXiSettings: Sendable, Equatable {
     /// A file whose first line is the password (`--password-file`).
     public var passwordFile: String?
-    /// `--esxi-fingerprint`: wins over the URI's `?fingerprint=` and `FERRY_ESXI_FINGERPRINT`.
+    /// A pin given by the caller: wins over the URI's `?fingerprint=` and `FERRY_ESXI_FINGERPRINT`.
     public var fingerprint: CertificateFingerprint?
     /// `--insecure`.
     public var insecure: Bool = false

@@ -33,7 +33,7 @@ import Testing
         let uri = sim.uri("a/a.bin", pin: false)
         expectError(.certificate, "not the pinned") { try open(sim, uri + "?fingerprint=" + other) }
         // No pin and a self-signed certificate: the fingerprint and the exact flag are printed.
-        expectError(.certificate, "--esxi-fingerprint \(sim.fingerprint)") { try open(sim, uri) }
+        expectError(.certificate, "?fingerprint=\(sim.fingerprint) to the esxi:// URI") { try open(sim, uri) }
         #expect(try sim.stats()["requests"] == 0, "no request (no password) reached the host")
     }
 
