@@ -6,10 +6,11 @@ import Synchronization
 /// One file of a datastore, read by `Range` GETs through a session: the random-access file
 /// FerryFormats' VMDK reader opens (descriptor, flat, sparse, delta and seSparse extents).
 ///
-/// A read of up to `pageSize` bytes goes through a small cache of aligned pages, so the
-/// metadata walks of the VMDK reader (headers, grain directories, descriptors) cost one
-/// request per page, not one per field. A larger read is split into `rangeSize` pieces, up to
-/// the session's stream count in flight at once on separate connections. Each reply must be a
+/// A read under `pageSize` bytes goes through a small cache of aligned pages, so the metadata
+/// walks of the VMDK reader (headers, grain directories, descriptors) and its grain-by-grain
+/// reads cost one page fetch, not one request per field or grain; a page is fetched as up to
+/// the session's stream count of ranges at once, on separate connections. A larger read is
+/// split into `rangeSize` pieces, as many in flight. Each reply must be a
 /// 206 with the asked `Content-Range` and exactly that many bytes; a cut reply is retried.
 public final class ESXiFile: BlockDevice {
     public let name: String
@@ -19,9 +20,12 @@ public final class ESXiFile: BlockDevice {
 
     let session: ESXiSession
     let url: String
-    static let pageSize = 1 << 20
-    static let cachedPages = 16
+    /// A cached page: 4 MiB, fetched as up to `streams` ranges in parallel (the VMDK reader asks
+    /// for one 64 KiB grain at a time; a page keeps several connections busy with them).
+    static let pageSize = 4 << 20
+    static let cachedPages = 8
     private let cache = Mutex(PageCache())
+    private let gate = PageGate()
     private let counters = Mutex((requests: 0, bytes: UInt64(0)))
 
     /// Probes `path` with `Range: bytes=0-0`: the reply must be a 206 naming the file's size.
@@ -52,7 +56,7 @@ public final class ESXiFile: BlockDevice {
         if buffer.count < Self.pageSize {
             try readCached(into: buffer, at: offset)
         } else {
-            try readParallel(into: buffer, at: offset)
+            try readParallel(into: buffer, at: offset, piece: max(Self.pageSize, session.options.rangeSize))
         }
     }
 
@@ -74,18 +78,22 @@ public final class ESXiFile: BlockDevice {
     }
 
     private func page(_ index: UInt64) throws -> [UInt8] {
+        // Two readers missing the same page: one fetches, the other waits for it.
+        gate.enter(index)
+        defer { gate.leave(index) }
         if let hit = cache.withLock({ $0.get(index) }) { return hit }
         let start = index * UInt64(Self.pageSize)
         let length = Int(min(UInt64(Self.pageSize), size - start))
         var bytes = [UInt8](repeating: 0, count: length)
-        try bytes.withUnsafeMutableBytes { try fetch(into: $0, at: start) }
+        let streams = max(1, session.currentStreams)
+        let piece = max(256 << 10, (length + streams - 1) / streams)
+        try bytes.withUnsafeMutableBytes { try readParallel(into: $0, at: start, piece: piece) }
         cache.withLock { $0.put(index, bytes, limit: Self.cachedPages) }
         return bytes
     }
 
-    /// Large reads: `rangeSize` pieces, as many in flight as the session allows.
-    private func readParallel(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws {
-        let piece = max(Self.pageSize, session.options.rangeSize)
+    /// `piece`-sized ranges, as many in flight as the session allows.
+    private func readParallel(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64, piece: Int) throws {
         let starts = Array(stride(from: 0, to: buffer.count, by: piece))
         if starts.count == 1 { return try fetch(into: buffer, at: offset) }
         let failure = Mutex<(any Error)?>(nil)
@@ -93,7 +101,9 @@ public final class ESXiFile: BlockDevice {
         let base = UInt(bitPattern: buffer.baseAddress)
         let count = buffer.count
         let workers = min(starts.count, max(1, session.currentStreams))
-        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+        // Threads of their own, not concurrentPerform: that runs only as many at once as there
+        // are cores, and each of these mostly waits on the network.
+        let work: @Sendable () -> Void = {
             while true {
                 let i: Int? = next.withLock { n in
                     guard n < starts.count else { return nil }
@@ -103,15 +113,25 @@ public final class ESXiFile: BlockDevice {
                 guard let i, failure.withLock({ $0 == nil }) else { return }
                 let from = starts[i]
                 let n = min(piece, count - from)
-                // The caller's buffer outlives concurrentPerform, and the pieces do not overlap.
+                // The caller's buffer outlives every worker (joined below), and the pieces do not overlap.
                 let slice = UnsafeMutableRawBufferPointer(start: UnsafeMutableRawPointer(bitPattern: base + UInt(from)), count: n)
                 do {
-                    try fetch(into: slice, at: offset + UInt64(from))
+                    try self.fetch(into: slice, at: offset + UInt64(from))
                 } catch {
                     failure.withLock { if $0 == nil { $0 = error } }
                 }
             }
         }
+        let done = DispatchGroup()
+        for _ in 1..<workers {
+            done.enter()
+            Thread {
+                work()
+                done.leave()
+            }.start()
+        }
+        work()
+        done.wait()
         if let error = failure.withLock({ $0 }) { throw error }
     }
 
@@ -180,5 +200,27 @@ struct PageCache {
         if pages[index] == nil { order.append(index) }
         pages[index] = page
         while order.count > limit { pages[order.removeFirst()] = nil }
+    }
+}
+
+/// One fetcher per page at a time: a reader that misses a page another reader is fetching waits
+/// for it instead of fetching it again (which doubled the bytes read with two copy workers).
+final class PageGate: @unchecked Sendable {
+    // @unchecked: `busy` is only touched with `condition` locked.
+    private let condition = NSCondition()
+    private var busy: Set<UInt64> = []
+
+    func enter(_ index: UInt64) {
+        condition.lock()
+        while busy.contains(index) { condition.wait() }
+        busy.insert(index)
+        condition.unlock()
+    }
+
+    func leave(_ index: UInt64) {
+        condition.lock()
+        busy.remove(index)
+        condition.broadcast()
+        condition.unlock()
     }
 }

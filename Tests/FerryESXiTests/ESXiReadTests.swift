@@ -122,7 +122,8 @@ import Testing
         _ = try Self.readAll(file)
         #expect(session.basicLogins == 1, "Basic once, then the cookie")
         Thread.sleep(forTimeInterval: 1.5)  // past the simulated session lifetime (not a timing assertion)
-        let again = try Self.readAll(file)
+        // A new file of the same session (a new page cache): its requests carry the stale cookie.
+        let again = try Self.readAll(try ESXiFile(session: session, datastore: sim.datastore, path: "f/data.bin"))
         #expect(again == SeededRandom(seed: 5).bytesArray(3 << 20))
         #expect(session.basicLogins == 2, "the expired cookie got a 401 and Basic logged in again")
         #expect(try sim.stats()["rejected"] == 1)
