@@ -6,7 +6,7 @@ import Glibc
 
 /// Where the password and the trust decision come from: never the command line (it shows in
 /// `ps` and shell history) and never a log.
-public struct ESXiSettings: Sendable, Equatable {
+public struct ESXiSettings: Sendable {
     /// A file whose first line is the password (`--password-file`).
     public var passwordFile: String?
     /// A pin given by the caller: wins over the URI's `?fingerprint=` and `FERRY_ESXI_FINGERPRINT`.
@@ -19,10 +19,6 @@ public struct ESXiSettings: Sendable, Equatable {
         self.passwordFile = passwordFile
         self.fingerprint = fingerprint
         self.insecure = insecure
-    }
-
-    public static func == (a: ESXiSettings, b: ESXiSettings) -> Bool {
-        a.passwordFile == b.passwordFile && a.fingerprint == b.fingerprint && a.insecure == b.insecure
     }
 
     /// The password: `passwordFile`, else `FERRY_ESXI_PASSWORD_FILE`, else `FERRY_ESXI_PASSWORD`,

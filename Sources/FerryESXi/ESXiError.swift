@@ -14,8 +14,6 @@ public struct ESXiError: Error, Sendable, Equatable, CustomStringConvertible {
         case notFound
         /// The URI or a datastore path is malformed or leaves its datastore (`..`, absolute).
         case badName
-        /// The VM is powered on and no snapshot or `--force` makes the read acceptable.
-        case poweredOn
         /// The network failed (connect, reset, timeout) after the retries allowed.
         case network
     }

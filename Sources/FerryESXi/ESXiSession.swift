@@ -177,6 +177,8 @@ public final class ESXiSession: Sendable {
         }
     }
 
+    /// A handshake failure that reaches here wrapped (the pool's own error types vary by
+    /// version): recognised by BoringSSL's and NIOSSL's names for it.
     private static func isTLS(_ error: any Error) -> Bool {
         let text = String(describing: error)
         return text.contains("CERTIFICATE_VERIFY_FAILED") || text.contains("handshakeFailed")

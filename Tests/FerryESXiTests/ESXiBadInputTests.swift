@@ -50,6 +50,20 @@ import Testing
         expectError(.protocolViolation, "not 206") { try open(ignoring, ignoring.uri("a/a.bin")) }
     }
 
+    @Test func vmxWithTwoDisksAsksWhichOne() throws {
+        guard let sim = try VCSim() else { return }
+        let vmx = """
+            displayName = "db"
+            scsi0.present = "TRUE"
+            scsi0:0.present = "TRUE"
+            scsi0:0.fileName = "db.vmdk"
+            scsi0:1.present = "TRUE"
+            scsi0:1.fileName = "/vmfs/volumes/datastore2/db/db_1.vmdk"
+            """
+        try sim.put("db/db.vmx", Array(vmx.utf8))
+        expectError(.notFound, "2 disks ([\(sim.datastore)] db/db.vmdk, [\(sim.datastore)] db/db_1.vmdk)") { try open(sim, sim.uri("db/db.vmx")) }
+    }
+
     @Test func replyCutEveryTimeIsAnError() throws {
         guard let sim = try VCSim(["-cut-every", "1"]) else { return }
         try sim.put("a/a.bin", [UInt8](repeating: 7, count: 4 << 20))

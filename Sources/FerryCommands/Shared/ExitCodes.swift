@@ -127,7 +127,6 @@ public enum ErrorReporter {
         case .protocolViolation: return .protocolError
         case .notFound: return .noInput
         case .badName: return .usage
-        case .poweredOn: return .refused
         case .network: return .network
         }
     }
