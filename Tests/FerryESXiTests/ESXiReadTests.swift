@@ -99,6 +99,27 @@ import Testing
         }
     }
 
+    /// Only allocated grains are fetched: reading a sparse VMDK's data extents costs the data
+    /// plus its grain tables, not the virtual size.
+    @Test func onlyAllocatedGrainsAreRequested() throws {
+        guard Tools.require("qemu-img", why: "makes the sparse VMDK"), let sim = try VCSim() else { return }
+        let dir = try TemporaryDirectory()
+        let size = 60 << 20
+        try Self.rawImage(dir.file("src.raw"), size: size, seed: 3)  // 20 of 60 MiB written
+        try FileManager.default.createDirectory(atPath: sim.file("s"), withIntermediateDirectories: true)
+        try Self.qemu("convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=monolithicSparse", dir.file("src.raw"), sim.file("s/s.vmdk"))
+        let opened = try ESXiScheme(settings: try Self.settings(dir)).openSource(sim.uri("s/s.vmdk"), policy: SourcePolicy())
+        let before = try sim.stats()["bytes"] ?? 0
+        var data: UInt64 = 0
+        for extent in try opened.disk.extents(at: 0, length: opened.disk.size) where extent.kind == .data {
+            _ = try opened.disk.readBytes(at: extent.offset, count: Int(extent.length))
+            data += extent.length
+        }
+        let served = (try sim.stats()["bytes"] ?? 0) - before
+        #expect(data == 20 << 20)
+        #expect(Double(served) <= 1.05 * Double(data), "served \(served) bytes for \(data) bytes of data")
+    }
+
     @Test func extentOutsideTheDatastoreIsRefused() throws {
         guard let sim = try VCSim() else { return }
         let dir = try TemporaryDirectory()

@@ -10,6 +10,8 @@ trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/src/ferry-vcsim"
 cp "$here/main.go" "$work/src/ferry-vcsim/"
 cd "$work/src/ferry-vcsim"
+# go needs a build cache; without HOME (a bare CI environment) keep it in the temporary tree.
+[ -n "${GOCACHE:-}" ] || [ -n "${HOME:-}" ] || export GOCACHE="$work/cache"
 GO111MODULE=off GOPATH="$work:/usr/share/gocode" \
     go build -o "$out" .
 echo "$out"
