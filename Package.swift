@@ -37,6 +37,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         // C shims: ioctls, fallocate, zero detection, dlopen'd codecs.
@@ -112,13 +113,26 @@ let package = Package(
             ],
             swiftSettings: swiftSettings),
 
+        // ESXi as a source (issue 13): ranged HTTPS reads of /folder files, the SOAP session, the VM list.
+        .target(
+            name: "FerryESXi",
+            dependencies: [
+                "FerryBinary", "FerryDisk", "FerryFormats", "FerryTarget",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings),
+
         // Commands: ArgumentParser glue over the library modules.
         .target(
             name: "FerryCommands",
             dependencies: [
                 "FerryDisk", "FerryFormats", "FerryCopy", "FerryGuest", "FerryFix", "FerryNTFS", "FerryRegistry", "FerryProtocol", "FerryTransfer",
-                "FerryTarget",
-                "CFerryLaunch",
+                "FerryTarget", "FerryESXi", "CFerryLaunch",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings),
@@ -158,6 +172,10 @@ let package = Package(
             name: "FerryTargetTests", dependencies: ["FerryTarget", "FerryTestSupport"],
             // .vmx fixtures, their golden outputs and the Ganeti oracle script: read by path.
             exclude: ["Fixtures", "Oracles"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "FerryESXiTests",
+            dependencies: ["FerryESXi", "FerryFormats", "FerryDisk", "FerryBinary", "FerryTestSupport"],
+            swiftSettings: swiftSettings),
         .testTarget(
             name: "FerryCommandsTests",
             dependencies: ["FerryCommands", "FerryTarget", "FerryTestSupport"],

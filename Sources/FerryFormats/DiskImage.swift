@@ -53,7 +53,20 @@ public enum DiskImage {
         return OpenedSource(disk: disk, chain: chain.opened)
     }
 
-    /// `open(source:)` with only a format: the disk alone.
+    /// Opens `name`, a file of `files` (a datastore over HTTPS, say), read-only as a virtual
+    /// disk: the format is detected by content unless `policy.format` names it, and every file
+    /// the image names (extents, parents, backing files) is opened through `files`, resolved
+    /// against the naming file's directory and refused when it leaves the tree (`..`, absolute).
+    /// `policy.allowedDirectories` does not apply: a remote source has no local directories.
+    public static func open(source name: String, files: any ImageFileSource, policy: SourcePolicy = SourcePolicy()) throws -> OpenedSource {
+        var chain = ChainGuard(files: files)
+        try chain.enter(name, structure: "image chain")
+        let top = try chain.openNamed(name, at: name, by: HostFile(path: name, device: NullParent(), isRemote: true), as: "source")
+        let disk = try open(top, format: policy.format, role: .source, chain: &chain)
+        return OpenedSource(disk: disk, chain: chain.opened)
+    }
+
+        /// `open(source:)` with only a format: the disk alone.
     public static func openSource(_ path: String, format: ImageFormat? = nil, streamSize: UInt64? = nil) throws -> any BlockDevice {
         try open(source: path, policy: SourcePolicy(format: format), streamSize: streamSize).disk
     }

@@ -55,7 +55,7 @@ import Testing
             let help = try FerryExecutable.run([command, "--help"])
             #expect(help.status == 0)
             let text = help.stdout.replacingOccurrences(of: "\n", with: " ").split(separator: " ").joined(separator: " ")
-            for code in ["3 verification failed", "65 damaged", "66 source not found", "73 target cannot", "77 pairing failed"] {
+            for code in ["3 verification failed", "65 damaged", "66 source not found", "73 target cannot", "77 authentication failed"] {
                 #expect(text.contains(code), "\(command) --help lacks '\(code)'")
             }
         }

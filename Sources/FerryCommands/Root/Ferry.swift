@@ -1,4 +1,6 @@
 public import ArgumentParser
+import FerryESXi
+import FerryFormats
 
 /// The `ferry` command: moves virtual machine disks between hypervisors.
 public struct Ferry: AsyncParsableCommand {
@@ -22,6 +24,7 @@ public struct Ferry: AsyncParsableCommand {
     /// Parses and runs a command; every failure of every command leaves through
     /// `ErrorReporter`: one line on standard error and the code of the one table.
     public static func main() async {
+        DiskSchemes.register(ESXiScheme())
         do {
             var command = try await asyncParseAsRoot()
             if var asyncCommand = command as? any AsyncParsableCommand {

@@ -2,6 +2,7 @@ import ArgumentParser
 import FerryBinary
 import FerryCopy
 import FerryDisk
+import FerryESXi
 import FerryFix
 import FerryRegistry
 import FerryProtocol
@@ -33,7 +34,8 @@ public enum FerryExit: Int32, CaseIterable, Sendable {
     case ioError = 74
     /// The peer broke the wire protocol or the two sides disagree.
     case protocolError = 76
-    /// Authentication failed: wrong pairing code.
+    /// Authentication failed: wrong pairing code, an ESXi host refused the password, or its
+    /// certificate does not match the pin (or is not trusted and no pin was given).
     case authentication = 77
     /// The guest cannot be changed safely as it is (ferry fix: dirty or hibernated volume,
     /// dirty hive, no Windows, a step that cannot be done); nothing was written.
@@ -54,7 +56,7 @@ public enum FerryExit: Int32, CaseIterable, Sendable {
         case .cannotCreate: return "target cannot be created or written"
         case .ioError: return "I/O error"
         case .protocolError: return "protocol error"
-        case .authentication: return "pairing failed"
+        case .authentication: return "authentication failed (pairing code, ESXi login or certificate pin)"
         case .refused: return "guest not changed (unsafe or nothing to fix)"
         case .interrupted: return "interrupted"
         }
@@ -83,6 +85,7 @@ public enum ErrorReporter {
             case nil: return exitCode(for: e.kind)
             }
         case let e as ProtocolError: return exitCode(for: TransferError(e, fromPeer: false).kind)
+        case let e as ESXiError: return exitCode(for: e)
         case is CancellationError: return .interrupted
         case let e as HiveEditError:
             // A hive ferry must not write (dirty, not a primary hive) is the guest's state; the rest is bad input.
@@ -114,6 +117,17 @@ public enum ErrorReporter {
             // A target ferry cannot write in the format its name asks for is a target problem.
             return error.operation == "create" ? .cannotCreate : .badData
         case .noSpace, .outOfRange, .io, .closed: return .ioError
+        }
+    }
+
+    /// ESXi (`esxi://`): each way a host can fail has its own code.
+    static func exitCode(for error: ESXiError) -> FerryExit {
+        switch error.code {
+        case .authentication, .certificate: return .authentication
+        case .protocolViolation: return .protocolError
+        case .notFound: return .noInput
+        case .badName: return .usage
+        case .network: return .network
         }
     }
 

@@ -21,11 +21,14 @@ struct HostOffset: Hashable, Comparable, Sendable, CustomStringConvertible {
 final class HostFile: Sendable {
     let path: String
     let device: any BlockDevice
+    /// True for a file of an `ImageFileSource`: a regular file there, probed like one.
+    let isRemote: Bool
     var size: UInt64 { device.size }
 
-    init(path: String, device: any BlockDevice) {
+    init(path: String, device: any BlockDevice, isRemote: Bool = false) {
         self.path = path
         self.device = device
+        self.isRemote = isRemote
     }
 
     static func open(_ path: String) throws -> HostFile {
@@ -70,7 +73,7 @@ final class HostFile: Sendable {
 
     /// True for a regular file (whose content may be probed); false for a block
     /// device or a member of an archive.
-    var isRegularFile: Bool { (device as? FileDevice)?.kind == .regularFile }
+    var isRegularFile: Bool { isRemote || (device as? FileDevice)?.kind == .regularFile }
 
     /// Resolves a name stored inside this file (a backing file, a VMDK extent)
     /// relative to this file's directory, as qemu and VMware do.
@@ -91,11 +94,22 @@ struct ChainGuard: Sendable {
     private(set) var roots: [String]
     /// The user's `--allow-backing` directories as given, for messages.
     private let allowed: [String]
+    /// Where named files are opened, when not on the local file system.
+    let files: (any ImageFileSource)?
 
     /// A guard with no directory allowed beyond the source's own.
     init() {
         allowed = []
         roots = []
+        files = nil
+    }
+
+    /// A guard for an image whose files `files` opens: names are confined lexically (no `..`,
+    /// not absolute), as the source cannot be asked for real paths.
+    init(files: any ImageFileSource) {
+        allowed = []
+        roots = []
+        self.files = files
     }
 
     /// A guard for one source under `policy`. Throws when an allowed directory does
@@ -103,6 +117,7 @@ struct ChainGuard: Sendable {
     init(policy: SourcePolicy) throws {
         allowed = policy.allowedDirectories
         roots = []
+        files = nil
         for dir in policy.allowedDirectories {
             var st = stat()
             guard stat(dir, &st) == 0, st.st_mode & S_IFMT == S_IFDIR, let real = Self.realPath(dir) else {
@@ -115,7 +130,7 @@ struct ChainGuard: Sendable {
     /// Records `path` (by its canonical name) as the next link, or throws. The first
     /// path entered is the source itself: its directory becomes an allowed root.
     mutating func enter(_ path: String, structure: String) throws {
-        let canonical = Self.canonical(path)
+        let canonical = files == nil ? Self.canonical(path) : path
         if visited.contains(canonical) {
             throw FormatError(
                 .cycle, structure: structure, file: path,
@@ -126,7 +141,7 @@ struct ChainGuard: Sendable {
                 .limitExceeded, structure: structure, file: path,
                 "the chain of backing files is longer than \(FormatLimits.maxChainDepth) images")
         }
-        if visited.isEmpty, let dir = Self.realPath(Self.directory(of: path)) { roots.append(dir) }
+        if visited.isEmpty, files == nil, let dir = Self.realPath(Self.directory(of: path)) { roots.append(dir) }
         visited.append(canonical)
     }
 
@@ -144,15 +159,44 @@ struct ChainGuard: Sendable {
     /// by the name the kernel gives its descriptor (a symbolic link swapped in
     /// between is caught). A name that does not resolve fails when opened.
     mutating func openNamed(_ name: String, at path: String, by parent: HostFile, as what: String) throws -> HostFile {
+        let file: HostFile
+        if let files {
+            file = try Self.openConfined(name, at: path, by: parent, as: what, in: files)
+        } else {
+            file = try openLocal(name, at: path, by: parent, as: what)
+        }
+        if what == "extent", let index = opened.images.lastIndex(where: { $0.path == parent.path }) {
+            opened.images[index].extents.append(file.path)
+        }
+        return file
+    }
+
+    /// True when `path` names a file: asked of the file source for a remote image.
+    func exists(_ path: String) -> Bool {
+        guard let files else { return access(path, F_OK) == 0 }
+        return files.exists(path)
+    }
+
+    /// A remote name must stay inside the source: relative, no `..` component.
+    private static func openConfined(_ name: String, at path: String, by parent: HostFile, as what: String,
+                                     in files: any ImageFileSource) throws -> HostFile {
+        let parts = path.split(separator: "/").filter { $0 != "." }
+        guard !path.hasPrefix("/"), !parts.isEmpty, !parts.contains("..") else {
+            throw FormatError(
+                .notAllowed, structure: "source policy", field: what, file: parent.path,
+                "the \(what) \"\(name)\" leaves the directory tree of the source (absolute or with ..); ferry opens only files inside it")
+        }
+        let clean = parts.joined(separator: "/")
+        return HostFile(path: clean, device: try files.open(clean), isRemote: true)
+    }
+
+    private func openLocal(_ name: String, at path: String, by parent: HostFile, as what: String) throws -> HostFile {
         if let real = Self.realPath(path) { try confine(real, name: name, by: parent, as: what) }
         let file = try HostFile.open(path)
         if let fd = (file.device as? FileDevice)?.descriptor.rawValue,
            let real = Self.readLink("/proc/self/fd/\(fd)") ?? Self.realPath(path)
         {
             try confine(real, name: name, by: parent, as: what)
-        }
-        if what == "extent", let index = opened.images.lastIndex(where: { $0.path == parent.path }) {
-            opened.images[index].extents.append(file.path)
         }
         return file
     }

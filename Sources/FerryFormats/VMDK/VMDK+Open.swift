@@ -122,7 +122,7 @@ extension VMDK {
                              "parentCID is set but no parentFileNameHint names the parent")
         }
         var path = file.resolve(hint)
-        if hint.hasPrefix("/"), access(path, F_OK) != 0, let slash = hint.lastIndex(of: "/") {
+        if hint.hasPrefix("/"), !chain.exists(path), let slash = hint.lastIndex(of: "/") {
             path = file.resolve(String(hint[hint.index(after: slash)...]))
         }
         try chain.enter(path, structure: "VMDK parent chain")

@@ -1,0 +1,40 @@
+import FerryTestSupport
+import Foundation
+import Testing
+
+/// The `ferry` binary with `esxi://` sources: the same bytes as qemu-img reads from the
+/// datastore, and one line plus a documented exit code (nothing written) when the host refuses.
+@Suite(.serialized, .timeLimit(.minutes(5))) struct ESXiCommandTests {
+    @Test func copyAndInspectThroughTheBinary() throws {
+        guard Tools.require("qemu-img", why: "makes the VMDK and reads it as the oracle"), let sim = try VCSim() else { return }
+        let dir = try TemporaryDirectory()
+        try ESXiReadTests.rawImage(dir.file("src.raw"), size: 9 << 20, seed: 71)
+        try FileManager.default.createDirectory(atPath: sim.file("db"), withIntermediateDirectories: true)
+        try ESXiReadTests.qemu("convert", "-f", "raw", "-O", "vmdk", dir.file("src.raw"), sim.file("db/db.vmdk"))
+        try (VCSim.password + "\n").write(toFile: dir.file("pw"), atomically: true, encoding: .utf8)
+        let env = "FERRY_ESXI_PASSWORD_FILE='\(dir.file("pw"))' "
+        let uri = sim.uri("db/db.vmdk")
+        let copy = try FerryExecutable.shell(env + "'\(FerryExecutable.path)' copy '\(uri)' '\(dir.file("out.raw"))'")
+        #expect(copy.status == 0, "\(copy.stderr)")
+        let copied = try Data(contentsOf: URL(fileURLWithPath: dir.file("out.raw")))
+        #expect(Array(copied) == (try ESXiReadTests.oracle(sim.file("db/db.vmdk"), dir)))
+        let inspect = try FerryExecutable.shell(env + "'\(FerryExecutable.path)' inspect '\(uri)'")
+        #expect(inspect.status == 0, "\(inspect.stderr)")
+        #expect(inspect.stdout.contains("vmdk"), "\(inspect.stdout)")
+
+        // Wrong password: exit 77, one line, no target file.
+        try "wrong\n".write(toFile: dir.file("bad"), atomically: true, encoding: .utf8)
+        let refused = try FerryExecutable.shell("FERRY_ESXI_PASSWORD_FILE='\(dir.file("bad"))' '\(FerryExecutable.path)' copy '\(uri)' '\(dir.file("no.raw"))'")
+        #expect(refused.status == 77, "\(refused.stderr)")
+        #expect(refused.stderr.split(separator: "\n").count == 1, "\(refused.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir.file("no.raw")))
+        // A pin that does not match: 77 too; `..`: usage (64); a missing file: 66.
+        let other = String(repeating: "11:", count: 31) + "11"
+        let pinned = try FerryExecutable.shell(env + "'\(FerryExecutable.path)' inspect '\(sim.uri("db/db.vmdk", pin: false))?fingerprint=\(other)'")
+        #expect(pinned.status == 77, "\(pinned.stderr)")
+        let escape = try FerryExecutable.shell(env + "'\(FerryExecutable.path)' inspect 'esxi://root@\(sim.host):\(sim.port)/[\(sim.datastore)] ../x.vmdk'")
+        #expect(escape.status == 64, "\(escape.stderr)")
+        let missing = try FerryExecutable.shell(env + "'\(FerryExecutable.path)' inspect '\(sim.uri("db/none.vmdk"))'")
+        #expect(missing.status == 66, "\(missing.stderr)")
+    }
+}
