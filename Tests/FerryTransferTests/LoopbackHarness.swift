@@ -50,6 +50,32 @@ enum Loopback {
     }
 
     /// Starts a receiver; returns its task and the port it bound.
+    /// Runs `body` and fails (throws) when it has not finished after `seconds`, instead of
+    /// hanging the whole test run: a test stuck in a wait that ignores cancellation (seen with
+    /// the loop-device transfers, intermittently, on a loaded machine) is left behind, cancelled,
+    /// and the run goes on. Swift Testing's time limit cannot do this: it waits for the test.
+    static func bounded(_ seconds: Double, _ what: String, _ body: @escaping @Sendable () async throws -> Void) async throws {
+        let (results, continuation) = AsyncStream<Result<Void, any Error>>.makeStream()
+        let work = Task {
+            do {
+                try await body()
+                continuation.yield(.success(()))
+            } catch {
+                continuation.yield(.failure(error))
+            }
+        }
+        let timer = Task {
+            try? await Task.sleep(nanoseconds: UInt64(seconds * 1e9))
+            continuation.yield(.failure(TransferError(.network, "\(what) was still running after \(Int(seconds)) s (a hang; left behind)")))
+        }
+        var iterator = results.makeAsyncIterator()
+        let first = await iterator.next()
+        timer.cancel()
+        work.cancel()
+        continuation.finish()
+        try first?.get()
+    }
+
     static func startReceiver(_ config: ReceiveConfiguration) async throws -> (Task<TransferSummary, any Error>, Int) {
         var config = config
         let (stream, continuation) = AsyncStream<Int>.makeStream()
