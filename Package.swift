@@ -27,7 +27,7 @@ let package = Package(
         // The parsers and their fuzz entry points, for the libFuzzer package in FuzzTesting/.
         .library(
             name: "FerryFuzzEntries",
-            targets: ["FerryBinary", "FerryDisk", "FerryFormats", "FerryPartitions", "FerryNTFS", "FerryRegistry", "FerryProtocol", "FerryTarget"]),
+            targets: ["FerryBinary", "FerryDisk", "FerryFormats", "FerryPartitions", "FerryNTFS", "FerryRegistry", "FerryProtocol", "FerryTarget", "FerryNBD"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -112,12 +112,22 @@ let package = Package(
             ],
             swiftSettings: swiftSettings),
 
+        // NBD client (nbd:// URIs as BlockDevices) and server (ferry serve): wire codec, NIO edge.
+        .target(
+            name: "FerryNBD",
+            dependencies: [
+                "FerryBinary", "FerryDisk", "FerryFormats",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings),
+
         // Commands: ArgumentParser glue over the library modules.
         .target(
             name: "FerryCommands",
             dependencies: [
                 "FerryDisk", "FerryFormats", "FerryCopy", "FerryGuest", "FerryFix", "FerryRegistry", "FerryProtocol", "FerryTransfer", "FerryTarget",
-                "CFerryLaunch",
+                "FerryNBD", "CFerryLaunch",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings),
@@ -157,6 +167,13 @@ let package = Package(
             name: "FerryTargetTests", dependencies: ["FerryTarget", "FerryTestSupport"],
             // .vmx fixtures, their golden outputs and the Ganeti oracle script: read by path.
             exclude: ["Fixtures", "Oracles"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "FerryNBDTests",
+            dependencies: [
+                "FerryNBD", "FerryDisk", "FerryFormats", "FerryTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings),
         .testTarget(
             name: "FerryCommandsTests",
             dependencies: ["FerryCommands", "FerryTarget", "FerryTestSupport"],

@@ -1,4 +1,6 @@
 public import ArgumentParser
+import FerryFormats
+import FerryNBD
 
 /// The `ferry` command: moves virtual machine disks between hypervisors.
 public struct Ferry: AsyncParsableCommand {
@@ -15,6 +17,7 @@ public struct Ferry: AsyncParsableCommand {
             FixCommand.self, DemoCommand.self,
             PlanCommand.self,
             ExplainCommand.self,
+            ServeCommand.self,
         ])
 
     public init() {}
@@ -22,6 +25,7 @@ public struct Ferry: AsyncParsableCommand {
     /// Parses and runs a command; every failure of every command leaves through
     /// `ErrorReporter`: one line on standard error and the code of the one table.
     public static func main() async {
+        DiskSchemes.register(NBDScheme())
         do {
             var command = try await asyncParseAsRoot()
             if var asyncCommand = command as? any AsyncParsableCommand {
