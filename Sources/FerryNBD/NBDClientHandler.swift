@@ -169,11 +169,18 @@ final class NBDClientHandler: ChannelInboundHandler {
         switch request.command {
         case .read:
             guard entry.coverage.covered == UInt64(request.length) else {
-                throw violation("the reply to a READ of \(request.length) bytes at \(request.offset) covered \(entry.coverage.covered)")
+                // The entry left the table above: fail its promise here, or its caller waits forever.
+                let error = violation("the reply to a READ of \(request.length) bytes at \(request.offset) covered \(entry.coverage.covered)")
+                entry.promise.fail(error)
+                throw error
             }
             entry.promise.succeed(.done)
         case .blockStatus:
-            guard !entry.descriptors.isEmpty else { throw violation("BLOCK_STATUS ended without a block status chunk") }
+            guard !entry.descriptors.isEmpty else {
+                let error = violation("BLOCK_STATUS ended without a block status chunk")
+                entry.promise.fail(error)
+                throw error
+            }
             entry.promise.succeed(.descriptors(entry.descriptors))
         default:
             entry.promise.succeed(.done)
