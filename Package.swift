@@ -27,7 +27,7 @@ let package = Package(
         // The parsers and their fuzz entry points, for the libFuzzer package in FuzzTesting/.
         .library(
             name: "FerryFuzzEntries",
-            targets: ["FerryBinary", "FerryDisk", "FerryFormats", "FerryPartitions", "FerryNTFS", "FerryRegistry", "FerryProtocol", "FerryTarget"]),
+            targets: ["FerryBinary", "FerryDisk", "FerryFormats", "FerryPartitions", "FerryNTFS", "FerryRegistry", "FerryProtocol", "FerryTarget", "FerryNBD"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -127,12 +127,22 @@ let package = Package(
             ],
             swiftSettings: swiftSettings),
 
+        // NBD client (nbd:// URIs as BlockDevices) and server (ferry serve): wire codec, NIO edge.
+        .target(
+            name: "FerryNBD",
+            dependencies: [
+                "FerryBinary", "FerryDisk", "FerryFormats",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings),
+
         // Commands: ArgumentParser glue over the library modules.
         .target(
             name: "FerryCommands",
             dependencies: [
                 "FerryDisk", "FerryFormats", "FerryCopy", "FerryGuest", "FerryFix", "FerryNTFS", "FerryRegistry", "FerryProtocol", "FerryTransfer",
-                "FerryTarget", "FerryESXi", "CFerryLaunch",
+                "FerryTarget", "FerryESXi", "FerryNBD", "CFerryLaunch",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings),
@@ -175,6 +185,13 @@ let package = Package(
         .testTarget(
             name: "FerryESXiTests",
             dependencies: ["FerryESXi", "FerryFormats", "FerryDisk", "FerryBinary", "FerryTestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "FerryNBDTests",
+            dependencies: [
+                "FerryNBD", "FerryDisk", "FerryFormats", "FerryTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "FerryCommandsTests",

@@ -173,13 +173,13 @@ _ferry() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    copy|checksum|send|receive|inspect|fix|demo|plan|explain|help)
+    copy|checksum|send|receive|inspect|fix|demo|plan|explain|serve|help)
         # Offer subcommand argument completions
         "_ferry_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'copy checksum send receive inspect fix demo plan explain help' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'copy checksum send receive inspect fix demo plan explain serve help' -- "${cur}"))
         ;;
     esac
 }
@@ -431,6 +431,31 @@ _ferry_explain() {
     repeating_options=()
     non_repeating_options=()
     __ferry_offer_flags_options -1
+}
+
+_ferry_serve() {
+    repeating_flags=()
+    non_repeating_flags=(--writable --socket-activation --version -h --help)
+    repeating_options=(--allow-backing)
+    non_repeating_options=(--nbd --run --source-format --format)
+    __ferry_offer_flags_options -1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--nbd')
+        return
+        ;;
+    '--run')
+        return
+        ;;
+    '--source-format'|'--format')
+        __ferry_add_completions -W 'raw'$'\n''qcow2'$'\n''vmdk'$'\n''vhd'$'\n''vhdx'$'\n''ova'
+        return
+        ;;
+    '--allow-backing')
+        return
+        ;;
+    esac
 }
 
 _ferry_help() {

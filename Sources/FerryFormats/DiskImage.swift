@@ -29,6 +29,12 @@ public enum ImageFormat: String, CaseIterable, Sendable, Codable {
 public struct OpenedSource: Sendable {
     public let disk: any BlockDevice
     public let chain: SourceChain
+
+    /// Public so that a `DiskScheme` in another module can return one.
+    public init(disk: any BlockDevice, chain: SourceChain) {
+        self.disk = disk
+        self.chain = chain
+    }
 }
 
 /// The entry point the copy engine and the commands use to turn a path into a disk:

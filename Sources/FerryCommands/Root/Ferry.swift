@@ -1,6 +1,7 @@
 public import ArgumentParser
 import FerryESXi
 import FerryFormats
+import FerryNBD
 
 /// The `ferry` command: moves virtual machine disks between hypervisors.
 public struct Ferry: AsyncParsableCommand {
@@ -17,6 +18,7 @@ public struct Ferry: AsyncParsableCommand {
             FixCommand.self, DemoCommand.self,
             PlanCommand.self,
             ExplainCommand.self,
+            ServeCommand.self,
         ])
 
     public init() {}
@@ -25,6 +27,7 @@ public struct Ferry: AsyncParsableCommand {
     /// `ErrorReporter`: one line on standard error and the code of the one table.
     public static func main() async {
         DiskSchemes.register(ESXiScheme())
+        DiskSchemes.register(NBDScheme())
         do {
             var command = try await asyncParseAsRoot()
             if var asyncCommand = command as? any AsyncParsableCommand {

@@ -4,6 +4,7 @@ import FerryCopy
 import FerryDisk
 import FerryESXi
 import FerryFix
+import FerryNBD
 import FerryRegistry
 import FerryProtocol
 import FerryTarget
@@ -87,6 +88,12 @@ public enum ErrorReporter {
         case let e as ProtocolError: return exitCode(for: TransferError(e, fromPeer: false).kind)
         case let e as ESXiError: return exitCode(for: e)
         case is CancellationError: return .interrupted
+        case let e as NBDError:
+            switch e.code {
+            case .protocolViolation: return .protocolError
+            case .refused, .badURI: return .noInput
+            case .connection: return .network
+            }
         case let e as HiveEditError:
             // A hive ferry must not write (dirty, not a primary hive) is the guest's state; the rest is bad input.
             return e.code == .dirty || e.code == .notPrimary ? .refused : .badData

@@ -60,6 +60,15 @@ public struct SourceChain: Sendable, Equatable, Codable, CustomStringConvertible
         public var reason: Reason
         /// Extent files opened for this image (VMDK descriptors), in descriptor order.
         public var extents: [String] = []
+
+        /// Public so that a `DiskScheme` in another module can describe what it opened.
+        public init(role: Role, path: String, format: ImageFormat, reason: Reason, extents: [String] = []) {
+            self.role = role
+            self.path = path
+            self.format = format
+            self.reason = reason
+            self.extents = extents
+        }
     }
 
     public var images: [Image] = []

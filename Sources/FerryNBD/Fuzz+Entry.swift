@@ -1,0 +1,69 @@
+import FerryBinary
+import NIOCore
+
+/// The entry point of the NBD fuzz target (`FuzzTesting/Sources/FuzzNBD`) and of the tests that
+/// replay its inputs. The first byte picks the parser, the rest is what a hostile peer sent:
+///
+/// - 0: the server's transmission stream as the client decodes it (`NBDReplyDecoder`) against
+///   a fixed table of requests in flight; every reply must re-encode to bytes decoding to itself.
+/// - 1: the client's stream as the server sees it (`NBDServerHandshake`, then request headers
+///   checked by `NBDServerWork.check`).
+/// - 2: the server's negotiation as the client sees it (`NBDClientHandshake`).
+///
+/// Any error but `NBDError` is a finding, and so is a reply that does not round-trip.
+public enum NBDFuzz {
+    /// The requests "in flight" of mode 0, by cookie.
+    public static let pending: [UInt64: NBDPending] = [
+        1: NBDPending(command: .read, offset: 4096, length: 65536),
+        2: NBDPending(command: .blockStatus, offset: 0, length: 1 << 20),
+        3: NBDPending(command: .write, offset: 0, length: 512),
+        4: NBDPending(command: .read, offset: 0, length: 512),
+    ]
+    public static let exportSize: UInt64 = (1 << 20) + 65536
+
+    public static func run(_ bytes: [UInt8]) throws {
+        guard let mode = bytes.first else { return }
+        var buffer = ByteBuffer(bytes: bytes.dropFirst())
+        do {
+            switch mode % 3 {
+            case 0: try replies(&buffer)
+            case 1: server(&buffer)
+            default:
+                var client = NBDClientHandshake(exportName: "", peer: "fuzz")
+                _ = try client.receive(&buffer)
+            }
+        } catch is NBDError {
+            return
+        }
+    }
+
+    static func replies(_ buffer: inout ByteBuffer) throws {
+        let decoder = NBDReplyDecoder(exportSize: exportSize)
+        while let reply = try decoder.next(from: &buffer, pending: { pending[$0] }) {
+            var again = ByteBuffer()
+            reply.write(to: &again)
+            let decoded: NBDReply?
+            do { decoded = try decoder.next(from: &again, pending: { pending[$0] }) } catch {
+                throw FuzzFinding("\(reply) re-encoded does not decode: \(error)")
+            }
+            guard decoded == reply, again.readableBytes == 0 else {
+                throw FuzzFinding("\(reply) re-encoded decodes to \(String(describing: decoded)), \(again.readableBytes) bytes left")
+            }
+        }
+    }
+
+    static func server(_ buffer: inout ByteBuffer) {
+        let exports = [NBDExportSpec(name: "", size: exportSize, writable: true), NBDExportSpec(name: "ro", size: 512, writable: false)]
+        var machine = NBDServerHandshake(exports: exports)
+        let (_, outcome) = machine.receive(&buffer)
+        guard case .transmission(let agreement) = outcome else { return }
+        for _ in 0..<1024 {
+            guard let request = try? NBDRequest.decode(from: &buffer) else { return }
+            _ = NBDServerWork.check(request, export: exports[agreement.export], agreement: agreement)
+            if request.command == .write {
+                guard request.length <= NBD.Limit.payload, buffer.readableBytes >= Int(request.length) else { return }
+                buffer.moveReaderIndex(forwardBy: Int(request.length))
+            }
+        }
+    }
+}

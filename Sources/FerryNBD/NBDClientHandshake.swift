@@ -1,0 +1,143 @@
+public import NIOCore
+
+/// What a client and server agreed on before the transmission phase.
+public struct NBDNegotiated: Sendable, Equatable {
+    public var size: UInt64
+    public var transmissionFlags: UInt16
+    public var blockSize: NBDBlockSize?
+    /// True after `NBD_OPT_STRUCTURED_REPLY` was acknowledged.
+    public var structuredReplies: Bool
+    /// The id the server gave `base:allocation`, when it agreed to it.
+    public var baseAllocation: UInt32?
+
+    public func has(_ flag: UInt16) -> Bool { transmissionFlags & flag != 0 }
+    public var isReadOnly: Bool { has(NBD.TransmissionFlag.readOnly) }
+}
+
+/// The client side of fixed newstyle negotiation as a pure state machine (proto.md "Fixed
+/// newstyle negotiation"): bytes from the server in, bytes to send and finally the agreement out.
+/// The order is what nbdinfo, nbdcopy and qemu-img send: STRUCTURED_REPLY, SET_META_CONTEXT
+/// base:allocation, GO with INFO_BLOCK_SIZE; EXPORT_NAME only when GO is unsupported.
+public struct NBDClientHandshake: Sendable {
+    enum State: Sendable {
+        case greeting, structuredReply, metaContext, go, exportName, done
+    }
+
+    public let exportName: String
+    public let peer: String
+    private(set) var state = State.greeting
+    private var noZeroes = false
+    private var structured = false
+    private var context: UInt32?
+    private var info = NBDExportInfo()
+    private var replies = 0
+
+    public init(exportName: String, peer: String) {
+        self.exportName = exportName
+        self.peer = peer
+    }
+
+    /// Consumes what it can of `buffer`; returns bytes to send and, once the transmission phase
+    /// begins, the agreement. Throws `NBDError` when the server breaks the protocol or refuses.
+    public mutating func receive(_ buffer: inout ByteBuffer) throws -> (send: [ByteBuffer], ready: NBDNegotiated?) {
+        var out: [ByteBuffer] = []
+        while true {
+            switch state {
+            case .done:
+                return (out, nil)
+            case .greeting:
+                guard buffer.readableBytes >= 18 else { return (out, nil) }
+                let magic = buffer.readInteger(endianness: .big, as: UInt64.self) ?? 0
+                let second = buffer.readInteger(endianness: .big, as: UInt64.self) ?? 0
+                guard magic == NBD.nbdMagic else { throw fail(.protocolViolation, "the greeting is not NBDMAGIC: this is no NBD server") }
+                guard second == NBD.optionMagic else {
+                    throw fail(.refused, "the server speaks oldstyle NBD (0x\(String(second, radix: 16))); ferry needs fixed newstyle")
+                }
+                let flags = buffer.readInteger(endianness: .big, as: UInt16.self) ?? 0
+                guard flags & NBD.HandshakeFlag.fixedNewstyle != 0 else { throw fail(.refused, "the server does not offer fixed newstyle negotiation") }
+                noZeroes = flags & NBD.HandshakeFlag.noZeroes != 0
+                var b = ByteBuffer()
+                b.writeInteger(NBD.ClientFlag.fixedNewstyle | (noZeroes ? NBD.ClientFlag.noZeroes : 0), endianness: .big)
+                NBDOption(.structuredReply).write(to: &b)
+                out.append(b)
+                state = .structuredReply
+            case .exportName:
+                let need = 10 + (noZeroes ? 0 : 124)
+                guard buffer.readableBytes >= need else { return (out, nil) }
+                let size = buffer.readInteger(endianness: .big, as: UInt64.self) ?? 0
+                let flags = buffer.readInteger(endianness: .big, as: UInt16.self) ?? 0
+                buffer.moveReaderIndex(forwardBy: need - 10)
+                guard size <= UInt64(Int64.max) else { throw fail(.protocolViolation, "export size \(size) is over 2^63") }
+                state = .done
+                return (out, agreement(size: size, flags: flags))
+            case .structuredReply, .metaContext, .go:
+                guard let reply = try NBDOptionReply.decode(from: &buffer) else { return (out, nil) }
+                replies += 1
+                guard replies <= NBD.Limit.repliesPerOption else { throw fail(.protocolViolation, "more than \(NBD.Limit.repliesPerOption) option replies") }
+                if let ready = try take(reply, &out) { return (out, ready) }
+            }
+        }
+    }
+
+    private mutating func take(_ reply: NBDOptionReply, _ out: inout [ByteBuffer]) throws -> NBDNegotiated? {
+        let expected: NBD.Option = state == .structuredReply ? .structuredReply : state == .metaContext ? .setMetaContext : .go
+        guard reply.option == expected.rawValue else {
+            throw fail(.protocolViolation, "a reply to option \(reply.option) while option \(expected.rawValue) was asked")
+        }
+        switch (state, reply.type) {
+        case (.structuredReply, _) where reply.type == NBD.Reply.ack || reply.isError:
+            structured = reply.type == NBD.Reply.ack
+            replies = 0
+            var b = ByteBuffer()
+            if structured {
+                NBDOption(.setMetaContext, data: NBDMetaContextRequest(exportName: exportName, queries: [NBD.baseAllocation]).bytes).write(to: &b)
+                state = .metaContext
+            } else {
+                sendGo(&b)
+            }
+            out.append(b)
+        case (.metaContext, NBD.Reply.metaContext):
+            var r = NBDWire.Reader(reply.data, what: "NBD_REP_META_CONTEXT")
+            let id = try r.u32()
+            if String(decoding: try r.take(r.remaining), as: UTF8.self) == NBD.baseAllocation { context = id }
+        case (.metaContext, _) where reply.type == NBD.Reply.ack || reply.isError:
+            if reply.isError { context = nil }
+            replies = 0
+            var b = ByteBuffer()
+            sendGo(&b)
+            out.append(b)
+        case (.go, NBD.Reply.info):
+            try info.apply(item: reply.data)
+        case (.go, NBD.Reply.ack):
+            guard let size = info.size else { throw fail(.protocolViolation, "GO acknowledged without NBD_INFO_EXPORT") }
+            state = .done
+            return agreement(size: size, flags: info.transmissionFlags)
+        case (.go, NBD.Reply.errUnsupported):
+            // An old server: EXPORT_NAME has no reply header and no way to say no but hanging up.
+            var b = ByteBuffer()
+            NBDOption(.exportName, data: Array(exportName.utf8)).write(to: &b)
+            out.append(b)
+            state = .exportName
+        case (.go, _) where reply.isError:
+            let text = String(decoding: reply.data, as: UTF8.self)
+            let why = reply.type == NBD.Reply.errUnknown ? "no export named \"\(exportName)\"" : "GO failed (error 0x\(String(reply.type, radix: 16)))"
+            throw fail(.refused, why + (text.isEmpty ? "" : ": " + text))
+        default:
+            throw fail(.protocolViolation, "unexpected option reply type 0x\(String(reply.type, radix: 16)) to option \(reply.option)")
+        }
+        return nil
+    }
+
+    private mutating func sendGo(_ b: inout ByteBuffer) {
+        NBDOption(.go, data: NBDGoRequest(exportName: exportName).bytes).write(to: &b)
+        state = .go
+    }
+
+    private func agreement(size: UInt64, flags: UInt16) -> NBDNegotiated {
+        NBDNegotiated(
+            size: size, transmissionFlags: flags, blockSize: info.blockSize, structuredReplies: structured,
+            baseAllocation: structured ? context : nil)
+    }
+
+    private func fail(_ code: NBDError.Code, _ detail: String) -> NBDError { NBDError(code, peer, detail) }
+}

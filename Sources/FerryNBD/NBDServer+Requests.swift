@@ -1,0 +1,153 @@
+public import FerryDisk
+public import NIOCore
+
+/// A served export: what clients are told, and the disk behind it.
+public struct NBDServedExport: Sendable {
+    public var spec: NBDExportSpec
+    public var device: any BlockDevice
+
+    public init(spec: NBDExportSpec, device: any BlockDevice) {
+        self.spec = spec
+        self.device = device
+    }
+}
+
+/// What the server does with one request of the transmission phase: checks it against the
+/// export (the spec's errors: EINVAL past the end or for an unknown command, EPERM on a
+/// read-only export, EOVERFLOW over the maximum payload), runs it on the disk, and writes the
+/// reply (structured when agreed: READ as OFFSET_DATA/OFFSET_HOLE chunks from the disk's
+/// extents, BLOCK_STATUS as `base:allocation` descriptors). Blocking: runs on a thread pool.
+public enum NBDServerWork {
+    /// Descriptors in one block status reply (a 1 MiB chunk at most).
+    static let maxDescriptors = Int(NBD.Limit.metadataChunk / 8) - 1
+
+    /// The errno a request must fail with before it touches the disk, or nil when it is valid.
+    public static func check(_ request: NBDRequest, export: NBDExportSpec, agreement: NBDSessionAgreement) -> UInt32? {
+        guard let command = request.command else { return NBD.Errno.einval }
+        let (end, overflow) = request.offset.addingReportingOverflow(UInt64(request.length))
+        switch command {
+        case .read, .write, .trim, .writeZeroes, .cache, .blockStatus:
+            guard !overflow, end <= export.size else { return NBD.Errno.einval }
+        case .flush, .disconnect:
+            break
+        }
+        switch command {
+        case .read, .write:
+            if request.length > NBD.Limit.payload { return NBD.Errno.eoverflow }
+        case .blockStatus:
+            guard agreement.structuredReplies, agreement.baseAllocation, request.length > 0 else { return NBD.Errno.einval }
+        default: break
+        }
+        if [.write, .trim, .writeZeroes].contains(command), !export.writable { return NBD.Errno.eperm }
+        return nil
+    }
+
+    /// Runs `request` (already checked) and returns its whole reply.
+    public static func perform(
+        _ request: NBDRequest, payload: ByteBuffer?, on device: any BlockDevice, export: NBDExportSpec,
+        agreement: NBDSessionAgreement, allocator: ByteBufferAllocator
+    ) -> ByteBuffer {
+        var out = allocator.buffer(capacity: 32)
+        let cookie = request.cookie
+        func failure(_ errno: UInt32, _ message: String) {
+            if agreement.structuredReplies, request.command == .read || request.command == .blockStatus {
+                NBDReply.chunk(cookie: cookie, done: true, payload: .error(errno: errno, message: String(message.utf8.prefix(4096)) ?? "", offset: nil)).write(to: &out)
+            } else {
+                NBDReply.simple(cookie: cookie, error: errno, data: nil).write(to: &out)
+            }
+        }
+        if let errno = check(request, export: export, agreement: agreement) {
+            failure(errno, "request refused")
+            return out
+        }
+        do {
+            switch request.command {
+            case .read?:
+                try read(request, device: device, export: export, structured: agreement.structuredReplies, into: &out, allocator: allocator)
+            case .blockStatus?:
+                let length = UInt64(request.length)
+                var descriptors: [NBDBlockDescriptor] = []
+                for extent in try device.extents(at: request.offset, length: length) where descriptors.count < maxDescriptors {
+                    let flags: UInt32 = extent.kind == .hole ? NBD.StateFlag.hole | NBD.StateFlag.zero : extent.kind == .zero ? NBD.StateFlag.zero : 0
+                    if let last = descriptors.last, last.flags == flags {
+                        descriptors[descriptors.count - 1].length += UInt32(extent.length)  // the sum stays ≤ request.length (u32)
+                    } else {
+                        descriptors.append(NBDBlockDescriptor(length: UInt32(extent.length), flags: flags))
+                    }
+                }
+                if request.flags & NBD.CommandFlag.reqOne != 0 { descriptors = Array(descriptors.prefix(1)) }
+                guard !descriptors.isEmpty else { throw DiskError(.io, device.name, operation: "extents", "no extents") }
+                NBDReply.chunk(cookie: cookie, done: true, payload: .blockStatus(context: NBDServerHandshake.baseAllocationID, descriptors: descriptors))
+                    .write(to: &out)
+            case .write?:
+                guard var payload else { throw DiskError(.io, device.name, operation: "write", "no payload") }
+                try payload.withUnsafeReadableBytes { try device.write($0, at: request.offset) }
+                payload.moveReaderIndex(to: payload.writerIndex)
+                if request.flags & NBD.CommandFlag.fua != 0 { try device.flush() }
+                NBDReply.simple(cookie: cookie, error: 0, data: nil).write(to: &out)
+            case .writeZeroes?, .trim?:
+                let mayDiscard = request.command == .trim || request.flags & NBD.CommandFlag.noHole == 0
+                try device.writeZeros(at: request.offset, length: UInt64(request.length), mayDiscard: mayDiscard)
+                if request.flags & NBD.CommandFlag.fua != 0 { try device.flush() }
+                NBDReply.simple(cookie: cookie, error: 0, data: nil).write(to: &out)
+            case .flush?:
+                try device.flush()
+                NBDReply.simple(cookie: cookie, error: 0, data: nil).write(to: &out)
+            case .cache?, .disconnect?, nil:
+                NBDReply.simple(cookie: cookie, error: 0, data: nil).write(to: &out)
+            }
+        } catch {
+            out.clear()
+            failure(errno(for: error), "\(error)")
+        }
+        return out
+    }
+
+    private static func read(
+        _ request: NBDRequest, device: any BlockDevice, export: NBDExportSpec, structured: Bool, into out: inout ByteBuffer,
+        allocator: ByteBufferAllocator
+    ) throws {
+        let length = Int(request.length)
+        guard structured else {
+            var data = allocator.buffer(capacity: length)
+            try data.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { raw in
+                try device.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<length]), at: request.offset)
+                return length
+            }
+            NBDReply.simple(cookie: request.cookie, error: 0, data: data).write(to: &out)
+            return
+        }
+        let extents = export.extents && length > 0
+            ? try device.extents(at: request.offset, length: UInt64(length))
+            : [Extent(offset: request.offset, length: UInt64(length), kind: .data)]
+        var chunks: [NBDChunkPayload] = []
+        for extent in extents where extent.length > 0 {
+            if extent.kind.readsAsZero {
+                chunks.append(.hole(offset: extent.offset, length: UInt32(extent.length)))
+                continue
+            }
+            let n = Int(extent.length)
+            var data = allocator.buffer(capacity: n)
+            try data.writeWithUnsafeMutableBytes(minimumWritableBytes: n) { raw in
+                try device.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<n]), at: extent.offset)
+                return n
+            }
+            chunks.append(.data(offset: extent.offset, bytes: data))
+        }
+        if chunks.isEmpty { chunks = [.none] }
+        for (i, chunk) in chunks.enumerated() {
+            NBDReply.chunk(cookie: request.cookie, done: i == chunks.count - 1, payload: chunk).write(to: &out)
+        }
+    }
+
+    static func errno(for error: any Error) -> UInt32 {
+        guard let disk = error as? DiskError else { return NBD.Errno.eio }
+        switch disk.code {
+        case .readOnly, .permissionDenied: return NBD.Errno.eperm
+        case .noSpace, .tooSmall: return NBD.Errno.enospc
+        case .outOfRange: return NBD.Errno.einval
+        case .unsupported: return NBD.Errno.enotsup
+        default: return NBD.Errno.eio
+        }
+    }
+}

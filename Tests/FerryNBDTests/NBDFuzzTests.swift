@@ -1,0 +1,61 @@
+import FerryNBD
+import FerryTestSupport
+import NIOCore
+import Testing
+
+/// The NBD fuzz entry: its seeds (written with FERRY_WRITE_FUZZ_CORPUS=1) and committed inputs
+/// replayed, and seeded mutants of them, none of which may trap or break a round trip.
+@Suite struct NBDFuzzTests {
+    static func seeds() -> [(name: String, bytes: [UInt8])] {
+        var replies = ByteBuffer()
+        NBDReply.chunk(cookie: 1, done: false, payload: .data(offset: 4096, bytes: ByteBuffer(bytes: [UInt8](repeating: 7, count: 100)))).write(to: &replies)
+        NBDReply.chunk(cookie: 1, done: true, payload: .hole(offset: 4196, length: 1000)).write(to: &replies)
+        NBDReply.chunk(cookie: 2, done: true, payload: .blockStatus(context: 1, descriptors: [.init(length: 4096, flags: 3), .init(length: 8192, flags: 0)])).write(to: &replies)
+        NBDReply.simple(cookie: 3, error: 0, data: nil).write(to: &replies)
+        NBDReply.chunk(cookie: 4, done: true, payload: .error(errno: 5, message: "bad", offset: 10)).write(to: &replies)
+        var client = ByteBuffer()
+        client.writeInteger(NBD.ClientFlag.fixedNewstyle | NBD.ClientFlag.noZeroes, endianness: .big)
+        NBDOption(.structuredReply).write(to: &client)
+        NBDOption(.setMetaContext, data: NBDMetaContextRequest(exportName: "", queries: [NBD.baseAllocation]).bytes).write(to: &client)
+        NBDOption(.list).write(to: &client)
+        NBDOption(.go, data: NBDGoRequest(exportName: "").bytes).write(to: &client)
+        NBDRequest(.read, cookie: 1, offset: 0, length: 4096).write(to: &client)
+        NBDRequest(.write, cookie: 2, offset: 0, length: 4).write(to: &client)
+        client.writeBytes([1, 2, 3, 4])
+        NBDRequest(.blockStatus, flags: NBD.CommandFlag.reqOne, cookie: 3, offset: 0, length: 1 << 20).write(to: &client)
+        var server = NBDServerHandshake.greeting
+        for reply in [
+            NBDOptionReply(option: NBD.Option.structuredReply.rawValue, type: NBD.Reply.ack),
+            NBDOptionReply(option: NBD.Option.setMetaContext.rawValue, type: NBD.Reply.metaContext, data: [0, 0, 0, 1] + Array(NBD.baseAllocation.utf8)),
+            NBDOptionReply(option: NBD.Option.setMetaContext.rawValue, type: NBD.Reply.ack),
+            NBDOptionReply(option: NBD.Option.go.rawValue, type: NBD.Reply.info, data: NBDExportInfo(size: 1 << 20, transmissionFlags: 3).exportItem),
+            NBDOptionReply(option: NBD.Option.go.rawValue, type: NBD.Reply.ack),
+        ] { reply.write(to: &server) }
+        return [("replies", [0] + replies.readableBytesView), ("client", [1] + client.readableBytesView), ("server", [2] + server.readableBytesView)]
+    }
+
+    @Test func seedsAndCommittedInputs() throws {
+        let seeds = Self.seeds()
+        try FuzzCorpus.writeSeeds("FuzzNBD", seeds)
+        for (name, bytes) in seeds + (try FuzzCorpus.committed("FuzzNBD")) {
+            do { try NBDFuzz.run(bytes) } catch { Issue.record("\(name): \(error)") }
+        }
+    }
+
+    @Test func seededMutants() throws {
+        let seed = UInt64.random(in: 0...UInt64.max)
+        print("NBDFuzzTests.seededMutants seed \(seed)")
+        var random = SeededRandom(seed: seed)
+        for (name, bytes) in Self.seeds() {
+            for _ in 0..<500 {
+                var mutant = bytes
+                for _ in 0..<Int(random.next() % 8 + 1) where mutant.count > 1 {
+                    let at = Int(random.next() % UInt64(mutant.count - 1)) + 1
+                    mutant[at] = UInt8(truncatingIfNeeded: random.next())
+                }
+                if random.next() % 4 == 0 { mutant = Array(mutant.prefix(Int(random.next() % UInt64(mutant.count)) + 1)) }
+                do { try NBDFuzz.run(mutant) } catch { Issue.record("\(name) mutant (seed \(seed)): \(error)") }
+            }
+        }
+    }
+}
