@@ -74,7 +74,7 @@ import Testing
             let help = Ferry.helpMessage(for: command, columns: 200)
             let examples = help.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { $0.hasPrefix("ferry ") }
             let name = command.configuration.commandName ?? "?"
-            #expect(help.contains("Example:") && !examples.isEmpty, "ferry \(name) --help shows no example")
+            #expect((help.contains("Example:") || help.contains("Examples:")) && !examples.isEmpty, "ferry \(name) --help shows no example")
             for example in examples {
                 let words = example.split(separator: " ").dropFirst().map(String.init)
                 #expect(command == Ferry.self || words.first == name, "the example of \(name) runs another command: \(example)")
