@@ -72,7 +72,9 @@ enum Loopback {
         }
         let timer = Task {
             try? await Task.sleep(nanoseconds: UInt64(seconds * 1e9))
-            continuation.yield(.failure(HangError(description: "\(what) was still running after \(Int(seconds)) s (a hang; left behind)")))
+            guard !Task.isCancelled else { return }
+            let stacks = dumpThreads(what)
+            continuation.yield(.failure(HangError(description: "\(what) was still running after \(Int(seconds)) s (a hang; left behind)\(stacks)")))
         }
         var iterator = results.makeAsyncIterator()
         let first = await iterator.next()
@@ -87,6 +89,17 @@ enum Loopback {
     }
 
     struct HangError: Error, CustomStringConvertible { var description: String }
+
+    /// Every thread's stack at the moment of a hang, written by gdb (when installed) to a file
+    /// beside the test's temporary files: the evidence a hang that never repeats alone needs.
+    private static func dumpThreads(_ what: String) -> String {
+        guard Tools.find("gdb") != nil else { return "" }
+        let file = NSTemporaryDirectory() + "ferry-hang-\(getpid())-\(what.prefix(40)).txt"
+        let gdb = try? Tools.run("gdb", ["-p", "\(getpid())", "-batch", "-ex", "thread apply all bt"])
+        guard let gdb else { return "" }
+        _ = FileManager.default.createFile(atPath: file, contents: Data((gdb.stdout + gdb.stderr).utf8))
+        return "; thread stacks in \(file)"
+    }
 
     static func startReceiver(_ config: ReceiveConfiguration) async throws -> (Task<TransferSummary, any Error>, Int) {
         var config = config
