@@ -65,7 +65,7 @@ extension ProcessTests {
     @Test func idleConnectionDuringATransferLeavesTheReceiverWhole() async throws {
         guard let ferry = Self.binaryOrSkip() else { return }
         let dir = try Loopback.temporaryDirectory()
-        let bytes = try Loopback.makeDisk(at: dir + "/src.img", size: 2 << 20, seed: 71)
+        let bytes = try Loopback.makeDisk(at: dir + "/src.img", size: 8 << 20, seed: 71)
         let code = "7kqm-2xrt-9pfa-w3ne"
         guard let (receiver, log, port) = try await Self.startReceiver(
             ferry, ["receive", dir + "/dst.img", "--code", code, "--progress", "none"])
@@ -83,10 +83,15 @@ extension ProcessTests {
         for _ in 0..<600 where !FileManager.default.fileExists(atPath: dir + "/.dst.img.ferry-partial") {
             try await Task.sleep(nanoseconds: 50_000_000)
         }
+        // The sender is held still meanwhile (SIGSTOP, well inside the idle timeout), so the
+        // session is surely mid-transfer when they come: a test task polled late on a loaded
+        // machine once found the 2 MiB already sent and the receiver gone (connect → -1).
+        kill(sender.processIdentifier, SIGSTOP)
         let idle = PlainPeer.connect(port)
         #expect(idle >= 0)
         defer { if idle >= 0 { close(idle) } }
         #expect(PlainPeer.connectAndClose(port))
+        kill(sender.processIdentifier, SIGCONT)
         try await onThread { sender.waitUntilExit() }
         let sent = sender.terminationStatus
         try await onThread { receiver.waitUntilExit() }
