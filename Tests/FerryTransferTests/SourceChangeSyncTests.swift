@@ -18,24 +18,6 @@ extension InProcessNetwork {
         return path
     }
 
-    func pass(_ source: SourceChangeTests.ChangingSource, watch path: String, dir: String) async throws
-        -> (Result<TransferSummary, any Error>, Result<TransferSummary, any Error>)
-    {
-        var rc = Loopback.resumableReceiver(targets: [dir + "/dst.img"])
-        rc.sync = true
-        rc.overwrite = true
-        let (receiver, port) = try await Loopback.startReceiver(rc)
-        var config = Loopback.sendConfig(port: port, code: nil)
-        config.sync = true
-        config.watches = [SourceWatch(path: path)]
-        config.workers = 1
-        let sent: Result<TransferSummary, any Error>
-        do { sent = .success(try await TransferSender.run(sources: [source], config)) } catch { sent = .failure(error) }
-        let received: Result<TransferSummary, any Error>
-        do { received = .success(try await receiver.value) } catch { received = .failure(error) }
-        return (sent, received)
-    }
-
     @Test func aSourceThatGrowsDuringASyncPassFailsIt() async throws {
         let dir = try Loopback.temporaryDirectory()
         let path = try Self.disks(dir)
@@ -43,7 +25,7 @@ extension InProcessNetwork {
             SourceChangeTests.write([1, 2, 3], to: path, at: 4 << 20)
         }
         defer { try? source.close() }
-        let (sent, received) = try await pass(source, watch: path, dir: dir)
+        let (sent, received) = try await SourceChangeTests.send(source, watch: path, dir: dir, sync: true)
         guard case .failure(let error as TransferError) = sent else {
             Issue.record("the sender did not notice the source grew during a sync pass: \(sent)")
             return
@@ -60,7 +42,7 @@ extension InProcessNetwork {
             SourceChangeTests.write([7, 7, 7], to: path, at: 100)
         }
         defer { try? source.close() }
-        let (sent, received) = try await pass(source, watch: path, dir: dir)
+        let (sent, received) = try await SourceChangeTests.send(source, watch: path, dir: dir, sync: true)
         let summary = try sent.get()
         _ = try received.get()
         #expect(summary.disks.first?.sourceChanged?.contains("was modified") == true, "\(summary.disks)")

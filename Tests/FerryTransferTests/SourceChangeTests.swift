@@ -58,10 +58,16 @@ extension InProcessNetwork {
         close(fd)
     }
 
-    func send(_ source: ChangingSource, watch path: String, dir: String) async throws -> (Result<TransferSummary, any Error>, Result<TransferSummary, any Error>) {
-        let rc = Loopback.resumableReceiver(targets: [dir + "/dst.img"])
+    /// One send of `source` watched at `path`; with `sync`, a delta pass over the target already in `dir`.
+    static func send(_ source: ChangingSource, watch path: String, dir: String, sync: Bool = false) async throws
+        -> (Result<TransferSummary, any Error>, Result<TransferSummary, any Error>)
+    {
+        var rc = Loopback.resumableReceiver(targets: [dir + "/dst.img"])
+        rc.sync = sync
+        rc.overwrite = sync
         let (receiver, port) = try await Loopback.startReceiver(rc)
         var config = Loopback.sendConfig(port: port, code: nil)
+        config.sync = sync
         config.watches = [SourceWatch(path: path)]
         config.workers = 1
         let sent: Result<TransferSummary, any Error>
@@ -78,7 +84,7 @@ extension InProcessNetwork {
             Self.write([1, 2, 3], to: path, at: 4 << 20)
         }
         defer { try? source.close() }
-        let (sent, received) = try await send(source, watch: path, dir: dir)
+        let (sent, received) = try await Self.send(source, watch: path, dir: dir)
         guard case .failure(let error as TransferError) = sent else {
             Issue.record("the sender did not notice the source grew: \(sent)")
             return
@@ -96,7 +102,7 @@ extension InProcessNetwork {
             Self.write([1, 2, 3], to: path, at: 100)
         }
         defer { try? source.close() }
-        let (sent, received) = try await send(source, watch: path, dir: dir)
+        let (sent, received) = try await Self.send(source, watch: path, dir: dir)
         let summary = try sent.get()
         _ = try received.get()
         #expect(summary.disks.first?.sourceChanged?.contains("was modified") == true)
@@ -107,7 +113,7 @@ extension InProcessNetwork {
         let path = try Self.source(dir)
         let source = ChangingSource(try FileDevice.openForReading(path), trigger: .max) {}
         defer { try? source.close() }
-        let (sent, _) = try await send(source, watch: path, dir: dir)
+        let (sent, _) = try await Self.send(source, watch: path, dir: dir)
         #expect(try sent.get().disks.first?.sourceChanged == nil)
     }
 
