@@ -91,9 +91,22 @@ public enum Tools {
         return true
     }
 
-    /// Runs a program to completion, capturing its output.
+    /// How long `run` lets a program take before it is stopped: far beyond any tool a test runs
+    /// (the slowest, a QEMU boot under load, takes well under a minute), so it only ever ends a hang.
+    public static let runLimit: Double = 600
+
+    /// A program that was still running after `run`'s limit: it was killed, and the test fails
+    /// naming it, instead of the whole suite hanging on it.
+    public struct Overtime: Error, CustomStringConvertible {
+        public var command: String
+        public var seconds: Double
+        public var description: String { "\(command) was still running after \(Int(seconds)) s: killed (a hang)" }
+    }
+
+    /// Runs a program to completion, capturing its output. A program still running after
+    /// `limit` seconds is killed (SIGTERM, then SIGKILL) and `Overtime` is thrown.
     @discardableResult
-    public static func run(_ executable: String, _ arguments: [String], stdin: Data? = nil) throws -> ToolResult {
+    public static func run(_ executable: String, _ arguments: [String], stdin: Data? = nil, limit: Double = runLimit) throws -> ToolResult {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : (find(executable) ?? executable))
         process.arguments = arguments
@@ -102,20 +115,31 @@ public enum Tools {
         process.standardError = err
         let input = Pipe()
         process.standardInput = stdin == nil ? FileHandle.nullDevice : input
+        let exited = DispatchSemaphore(value: 0)
+        process.terminationHandler = { _ in exited.signal() }
         try process.run()
+        // Read both pipes on threads of their own, so that a chatty program never blocks and a
+        // grandchild that keeps a pipe open cannot hold this call after the program exited.
+        let outData = LockedData(), errData = LockedData()
+        Thread { outData.set(out.fileHandleForReading.readDataToEndOfFile()) }.start()
+        Thread { errData.set(err.fileHandleForReading.readDataToEndOfFile()) }.start()
         if let stdin {
             input.fileHandleForWriting.write(stdin)
             try? input.fileHandleForWriting.close()
         }
-        // Read both pipes concurrently so a chatty program never blocks.
-        let errData = LockedData()
-        let reader = Thread { errData.set(err.fileHandleForReading.readDataToEndOfFile()) }
-        reader.start()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        while !errData.isSet { usleep(1000) }
+        if exited.wait(timeout: .now() + limit) == .timedOut {
+            process.terminate()
+            if exited.wait(timeout: .now() + 5) == .timedOut {
+                kill(process.processIdentifier, SIGKILL)
+                exited.wait()
+            }
+            throw Overtime(command: ([executable] + arguments).joined(separator: " "), seconds: limit)
+        }
+        // The program has exited; its pipes end when the last process holding them does.
+        let drained = Date().addingTimeInterval(30)
+        while !(outData.isSet && errData.isSet), Date() < drained { usleep(1000) }
         return ToolResult(
-            status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+            status: process.terminationStatus, stdout: String(decoding: outData.value, as: UTF8.self),
             stderr: String(decoding: errData.value, as: UTF8.self))
     }
 }

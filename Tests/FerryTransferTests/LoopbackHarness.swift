@@ -106,7 +106,12 @@ enum Loopback {
         let (stream, continuation) = AsyncStream<Int>.makeStream()
         config.announce = { continuation.yield($0.listen.port) }
         config.progress = .none
-        let task = Task { try await TransferReceiver.run(config) }
+        let task = Task {
+            // Finished however the receiver ends: one that fails before it listens (a port
+            // taken) fails the test instead of leaving it waiting for a port forever.
+            defer { continuation.finish() }
+            return try await TransferReceiver.run(config)
+        }
         var iterator = stream.makeAsyncIterator()
         guard let port = await iterator.next() else { throw TransferError(.network, "receiver did not start") }
         return (task, port)

@@ -233,7 +233,10 @@ extension InProcessNetwork {
         let bytes = try Loopback.makeDisk(at: dir + "/src.img", size: size, seed: 41)
         let (stream, continuation) = AsyncStream<Int>.makeStream()
         let receiver = Task {
-            try await onThread {
+            // Finished however the receiver ends, so a receiver that fails before it listens
+            // fails the test instead of leaving it waiting for a port forever.
+            defer { continuation.finish() }
+            return try await onThread {
                 try RawTransfer.receive(
                 target: dir + "/dst.img", size: UInt64(size), listen: HostPort(host: "127.0.0.1", port: 0),
                 overwrite: false, progress: .none
@@ -258,7 +261,10 @@ extension InProcessNetwork {
         _ = try Loopback.makeDisk(at: dir + "/src.img", size: 1024 * 1024, seed: 42)
         let (stream, continuation) = AsyncStream<Int>.makeStream()
         let receiver = Task {
-            try await onThread {
+            // Finished however the receiver ends, so a receiver that fails before it listens
+            // fails the test instead of leaving it waiting for a port forever.
+            defer { continuation.finish() }
+            return try await onThread {
                 try RawTransfer.receive(
                 target: dir + "/dst.img", size: 2 * 1024 * 1024, listen: HostPort(host: "127.0.0.1", port: 0),
                 overwrite: false, progress: .none

@@ -62,10 +62,16 @@ extension DemoScript {
         var receive = ReceiveConfiguration(targets: [files.received], listen: HostPort(host: "127.0.0.1", port: 0))
         receive.progress = .none
         receive.announce = { continuation.yield($0) }
-        let receiver = Task { try await TransferReceiver.run(receive) }
+        let receiver = Task {
+            // The stream ends however the receiver does: one that fails before it listens
+            // ends the demo with its error instead of a wait for an announcement forever.
+            defer { continuation.finish() }
+            return try await TransferReceiver.run(receive)
+        }
         var iterator = announcements.makeAsyncIterator()
         guard let announcement = await iterator.next(), let code = announcement.code else {
             receiver.cancel()
+            _ = try await receiver.value
             throw DigestError("the receiver did not start")
         }
         let port = announcement.listen.port
