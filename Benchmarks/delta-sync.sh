@@ -36,6 +36,7 @@ done
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root (network namespaces)"; exit 0; }
 mkdir -p "$WORK"
 WORK=$(realpath "$WORK")
+BENCH=$(cd "$(dirname "$0")" && pwd)
 cd "$WORK"
 need=$((3 * SIZE + (256 << 20)))
 have=$(df --output=avail -B1 . | tail -1)
@@ -45,23 +46,15 @@ if [ "$have" -lt "$need" ]; then
     exit 0
 fi
 
+# shellcheck source=lib/netns.sh
+. "$BENCH/lib/netns.sh"
 cleanup() {
     [ -f rsyncd.pid ] && kill "$(cat rsyncd.pid)" 2>/dev/null || true
-    ip netns del "$NS_SEND" 2>/dev/null || true
-    ip netns del "$NS_RECV" 2>/dev/null || true
+    netns_down "$NS_SEND" "$NS_RECV"
 }
 trap cleanup EXIT INT TERM
 cleanup
-ip netns add "$NS_SEND"
-ip netns add "$NS_RECV"
-ip link add fd-send netns "$NS_SEND" type veth peer name fd-recv netns "$NS_RECV"
-ip -n "$NS_SEND" addr add 10.232.0.1/24 dev fd-send
-ip -n "$NS_RECV" addr add 10.232.0.2/24 dev fd-recv
-for ns in "$NS_SEND" "$NS_RECV"; do ip -n "$ns" link set lo up; done
-ip -n "$NS_SEND" link set fd-send up
-ip -n "$NS_RECV" link set fd-recv up
-tc -n "$NS_SEND" qdisc add dev fd-send root tbf rate "$RATE" burst 1mb latency 20ms
-tc -n "$NS_RECV" qdisc add dev fd-recv root tbf rate "$RATE" burst 1mb latency 20ms
+netns_up "$NS_SEND" "$NS_RECV" fd 10.232.0 "$RATE" both
 S="ip netns exec $NS_SEND"
 R="ip netns exec $NS_RECV"
 

@@ -29,7 +29,10 @@ import Foundation
 /// and all probes after the first may spend at most `probeBudget` of the CPU time, so
 /// incompressible data costs almost no CPU (deflate on random bytes is 20× slower than
 /// reading and hashing them). A codec averaging ≥ 90 % is not chosen: its chunks would
-/// go raw anyway.
+/// go raw anyway. A probe that failed to shrink its chunk remembers the chunk's sampled
+/// entropy (`CompressionHint`); a later chunk well below it is probed at once, outside the
+/// budget, so compressible data after incompressible data is found in a chunk, not a
+/// quarter GiB later.
 struct CompressionModel: Sendable {
     typealias Kind = CompressedExtent.Codec
 
@@ -50,6 +53,12 @@ struct CompressionModel: Sendable {
         var baseDecay = 0.95
         /// How the link's rate is learned.
         var link = LinkRateEstimator.Tuning()
+        /// A chunk whose sampled entropy (`CompressionHint`) is this many bits per byte below
+        /// that of the chunk where a codec's last probe failed to shrink is probed with it at
+        /// once, outside the probe budget: the data has changed character.
+        var hintDrop = 0.75
+        /// At most one such probe per this many chunks.
+        var hintSpacing = 8
     }
 
     /// What to do with the next chunk: compress it with `codec` (nil: raw) and, for a
@@ -80,6 +89,10 @@ struct CompressionModel: Sendable {
         var nextProbe = 0
         var probing = false
         var seeding = false
+        /// The sampled entropy of the chunk the pending probe compresses.
+        var probeEntropy: Double?
+        /// The sampled entropy of the chunk where this codec's last probe did not shrink it.
+        var failedAt: Double?
     }
 
     let parallelism: Double
@@ -103,6 +116,9 @@ struct CompressionModel: Sendable {
     private(set) var chunks = 0
     private(set) var probes = 0
     private var lastProbe = 0
+    private var lastHintProbe = Int.min / 2
+    /// Probes started by a drop in sampled entropy.
+    private(set) var hintedProbes = 0
     /// CPU seconds spent preparing chunks, and on probes (seeding included).
     private var cpuSeconds = 0.0
     private var probeSeconds = 0.0
@@ -158,8 +174,9 @@ struct CompressionModel: Sendable {
         return min(cpu, wire)
     }
 
-    /// The choice for the next chunk at time `now` (seconds, any origin).
-    mutating func choose(now: Double) -> Choice {
+    /// The choice for the next chunk at time `now` (seconds, any origin); `entropy` is the
+    /// chunk's sampled entropy in bits per byte (`CompressionHint`), when measured.
+    mutating func choose(now: Double, entropy: Double? = nil) -> Choice {
         chunks += 1
         link.start(at: now)
         decide()
@@ -170,10 +187,33 @@ struct CompressionModel: Sendable {
         {
             stats[k]?.probing = true
             stats[k]?.seeding = true
+            stats[k]?.probeEntropy = entropy
             probes += 1
             // While sending raw, pair it with a codec already seeded: the first chunks
             // of a disk differ too much to compare codecs on different ones.
             return Choice(codec: current ?? kinds.first { stats[$0]?.sampled == true }, probe: k)
+        }
+        // The data changed character (text after random bytes): a codec that failed on the
+        // old data is tried on the new at once, not after its backed-off gap.
+        if let entropy, chunks - lastHintProbe >= tuning.hintSpacing,
+            let k = kinds.first(where: { k in
+                guard k != current, let s = stats[k], !s.probing, let failed = s.failedAt else { return false }
+                return entropy < failed - tuning.hintDrop
+            })
+        {
+            lastHintProbe = chunks
+            lastProbe = chunks
+            probes += 1
+            hintedProbes += 1
+            if var s = stats[k] {
+                s.probing = true
+                s.probeEntropy = entropy
+                s.failedAt = nil
+                s.probeGap = tuning.probeEvery
+                s.nextProbe = chunks + s.probeGap
+                stats[k] = s
+            }
+            return Choice(codec: current, probe: k)
         }
         if chunks - lastProbe >= tuning.probeEvery,
             let k = kinds.filter({ $0 != current && mayProbe($0) })
@@ -184,6 +224,7 @@ struct CompressionModel: Sendable {
             if var s = stats[k] {
                 s.nextProbe = chunks + s.probeGap
                 s.probing = true
+                s.probeEntropy = entropy
                 stats[k] = s
             }
             return Choice(codec: current, probe: k)
@@ -279,6 +320,9 @@ struct CompressionModel: Sendable {
             let hopeless = ratio >= CompressionPolicy.worthwhileRatio || cpu * tuning.switchMargin < (predicted(current) ?? 0)
             s.probeGap = hopeless ? min(tuning.maxProbeGap, s.probeGap * 2) : tuning.probeEvery
             s.nextProbe = chunks + s.probeGap
+            // Remembered so that data of a lower entropy later brings the codec back at once.
+            s.failedAt = ratio >= CompressionPolicy.worthwhileRatio ? s.probeEntropy : nil
+            s.probeEntropy = nil
         }
         stats[k] = s
         pendingCompress += max(0, wall ?? seconds)

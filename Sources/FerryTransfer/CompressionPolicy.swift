@@ -44,8 +44,8 @@ final class CompressionPolicy: Sendable {
         }
     }
 
-    /// What to do with the next chunk.
-    private func choice() -> CompressionModel.Choice {
+    /// What to do with the next chunk; `entropy` is asked only by `auto`.
+    private func choice(entropy: () -> Double? = { nil }) -> CompressionModel.Choice {
         switch mode {
         case .none: return .init(codec: nil, probe: nil)
         case .zstd: return .init(codec: .zstd, probe: nil)
@@ -53,9 +53,10 @@ final class CompressionPolicy: Sendable {
         case .gzip: return .init(codec: .gzip, probe: nil)
         case .auto:
             let now = clock()
+            let hint = entropy()
             let (choice, switched) = model.withLock { m in
                 let before = m.switches
-                return (m.choose(now: now), m.switches != before)
+                return (m.choose(now: now, entropy: hint), m.switches != before)
             }
             if switched && Self.tracing {
                 try? FileHandle.standardError.write(contentsOf: Data(String(format: "ferry: %.2f s: compression → %@; %@\n", now, "\(choice.codec.map { "\($0)" } ?? "none")", summary).utf8))
@@ -72,9 +73,10 @@ final class CompressionPolicy: Sendable {
     /// Compresses one chunk of `length` bytes as the policy sees fit, through `attempt`
     /// (which returns nil when the result would not be under 90 %): the codec and bytes
     /// to send, or nil to send the chunk raw. Times every attempt for the model; a probe
-    /// compresses the chunk twice and sends the smaller.
-    func compress(length: Int, with attempt: (Codec) -> ByteBuffer?) -> (Codec, ByteBuffer)? {
-        let choice = choice()
+    /// compresses the chunk twice and sends the smaller. `entropy` samples the chunk
+    /// (`CompressionHint`); only `auto` calls it.
+    func compress(length: Int, entropy: () -> Double? = { nil }, with attempt: (Codec) -> ByteBuffer?) -> (Codec, ByteBuffer)? {
+        let choice = choice(entropy: entropy)
         var best: (Codec, ByteBuffer)?
         var reference: CompressionModel.Reference?
         for (kind, isProbe) in [(choice.codec, false), (choice.probe, true)] {
@@ -128,7 +130,7 @@ final class CompressionPolicy: Sendable {
         return model.withLock { m in
             func mb(_ v: Double?) -> String { v.map { String(format: "%.0f MB/s", $0 / 1e6) } ?? "?" }
             var parts = [
-                "auto: \(m.current.map { "\($0)" } ?? "none") after \(m.switches) switch(es), \(m.probes) probe(s) in \(m.chunks) chunks",
+                "auto: \(m.current.map { "\($0)" } ?? "none") after \(m.switches) switch(es), \(m.probes) probe(s) (\(m.hintedProbes) on an entropy drop) in \(m.chunks) chunks",
                 "link \(mb(m.linkRate))", "read+hash \(mb(m.baseCost.map { 1 / $0 }))",
             ]
             for k in CompressedExtent.Codec.allCases where codecs[k] != nil {

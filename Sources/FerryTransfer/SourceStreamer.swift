@@ -90,7 +90,8 @@ struct SourceStreamer: Sendable {
                 guard let runHashes = hashes.getSlice(at: firstLeaf, length: leafBytes),
                     let data = buffer.getSlice(at: run.start, length: count)
                 else { continue }  // unreachable: runs lie inside the buffers
-                if let policy, let (codec, packed) = policy.compress(length: count, with: { compress(data, with: $0) }) {
+                let entropy: () -> Double? = { data.withUnsafeReadableBytes { CompressionHint.entropy($0) } }
+                if let policy, let (codec, packed) = policy.compress(length: count, entropy: entropy, with: { compress(data, with: $0) }) {
                     messages.append(.compressed(CompressedExtent(
                         disk: index, offset: offset, length: count, codec: codec.kind, hashes: runHashes,
                         compressed: packed)))

@@ -189,6 +189,36 @@ import Testing
         #expect(r.compressSeconds <= 0.03 * r.baseSeconds, "compress \(r.compressSeconds) s, base \(r.baseSeconds) s")
     }
 
+    /// Issue 14's seed link: random bytes, then text. While the random part went raw, the
+    /// probes that failed backed off to one in 256 chunks, so the text that followed went raw
+    /// for up to a quarter GiB; the sampled entropy's drop brings zstd back within chunks.
+    /// Without the entropy (the old model) it takes far longer, which this test also checks.
+    @Test func compressibleDataAfterRandomIsFoundAtOnce() {
+        var sim = CompressionSimulation(codecs: Self.random, link: { _ in 100e6 })
+        sim.phases = [(1, Self.random, 7.95), (301, Self.compressible, 4.8)]
+        let r = sim.run(chunks: 600, model: Self.model(limit: 100e6))
+        let firstZstd = r.timeline.first { $0.chunk > 300 && $0.choice == .zstd }?.chunk
+        #expect(r.timeline.filter { $0.chunk <= 300 }.allSatisfy { $0.choice == nil }, "\(Self.describe(r))")
+        #expect(firstZstd.map { $0 - 300 <= 12 } == true, "zstd from chunk \(firstZstd.map(String.init) ?? "never"); \(Self.describe(r))")
+        #expect(r.model.hintedProbes >= 1 && r.model.hintedProbes <= 4, "\(r.model.hintedProbes) hinted probes")
+
+        sim.phases = [(1, Self.random, nil), (301, Self.compressible, nil)]
+        let blind = sim.run(chunks: 600, model: Self.model(limit: 100e6))
+        let blindFirst = blind.timeline.first { $0.chunk > 300 && $0.choice == .zstd }?.chunk
+        #expect(blindFirst.map { $0 - 300 > 40 } ?? true, "without the hint zstd came at chunk \(blindFirst.map(String.init) ?? "never")")
+        #expect(blind.model.hintedProbes == 0)
+    }
+
+    /// Data whose entropy only wobbles (random bytes sampled at 7.9–8.0) never triggers a hinted
+    /// probe: the hint costs no CPU on incompressible data.
+    @Test func steadyRandomDataTriggersNoHintedProbes() {
+        var sim = CompressionSimulation(codecs: Self.random, link: { _ in 100e6 })
+        sim.phases = (0..<50).map { (1 + $0 * 10, Self.random, $0 % 2 == 0 ? 7.9 : 8.0) }
+        let r = sim.run(chunks: 500, model: Self.model(limit: 100e6))
+        #expect(r.model.hintedProbes == 0)
+        #expect(r.share(nil) > 0.99, "\(Self.describe(r))")
+    }
+
     @Test func linkThatSlowsDownIsNoticed() {
         let slowFrom = 2.0
         let sim = CompressionSimulation(codecs: Self.compressible, link: { $0 < slowFrom ? 10e9 : 50e6 })

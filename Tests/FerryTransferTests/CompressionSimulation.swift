@@ -29,6 +29,10 @@ struct CompressionSimulation {
     /// never uniform), and a third of it on each codec's.
     var noise = 0.15
     var seed: UInt64 = 0x5eed
+    /// Data that changes along the disk: from chunk `from` (1-based) on, the codecs behave as
+    /// `codecs` and a chunk's sampled entropy (`CompressionHint`) is `entropy` (nil: not
+    /// sampled). Before the first phase, the codecs above and no entropy.
+    var phases: [(from: Int, codecs: [Kind: CodecData], entropy: Double?)] = []
 
     struct Result {
         var seconds = 0.0
@@ -66,7 +70,10 @@ struct CompressionSimulation {
             let w = workerFree.indices.min { workerFree[$0] < workerFree[$1] } ?? 0
             let c = coreFree.indices.min { coreFree[$0] < coreFree[$1] } ?? 0
             let now = max(workerFree[w], coreFree[c])
-            let choice = fixed.map { CompressionModel.Choice(codec: $0, probe: nil) } ?? result.model.choose(now: now)
+            let phase = phases.last { $0.from <= sent }
+            let codecs = phase?.codecs ?? self.codecs
+            let choice = fixed.map { CompressionModel.Choice(codec: $0, probe: nil) }
+                ?? result.model.choose(now: now, entropy: phase?.entropy)
             result.chunksBy[choice.codec, default: 0] += 1
             var cpu = base * size * jitter()
             result.baseSeconds += cpu
