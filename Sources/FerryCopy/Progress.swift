@@ -11,11 +11,32 @@ public final class CopyCounters: Sendable {
     public let zero = Atomic<UInt64>(0)
     /// Bytes the data took on the wire after compression (network transfers only; 0 otherwise).
     public let wire = Atomic<UInt64>(0)
+    /// Delta sync (`--sync`): bytes of the disk compared by hash with the target's copy, and
+    /// of those the bytes whose blocks differed (sent). 0 outside a sync pass.
+    public let compared = Atomic<UInt64>(0)
+    public let changed = Atomic<UInt64>(0)
     /// Where the time goes, for the progress line's bottleneck (shareable: the disks of
     /// a session feed one).
     public let stages: StageTimes
 
     public init(stages: StageTimes = StageTimes()) { self.stages = stages }
+
+    /// Sets the byte counts (all but `done`) to the sums of `parts`': a session's progress
+    /// is the sum of its disks'.
+    public func store(sumOf parts: [CopyCounters]) {
+        func sum(_ counter: (CopyCounters) -> UInt64) -> UInt64 { parts.reduce(0) { $0 + counter($1) } }
+        data.store(sum { $0.data.load(ordering: .relaxed) }, ordering: .relaxed)
+        zero.store(sum { $0.zero.load(ordering: .relaxed) }, ordering: .relaxed)
+        wire.store(sum { $0.wire.load(ordering: .relaxed) }, ordering: .relaxed)
+        compared.store(sum { $0.compared.load(ordering: .relaxed) }, ordering: .relaxed)
+        changed.store(sum { $0.changed.load(ordering: .relaxed) }, ordering: .relaxed)
+    }
+
+    /// A sync pass compared `compared` bytes; `changed` of them differed.
+    public func add(compared: UInt64, changed: UInt64) {
+        self.compared.add(compared, ordering: .relaxed)
+        if changed > 0 { self.changed.add(changed, ordering: .relaxed) }
+    }
 
     public func add(data: UInt64 = 0, zero: UInt64 = 0) {
         if data > 0 { self.data.add(data, ordering: .relaxed) }
@@ -57,6 +78,10 @@ public struct ProgressSample: Sendable, Codable, Equatable {
     public var wireBytes: UInt64?
     /// The stage that limits the speed now ("source read", "CPU", "network", "target write").
     public var bottleneck: String?
+    /// A sync pass (`--sync`): bytes compared by hash with the target's copy, and how many of
+    /// them had changed. Absent outside a sync pass.
+    public var comparedBytes: UInt64?
+    public var changedBytes: UInt64?
 }
 
 /// Prints progress on a background thread until stopped. Writes to standard error
@@ -116,10 +141,13 @@ public final class ProgressReporter: Sendable {
         }
         let eta: Double? = rate > 0 && total >= done ? Double(total - done) / rate : nil
         let wire = counters.wire.load(ordering: .relaxed)
+        let compared = counters.compared.load(ordering: .relaxed)
         return ProgressSample(
             phase: phase, bytes: done, total: total, dataBytes: counters.data.load(ordering: .relaxed),
             zeroBytes: counters.zero.load(ordering: .relaxed), rate: rate, elapsed: now, eta: eta,
-            wireBytes: wire > 0 ? wire : nil, bottleneck: bottleneck.current(overall: final)?.rawValue)
+            wireBytes: wire > 0 ? wire : nil, bottleneck: bottleneck.current(overall: final)?.rawValue,
+            comparedBytes: compared > 0 ? compared : nil,
+            changedBytes: compared > 0 ? counters.changed.load(ordering: .relaxed) : nil)
     }
 
     private func emit(_ history: inout [(Double, UInt64)], final: Bool) {
@@ -147,6 +175,9 @@ public final class ProgressReporter: Sendable {
         var line = "\(s.phase): \(ByteCount.format(s.bytes)) / \(ByteCount.format(s.total))  \(percent)%"
         line += "  \(ByteCount.format(UInt64(max(0, s.rate))))/s"
         if let eta = s.eta, s.bytes < s.total { line += "  ETA \(Self.duration(eta))" }
+        if let compared = s.comparedBytes {
+            line += "  compared \(ByteCount.format(compared))  changed \(ByteCount.format(s.changedBytes ?? 0))"
+        }
         line += "  data \(ByteCount.format(s.dataBytes))  zero \(ByteCount.format(s.zeroBytes))"
         if let wire = s.wireBytes, wire > 0 {
             line += "  wire \(ByteCount.format(wire)) (\(String(format: "%.1f", Double(s.dataBytes) / Double(wire))):1)"

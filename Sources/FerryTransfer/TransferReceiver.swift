@@ -289,9 +289,7 @@ final class ReceiverSession: Sendable {
     func refreshProgress() {
         let all = disks.withLock { Array($0.values) }
         counters.done.store(all.reduce(0) { $0 + $1.counters.done.load(ordering: .relaxed) }, ordering: .relaxed)
-        counters.data.store(all.reduce(0) { $0 + $1.counters.data.load(ordering: .relaxed) }, ordering: .relaxed)
-        counters.zero.store(all.reduce(0) { $0 + $1.counters.zero.load(ordering: .relaxed) }, ordering: .relaxed)
-        counters.wire.store(all.reduce(0) { $0 + $1.counters.wire.load(ordering: .relaxed) }, ordering: .relaxed)
+        counters.store(sumOf: all.map(\.counters))
     }
 
 }

@@ -203,7 +203,10 @@ extension SenderSession {
         }
         switch comparison {
         case .same(let proof):
-            if fine != nil { delta.count(disk: checker.index, compared: UInt64(proof.length)) }
+            if fine != nil {
+                delta.count(disk: checker.index, compared: UInt64(proof.length))
+                checker.counters.add(compared: UInt64(proof.length), changed: 0)
+            }
             matched.matched.withLock { _ = $0.insert(segment) }
             try await outbound.write(.same(proof))
         case .differs(let range, let leaves):
@@ -233,6 +236,7 @@ extension SenderSession {
             try streamer.finePass(range, ours: leaves, theirs: theirs)
         }
         delta.count(disk: disk, compared: UInt64(range.count), changed: changed)
+        streamer.counters.add(compared: UInt64(range.count), changed: changed)
         for message in messages {
             if let limiter { await limiter.take(message.wireBytes) }
             try await connection.channel.writeAndFlush(message)

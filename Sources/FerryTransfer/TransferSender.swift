@@ -200,9 +200,7 @@ final class SenderSession: Sendable {
                 return a.reduce(0, +)
             }
             counters.done.store(done, ordering: .relaxed)
-            counters.data.store(sent.reduce(0) { $0 + $1.data.load(ordering: .relaxed) }, ordering: .relaxed)
-            counters.zero.store(sent.reduce(0) { $0 + $1.zero.load(ordering: .relaxed) }, ordering: .relaxed)
-            counters.wire.store(sent.reduce(0) { $0 + $1.wire.load(ordering: .relaxed) }, ordering: .relaxed)
+            counters.store(sumOf: sent)
         case .done:
             return true
         case .fail(let error):

@@ -42,6 +42,17 @@ import Testing
         #expect(line.hasSuffix("limited by network"), "\(line)")
     }
 
+    @Test func ttyLineShowsComparedAndChangedOfASyncPass() {
+        var sample = ProgressSample(
+            phase: "send sda", bytes: 4 << 30, total: 4 << 30, dataBytes: 40 << 20, zeroBytes: 0, rate: 1e9,
+            elapsed: 4, eta: nil)
+        #expect(!ProgressReporter.ttyLine(sample).contains("compared"))
+        sample.comparedBytes = 4 << 30
+        sample.changedBytes = 40 << 20
+        let line = ProgressReporter.ttyLine(sample)
+        #expect(line.contains("compared 4.0 GiB  changed 40.0 MiB"), "\(line)")
+    }
+
     @Test func measureAddsToItsStage() throws {
         let times = StageTimes()
         let value = times.measure(.cpu) { (0..<200_000).reduce(0, &+) }
