@@ -7,6 +7,8 @@
 #include <linux/falloc.h>
 #include <linux/fs.h>
 #include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/sysmacros.h>
@@ -122,6 +124,13 @@ int ferry_xxh3_load(void) {
 }
 
 void ferry_xxh3_128(const void *data, size_t length, uint8_t out[16]) {
+    /* Callers check ferry_xxh3_load() first (LeafHash.loaded()); a path that did not must
+     * still never jump through a null pointer, nor hash wrongly: resolve here, and stop with
+     * a message if the library is absent. pthread_once costs a load and a compare once done. */
+    if (!ferry_xxh3_load()) {
+        fputs("ferry: internal error: an xxh3 digest was computed without libxxhash.so.0\n", stderr);
+        abort();
+    }
     ferry_xxh128_t h = xxh3_128(data, length);
     for (int i = 0; i < 8; i++) {
         out[i] = (uint8_t)(h.high64 >> (56 - 8 * i));
