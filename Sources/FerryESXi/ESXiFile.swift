@@ -1,6 +1,7 @@
 public import FerryDisk
 import Foundation
 import NIOCore
+import NIOHTTP1
 import Synchronization
 
 /// One file of a datastore, read by `Range` GETs through a session: the random-access file
@@ -26,7 +27,7 @@ public final class ESXiFile: BlockDevice {
     static let cachedPages = 8
     private let cache = Mutex(PageCache())
     private let gate = PageGate()
-    private let counters = Mutex((requests: 0, bytes: UInt64(0)))
+    private let counters = Mutex((requests: 0, bytes: UInt64(0), resumed: 0))
 
     /// Probes `path` with `Range: bytes=0-0`: the reply must be a 206 naming the file's size.
     /// Throws `.notFound` for a 404, `.protocolViolation` for an HTML page or a 200.
@@ -48,7 +49,9 @@ public final class ESXiFile: BlockDevice {
     }
 
     /// Requests and bytes fetched so far (what the benchmark compares with the allocated data).
-    public var fetched: (requests: Int, bytes: UInt64) { counters.withLock { $0 } }
+    public var fetched: (requests: Int, bytes: UInt64) { counters.withLock { ($0.requests, $0.bytes) } }
+    /// Ranges cut part-way and resumed from their last byte.
+    public var resumedRanges: Int { counters.withLock { $0.resumed } }
 
     public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws {
         try checkRange(offset, UInt64(buffer.count), operation: "read")
@@ -135,45 +138,62 @@ public final class ESXiFile: BlockDevice {
         if let error = failure.withLock({ $0 }) { throw error }
     }
 
-    /// One ranged GET of exactly `buffer.count` bytes at `offset`, retried when the body is cut.
+    /// Ranged GETs of exactly `buffer.count` bytes at `offset`, written straight into
+    /// `buffer`. A reply cut part-way is resumed from its last byte (a new range for the rest),
+    /// so a flaky link costs the bytes it lost, not the whole range; every try counts
+    /// against the session's attempts.
     private func fetch(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws {
         let last = offset + UInt64(buffer.count) - 1
+        var got = 0
         var tries = 0
-        while true {
+        while got < buffer.count {
             tries += 1
-            let reply = try session.send(url, headers: [("Range", "bytes=\(offset)-\(last)")], maxBody: buffer.count, subject: name)
-            counters.withLock { c in
-                c.requests += 1
-                c.bytes += UInt64(reply.body.readableBytes)
-            }
-            try Self.checkFound(reply, name)
-            guard reply.status.code == 206 else {
-                throw ESXiError(.protocolViolation, name, "the host answered \(reply.status.code) to a Range request, not 206: it stopped serving ranges")
-            }
-            let expected = "bytes \(offset)-\(last)/\(size)"
-            guard let range = reply.headers.first(name: "Content-Range"), range == expected else {
-                throw ESXiError(.protocolViolation, name, "asked for \(expected), the host sent Content-Range: \(reply.headers.first(name: "Content-Range") ?? "none")")
-            }
-            guard reply.body.readableBytes == buffer.count else {
-                guard tries < session.options.attempts else {
-                    throw ESXiError(.protocolViolation, name, "the range \(offset)-\(last) came back with \(reply.body.readableBytes) of \(buffer.count) bytes, \(tries) times: the file is truncated or the host cuts replies")
+            let start = offset + UInt64(got)
+            let rest = UnsafeMutableRawBufferPointer(rebasing: buffer[got...])
+            let received: Int
+            do {
+                let reply = try session.receive(url, headers: [("Range", "bytes=\(start)-\(last)")], into: rest, subject: name)
+                counters.withLock { c in
+                    c.requests += 1
+                    c.bytes += UInt64(reply.received)
                 }
-                continue
+                try Self.checkFound(status: reply.status, headers: reply.headers, name)
+                guard reply.status.code == 206 else {
+                    throw ESXiError(.protocolViolation, name, "the host answered \(reply.status.code) to a Range request, not 206: it stopped serving ranges")
+                }
+                let expected = "bytes \(start)-\(last)/\(size)"
+                guard let range = reply.headers.first(name: "Content-Range"), range == expected else {
+                    throw ESXiError(.protocolViolation, name, "asked for \(expected), the host sent Content-Range: \(reply.headers.first(name: "Content-Range") ?? "none")")
+                }
+                received = reply.received
+            } catch let cut as ESXiSession.Cut {
+                counters.withLock { c in
+                    c.requests += 1
+                    c.bytes += UInt64(cut.received)
+                    c.resumed += 1
+                }
+                received = cut.received
             }
-            reply.body.withUnsafeReadableBytes { buffer.copyMemory(from: $0) }
-            return
+            got += received
+            guard got == buffer.count || tries < session.options.attempts else {
+                throw ESXiError(.protocolViolation, name, "the range \(offset)-\(last) came back with \(got) of \(buffer.count) bytes after \(tries) tries: the file is truncated or the host cuts replies")
+            }
         }
     }
 
     static func checkFound(_ reply: ESXiSession.Reply, _ name: String) throws {
-        if reply.status.code == 404 {
+        try checkFound(status: reply.status, headers: reply.headers, name)
+    }
+
+    static func checkFound(status: HTTPResponseStatus, headers: HTTPHeaders, _ name: String) throws {
+        if status.code == 404 {
             throw ESXiError(.notFound, name, "no such file on the datastore (HTTP 404)")
         }
-        if let type = reply.headers.first(name: "Content-Type"), type.lowercased().hasPrefix("text/html") {
-            throw ESXiError(.protocolViolation, name, "the host sent an HTML page (HTTP \(reply.status.code)), not the file: is this a directory, or a login or error page?")
+        if let type = headers.first(name: "Content-Type"), type.lowercased().hasPrefix("text/html") {
+            throw ESXiError(.protocolViolation, name, "the host sent an HTML page (HTTP \(status.code)), not the file: is this a directory, or a login or error page?")
         }
-        guard (200..<300).contains(reply.status.code) else {
-            throw ESXiError(.protocolViolation, name, "the host answered HTTP \(reply.status.code) \(reply.status.reasonPhrase)")
+        guard (200..<300).contains(status.code) else {
+            throw ESXiError(.protocolViolation, name, "the host answered HTTP \(status.code) \(status.reasonPhrase)")
         }
     }
 

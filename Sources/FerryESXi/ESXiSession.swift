@@ -105,6 +105,52 @@ public final class ESXiSession: Sendable {
     /// a 401 with Basic is a wrong password. Never call from an event-loop thread.
     func send(_ url: String, method: HTTPMethod = .GET, headers extra: [(String, String)] = [], body: String? = nil,
               maxBody: Int, subject: String) throws -> Reply {
+        let (status, headers, replyBody) = try exchange(extra: extra, maxBody: maxBody, subject: subject) { headers in
+            let request = try HTTPClient.Request(url: url, method: method, headers: headers, body: body.map { .string($0) })
+            let accumulator = ResponseAccumulator(request: request, maxBodySize: maxBody)
+            let response = try client.execute(
+                request: request, delegate: accumulator, eventLoop: .indifferent, deadline: .now() + .seconds(300)
+            ).wait()
+            return (response.status, response.headers, response.body ?? ByteBuffer())
+        }
+        return Reply(status: status, headers: headers, body: replyBody)
+    }
+
+    /// A reply cut after `received` bytes of its body had been written: the caller asks for
+    /// the rest (`receive`'s caller resumes the range; nothing is fetched twice).
+    struct Cut: Error {
+        var received: Int
+        var cause: any Error
+    }
+
+    /// A GET whose 206 body goes straight into `destination` (`ESXiBodySink`); retried like
+    /// `send`, except that a reply cut after some of its body arrived throws `Cut`, so the
+    /// caller resumes from there. Returns the status, the headers and the body bytes written.
+    func receive(_ url: String, headers extra: [(String, String)], into destination: UnsafeMutableRawBufferPointer,
+                 subject: String) throws -> (status: HTTPResponseStatus, headers: HTTPHeaders, received: Int) {
+        let reply = try exchange(extra: extra, maxBody: destination.count, subject: subject) { headers in
+            let request = try HTTPClient.Request(url: url, method: .GET, headers: headers)
+            let sink = ESXiBodySink(destination)
+            let head: ESXiBodySink.Head
+            do {
+                head = try client.execute(
+                    request: request, delegate: sink, eventLoop: .indifferent, deadline: .now() + .seconds(300)
+                ).wait()
+            } catch {
+                if sink.received > 0, !(error is ESXiBodySink.TooLong) { throw Cut(received: sink.received, cause: error) }
+                throw error
+            }
+            return (head.status, head.headers, sink.received)
+        }
+        return (reply.status, reply.headers, reply.result)
+    }
+
+    /// The retry loop of `send` and `receive` around `perform`, which runs one request with
+    /// the headers given (credentials added) and returns its status, headers and result.
+    private func exchange<R>(
+        extra: [(String, String)], maxBody: Int, subject: String,
+        _ perform: (HTTPHeaders) throws -> (HTTPResponseStatus, HTTPHeaders, R)
+    ) throws -> (status: HTTPResponseStatus, headers: HTTPHeaders, result: R) {
         var attempt = 0
         var forceBasic = false
         var lastError: (any Error)?
@@ -118,19 +164,15 @@ public final class ESXiSession: Sendable {
                 headers.add(name: "Authorization", value: authorization)
                 state.withLock { $0.logins += 1 }
             }
-            let reply: Reply
+            let reply: (status: HTTPResponseStatus, headers: HTTPHeaders, result: R)
             do {
-                let request = try HTTPClient.Request(url: url, method: method, headers: headers, body: body.map { .string($0) })
-                let accumulator = ResponseAccumulator(request: request, maxBodySize: maxBody)
-                let response = try client.execute(
-                    request: request, delegate: accumulator, eventLoop: .indifferent,
-                    deadline: .now() + .seconds(300)
-                ).wait()
-                reply = Reply(status: response.status, headers: response.headers, body: response.body ?? ByteBuffer())
-            } catch let error as ResponseAccumulator.ResponseTooBigError {
-                throw ESXiError(.protocolViolation, subject, "the host sent a body of more than \(error.maxBodySize) bytes where at most that many were asked for (did it ignore Range?)")
+                reply = try perform(headers)
+            } catch let cut as Cut {
+                throw cut
+            } catch is ResponseAccumulator.ResponseTooBigError, is ESXiBodySink.TooLong {
+                throw ESXiError(.protocolViolation, subject, "the host sent a body of more than \(maxBody) bytes where at most that many were asked for (did it ignore Range?)")
             } catch let error as HTTPClientError where error == .invalidURL {
-                throw ESXiError(.badName, subject, "cannot make a URL of \(url)")
+                throw ESXiError(.badName, subject, "cannot make a URL of the request for \(subject)")
             } catch let error as NIOSSLError {
                 throw tlsFailure(error)
             } catch let error as BoringSSLError {
