@@ -99,6 +99,36 @@ import Testing
         }
     }
 
+    /// ESXi's own snapshot extents over HTTP: a COWD (`-delta`, vmfsSparse) and an seSparse
+    /// child over a flat parent, as ESXi writes them (the parent named by an absolute
+    /// /vmfs/volumes hint), read through esxi:// and compared with qemu-img's reading of the
+    /// same files on the simulator's datastore.
+    @Test(arguments: [("VMFSSPARSE", "vmfsSparse", "vm-000001-delta.vmdk"), ("SESPARSE", "seSparse", "vm-000001-sesparse.vmdk")])
+    func esxiSnapshotExtentsMatchQemu(type: String, createType: String, file: String) throws {
+        guard Tools.require("qemu-img", why: "make the parent and read the chain as the oracle"), let sim = try VCSim() else { return }
+        let dir = try TemporaryDirectory()
+        let capacity: UInt64 = 40 * 2048 + 8 * 3  // sectors: not a whole number of grain tables
+        try Self.rawImage(dir.file("parent.raw"), size: Int(capacity * 512), seed: 61)
+        try FileManager.default.createDirectory(atPath: sim.file("vm"), withIntermediateDirectories: true)
+        try Self.qemu("convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=monolithicFlat", dir.file("parent.raw"), sim.file("vm/vm.vmdk"))
+        let parent = try String(contentsOfFile: sim.file("vm/vm.vmdk"), encoding: .utf8)
+        let cid = parent.split(separator: "\n").first { $0.hasPrefix("CID=") }?.dropFirst(4) ?? ""
+        var rng = SeededRandom(seed: 62)
+        let extent = createType == "seSparse"
+            ? VMDKSnapshotExtent.seSparse(capacity: capacity, rng: &rng) : VMDKSnapshotExtent.cowd(capacity: capacity, rng: &rng)
+        try sim.put("vm/" + file, extent)
+        func descriptor(hint: String) -> String {
+            VMDKSnapshotExtent.childDescriptor(capacity: capacity, type: type, createType: createType, file: file, parentCID: cid, hint: hint)
+        }
+        try sim.put("vm/vm-000001.vmdk", Array(descriptor(hint: "/vmfs/volumes/\(sim.datastore)/vm/vm.vmdk").utf8))
+        // qemu does not resolve ESXi's absolute hints: its copy of the descriptor names the parent relatively.
+        try descriptor(hint: "vm.vmdk").write(toFile: sim.file("vm/vm-000001-q.vmdk"), atomically: true, encoding: .utf8)
+        let expected = try Self.oracle(sim.file("vm/vm-000001-q.vmdk"), dir)
+        let opened = try ESXiScheme(settings: try Self.settings(dir)).openSource(sim.uri("vm/vm-000001.vmdk"), policy: SourcePolicy())
+        #expect(opened.chain.images.map(\.role) == [.source, .parent])
+        #expect(try Self.readAll(opened.disk) == expected)
+    }
+
     /// Only allocated grains are fetched: reading a sparse VMDK's data extents costs the data
     /// plus its grain tables, not the virtual size.
     @Test func onlyAllocatedGrainsAreRequested() throws {

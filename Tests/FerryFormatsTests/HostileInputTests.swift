@@ -1,5 +1,6 @@
 import FerryBinary
 import FerryDisk
+import FerryTestSupport
 import Foundation
 import Testing
 
@@ -203,23 +204,23 @@ import Testing
             return dir.file("d-\(file)")
         }
         // seSparse: a grain directory entry that is neither 0 nor "allocated".
-        var se = VMDKSnapshotTests.seSparse(capacity: capacity, rng: &rng)
+        var se = VMDKSnapshotExtent.seSparse(capacity: capacity, rng: &rng)
         let gdAt = 4 * 512
         se.replaceSubrange(gdAt..<gdAt + 8, with: Self.le64(0x2000_0000_0000_0001))
         try Data(se).write(to: URL(fileURLWithPath: dir.file("a-sesparse.vmdk")))
         expectFormatError(try descriptor("SESPARSE", "a-sesparse.vmdk"), .inconsistent, structure: "seSparse grain directory")
         // seSparse: a grain table entry of an unknown type.
-        var se2 = VMDKSnapshotTests.seSparse(capacity: capacity, rng: &rng)
+        var se2 = VMDKSnapshotExtent.seSparse(capacity: capacity, rng: &rng)
         let gtAt = 5 * 512
         se2.replaceSubrange(gtAt..<gtAt + 8, with: Self.le64(0x7000_0000_0000_0000))
         try Data(se2).write(to: URL(fileURLWithPath: dir.file("b-sesparse.vmdk")))
         expectFormatError(try descriptor("SESPARSE", "b-sesparse.vmdk"), .inconsistent, structure: "seSparse grain table")
         // COWD: grain directory entry count too small for the capacity, and a GT past EOF.
-        var cowd = VMDKSnapshotTests.cowd(capacity: capacity, rng: &rng)
+        var cowd = VMDKSnapshotExtent.cowd(capacity: capacity, rng: &rng)
         cowd.replaceSubrange(24..<28, with: Self.le32(0))
         try Data(cowd).write(to: URL(fileURLWithPath: dir.file("c-delta.vmdk")))
         expectFormatError(try descriptor("VMFSSPARSE", "c-delta.vmdk"), .inconsistent, structure: "COWD")
-        var cowd2 = VMDKSnapshotTests.cowd(capacity: capacity, rng: &rng)
+        var cowd2 = VMDKSnapshotExtent.cowd(capacity: capacity, rng: &rng)
         cowd2.replaceSubrange(2048..<2052, with: Self.le32(0x00ff_ffff))
         try Data(cowd2).write(to: URL(fileURLWithPath: dir.file("e-delta.vmdk")))
         expectFormatError(try descriptor("VMFSSPARSE", "e-delta.vmdk"), .outOfRange)
