@@ -105,41 +105,106 @@ public enum Tools {
 
     /// Runs a program to completion, capturing its output. A program still running after
     /// `limit` seconds is killed (SIGTERM, then SIGKILL) and `Overtime` is thrown.
+    ///
+    /// Spawned with posix_spawn and reaped with waitpid on its own pid, not through
+    /// Foundation's `Process`: with several children alive at once (the parallel suite, a
+    /// server started by the same test), `Process.waitUntilExit` was seen to wait forever for
+    /// a child that had exited. The child inherits the test process's signal dispositions
+    /// (as `Process` gives them) with an empty signal mask.
     @discardableResult
     public static func run(_ executable: String, _ arguments: [String], stdin: Data? = nil, limit: Double = runLimit) throws -> ToolResult {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : (find(executable) ?? executable))
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        let input = Pipe()
-        process.standardInput = stdin == nil ? FileHandle.nullDevice : input
-        let exited = DispatchSemaphore(value: 0)
-        process.terminationHandler = { _ in exited.signal() }
-        try process.run()
-        // Read both pipes on threads of their own, so that a chatty program never blocks and a
-        // grandchild that keeps a pipe open cannot hold this call after the program exited.
-        let outData = LockedData(), errData = LockedData()
-        Thread { outData.set(out.fileHandleForReading.readDataToEndOfFile()) }.start()
-        Thread { errData.set(err.fileHandleForReading.readDataToEndOfFile()) }.start()
-        if let stdin {
-            input.fileHandleForWriting.write(stdin)
-            try? input.fileHandleForWriting.close()
+        let path = executable.hasPrefix("/") ? executable : (find(executable) ?? executable)
+        var output: [Int32] = [-1, -1], errors: [Int32] = [-1, -1], input: [Int32] = [-1, -1]
+        // pipe2 is not in Swift's Glibc: pipe, then close-on-exec at once, so that no other
+        // test's child inherits these (ferry's own descriptors are opened close-on-exec).
+        func makePipe(_ fds: inout [Int32]) -> Bool {
+            guard pipe(&fds) == 0 else { return false }
+            for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+            return true
         }
-        if exited.wait(timeout: .now() + limit) == .timedOut {
-            process.terminate()
-            if exited.wait(timeout: .now() + 5) == .timedOut {
-                kill(process.processIdentifier, SIGKILL)
-                exited.wait()
+        guard makePipe(&output), makePipe(&errors), stdin == nil || makePipe(&input)
+        else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        if stdin != nil {
+            posix_spawn_file_actions_adddup2(&actions, input[0], 0)
+        } else {
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        }
+        posix_spawn_file_actions_adddup2(&actions, output[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, errors[1], 2)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK))
+        let argv = ([path] + arguments).map { strdup($0) } + [nil]
+        defer { for arg in argv { free(arg) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, path, &actions, &attributes, argv, environ)
+        for fd in [output[1], errors[1], input[0]] where fd >= 0 { close(fd) }
+        guard spawned == 0 else {
+            for fd in [output[0], errors[0], input[1]] where fd >= 0 { close(fd) }
+            throw POSIXError(POSIXErrorCode(rawValue: spawned) ?? .ENOENT)
+        }
+        // Both pipes drained on threads of their own, so that a chatty program never blocks
+        // and a grandchild that keeps a pipe open cannot hold this call after the program exited.
+        let outData = LockedData(), errData = LockedData()
+        for (fd, sink) in [(output[0], outData), (errors[0], errData)] {
+            Thread {
+                var data = Data()
+                var chunk = [UInt8](repeating: 0, count: 65536)
+                while true {
+                    let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                    if n > 0 { data.append(contentsOf: chunk[0..<n]) } else if n < 0 && errno == EINTR { continue } else { break }
+                }
+                close(fd)
+                sink.set(data)
+            }.start()
+        }
+        if let stdin {
+            let fd = input[1]
+            Thread {
+                stdin.withUnsafeBytes { bytes in
+                    var at = 0
+                    while at < bytes.count {
+                        let n = write(fd, bytes.baseAddress! + at, bytes.count - at)
+                        if n > 0 { at += n } else if n < 0 && errno == EINTR { continue } else { break }
+                    }
+                }
+                close(fd)
+            }.start()
+        }
+        var status: Int32 = 0
+        let started = Date()
+        var pause: useconds_t = 500
+        while waitpid(pid, &status, WNOHANG) == 0 {
+            if Date().timeIntervalSince(started) > limit {
+                kill(pid, SIGTERM)
+                let grace = Date().addingTimeInterval(5)
+                while waitpid(pid, &status, WNOHANG) == 0 {
+                    if Date() > grace {
+                        kill(pid, SIGKILL)
+                        waitpid(pid, &status, 0)
+                        break
+                    }
+                    usleep(10_000)
+                }
+                throw Overtime(command: ([executable] + arguments).joined(separator: " "), seconds: limit)
             }
-            throw Overtime(command: ([executable] + arguments).joined(separator: " "), seconds: limit)
+            usleep(pause)
+            pause = min(pause * 2, 20_000)
         }
         // The program has exited; its pipes end when the last process holding them does.
         let drained = Date().addingTimeInterval(30)
         while !(outData.isSet && errData.isSet), Date() < drained { usleep(1000) }
+        // As `Process.terminationStatus` has it: the exit status, or the signal that killed it.
+        let signal = status & 0x7f
         return ToolResult(
-            status: process.terminationStatus, stdout: String(decoding: outData.value, as: UTF8.self),
+            status: signal == 0 ? (status >> 8) & 0xff : signal, stdout: String(decoding: outData.value, as: UTF8.self),
             stderr: String(decoding: errData.value, as: UTF8.self))
     }
 }
