@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # NBD benchmark: ferry's server and client against qemu-nbd and nbdcopy, side by side in one run.
 #
-#   Benchmarks/nbd.sh             (BENCH_DIR=/some/disk for the data, SIZE=1G for a quick run)
+#   Benchmarks/nbd.sh             (BENCH_DIR=/some/disk for the data, SIZE=1G for a quick run,
+#                                  FERRY=path to use that binary instead of a release build)
 #
 # Data: a qcow2 of SIZE (default 4G) virtual bytes, half allocated: 1 MiB random blocks
 # interleaved with unallocated 1 MiB (qemu-img convert of a sparse raw).
@@ -20,8 +21,11 @@ mkdir -p "$dir"
 for t in qemu-img qemu-nbd nbdcopy nbdinfo python3; do
   command -v "$t" >/dev/null || { echo "needs $t (apt-get install qemu-utils nbdkit libnbd-bin)"; exit 1; }
 done
-swift build -c release --product ferry >/dev/null
-ferry=$(swift build -c release --show-bin-path)/ferry
+if [ -z "${FERRY:-}" ]; then
+  swift build -c release --product ferry >/dev/null
+  FERRY=$(swift build -c release --show-bin-path)/ferry
+fi
+ferry=$FERRY
 
 servers=()
 cleanup() {
