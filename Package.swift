@@ -142,7 +142,7 @@ let package = Package(
             name: "FerryCommands",
             dependencies: [
                 "FerryDisk", "FerryFormats", "FerryCopy", "FerryGuest", "FerryFix", "FerryNTFS", "FerryRegistry", "FerryProtocol", "FerryTransfer",
-                "FerryTarget", "FerryESXi", "FerryNBD", "CFerryLaunch",
+                "FerryTarget", "FerryESXi", "FerryNBD", "CFerryLaunch", "CFerryShims",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings),

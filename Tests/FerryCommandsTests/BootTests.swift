@@ -118,6 +118,24 @@ import Testing
         try expectBoots(target, format: "raw", interface: "ide", in: dir)
     }
 
+    /// QEMU boots the disk straight from `ferry serve` (its NBD client, virtio): every block the
+    /// firmware, boot loader and kernel read comes through ferry's server.
+    @Test func servedOverNBDBoots() async throws {
+        guard let disk = await bootDisk() else { return }
+        let dir = try TemporaryDirectory("ferry-boot")
+        let socket = dir.file("nbd.sock")
+        let serve = try BackgroundProcess(FerryExecutable.path, ["serve", disk, "--nbd", "unix:\(socket)"], stderr: dir.file("serve.log"))
+        // Stopped however the test ends; SIGKILL if SIGTERM does not end it.
+        defer {
+            serve.signal(SIGTERM)
+            if serve.wait(seconds: 10) == nil { Issue.record("ferry serve outlived SIGTERM by 10 s") }
+            serve.stop()
+        }
+        try #require(serve.waitForStderr("ferry: serving", seconds: 60), "ferry serve did not start: \(serve.stderr)")
+        let export = URL(fileURLWithPath: disk).lastPathComponent
+        try expectBoots("nbd+unix:///\(export)?socket=\(socket)", format: "raw", interface: "virtio", snapshot: true, in: dir)
+    }
+
     /// The oracle itself can fail: the same disk with its MBR boot code wiped (what a copy that
     /// dropped or reordered block 0 would leave) must not print the marker.
     @Test func diskWithoutMBRCodeDoesNotBoot() async throws {

@@ -1,5 +1,6 @@
 // Thin C shims for what Swift cannot reach directly: Linux block-device ioctls,
-// fallocate modes, a fast zero test, and dlopen'd compression codecs.
+// fallocate modes, a fast zero test, dlopen'd compression codecs, and signals and
+// child processes for `ferry serve`.
 #ifndef CFERRY_SHIMS_H
 #define CFERRY_SHIMS_H
 
@@ -66,5 +67,16 @@ const char *ferry_dlerror(void);
 /// (big-endian high 64 bits, then low 64 bits) to `out`.
 int ferry_xxh3_load(void);
 void ferry_xxh3_128(const void *data, size_t length, uint8_t out[16]);
+
+/// Installs a handler for each of `signals` (SA_RESTART) that writes two bytes to a
+/// non-blocking, close-on-exec pipe: the signal number, and 1 when the kernel sent it (a
+/// terminal's Ctrl-C, which reached the whole foreground process group) else 0 (kill(2)).
+/// Unblocks them on the calling thread. Returns the pipe's read end, or -errno (-EBUSY on
+/// a second call).
+int ferry_signal_pipe(const int *signals, int count);
+
+/// posix_spawn of `path` with every signal at its default disposition (an ignored SIGPIPE
+/// is not inherited), an empty signal mask, and only fds 0-2 open. Returns 0 or -errno.
+int ferry_spawn_clean(pid_t *pid, const char *path, char *const argv[], char *const envp[]);
 
 #endif

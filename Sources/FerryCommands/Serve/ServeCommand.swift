@@ -16,7 +16,8 @@ public struct ServeCommand: ParsableCommand {
 
             With --run, ferry serves for as long as CMD runs (/bin/sh -c CMD, with $uri set to \
             the first export's NBD URI and $nbd_uri_N to export N) and exits with CMD's status; \
-            without it, until SIGINT or SIGTERM (exit 0). With --socket-activation, ferry \
+            SIGINT and SIGTERM are passed on to CMD. Without it, ferry serves until SIGINT or \
+            SIGTERM, then closes the connections, removes its socket file and exits 0. With --socket-activation, ferry \
             serves on the socket systemd passes (LISTEN_FDS=1, fd 3) instead of --nbd.
 
             Examples:

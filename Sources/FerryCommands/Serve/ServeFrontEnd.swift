@@ -64,8 +64,11 @@ enum ServeFrontEnd {
         return served
     }
 
-    /// Serves until `--run`'s command ends (its status) or a signal stops ferry (0).
+    /// Serves until `--run`'s command ends (its status) or SIGINT or SIGTERM stops ferry (0).
+    /// Either way the connections are closed and the socket file ferry made is removed.
     static func serve(_ config: Configuration) throws -> Int32 {
+        // Before any thread starts, so that no signal finds ferry without its handler.
+        let signals = try ServeSignals.install()
         var listen = config.address
         var scratch: String?
         if config.socketActivation {
@@ -92,38 +95,28 @@ enum ServeFrontEnd {
         let uri = server.uri() ?? "(the socket systemd passed)"
         try? FileHandle.standardError.write(contentsOf: Data("ferry: serving \(exports.count) export\(exports.count == 1 ? "" : "s") at \(uri)\n".utf8))
         guard let command = config.run else {
-            waitForSignal()
+            while !signals.wait(milliseconds: -1).contains(where: { ServeSignals.stopSignals.contains($0.number) }) {}
+            ServeSignals.restoreStopDefaults()
             return 0
         }
-        return try runCommand(command, server: server)
+        return try runCommand(command, server: server, signals: signals)
     }
 
-    private static func runCommand(_ command: String, server: NBDServer) throws -> Int32 {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", command]
+    /// Runs `--run`'s command until it ends and returns its status (128+N after signal N).
+    /// SIGINT and SIGTERM sent to ferry go on to the command; a terminal's Ctrl-C reached it
+    /// already (same process group), so that one is not sent twice.
+    private static func runCommand(_ command: String, server: NBDServer, signals: ServeSignals) throws -> Int32 {
         var env = ProcessInfo.processInfo.environment
         env["uri"] = server.uri()
         for index in server.exports.indices { env["nbd_uri_\(index)"] = server.uri(export: index) }
         if case .unix(let path) = server.listening { env["unixsocket"] = path }
-        process.environment = env
-        try process.run()
-        process.waitUntilExit()
-        switch process.terminationReason {
-        case .exit: return process.terminationStatus
-        case .uncaughtSignal: return 128 + process.terminationStatus
-        @unknown default: return 1
+        let child = try ServeChild.spawn(command, environment: env)
+        while true {
+            if let status = child.reap() { return status }
+            // SIGCHLD wakes this at once; the timeout only bounds a missed wake-up.
+            for received in signals.wait(milliseconds: 1000) where ServeSignals.stopSignals.contains(received.number) && !received.fromTerminal {
+                kill(child.pid, received.number)
+            }
         }
-    }
-
-    /// Blocks until SIGINT or SIGTERM.
-    private static func waitForSignal() {
-        var set = sigset_t()
-        sigemptyset(&set)
-        sigaddset(&set, SIGINT)
-        sigaddset(&set, SIGTERM)
-        pthread_sigmask(SIG_BLOCK, &set, nil)
-        var signal: Int32 = 0
-        sigwait(&set, &signal)
     }
 }

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# NBD benchmark: ferry's server and client against qemu-nbd and nbdcopy, side by side in one run.
+#
+#   Benchmarks/nbd.sh             (BENCH_DIR=/some/disk for the data, SIZE=1G for a quick run,
+#                                  FERRY=path to use that binary instead of a release build)
+#
+# Data: a qcow2 of SIZE (default 4G) virtual bytes, half allocated: 1 MiB random blocks
+# interleaved with unallocated 1 MiB (qemu-img convert of a sparse raw).
+# (a) server: nbdcopy from `ferry serve` vs from `qemu-nbd` of the same qcow2, to null: (the
+#     server's cost only) and to a raw file;
+# (b) client: from that same qemu-nbd, `ferry copy nbd+unix://…` vs `nbdcopy nbd+unix://…` to a
+#     raw file;
+# (c) peak RSS of `ferry serve` (VmHWM in /proc/PID/status) with 1 nbdcopy and with 8 in parallel,
+#     each a fresh server. nbdcopy opens 4 connections per client (multi-conn).
+# Best of 3, warm page cache, unix sockets. Every server is stopped when the script exits.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dir=${BENCH_DIR:-/var/tmp/ferry-bench}
+size=${SIZE:-4G}
+mkdir -p "$dir"
+for t in qemu-img qemu-nbd nbdcopy nbdinfo python3; do
+  command -v "$t" >/dev/null || { echo "needs $t (apt-get install qemu-utils nbdkit libnbd-bin)"; exit 1; }
+done
+if [ -z "${FERRY:-}" ]; then
+  swift build -c release --product ferry >/dev/null
+  FERRY=$(swift build -c release --show-bin-path)/ferry
+fi
+ferry=$FERRY
+
+servers=()
+cleanup() {
+  for pid in "${servers[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${servers[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -f "$dir"/out.raw "$dir"/nbd-*.sock
+}
+trap cleanup EXIT
+
+bytes=$(numfmt --from=iec "$size")
+src=$dir/nbd-half-$size.qcow2
+if [ ! -f "$src" ]; then
+  python3 - "$dir/nbd-half.raw" "$bytes" <<'PY'
+import os, sys
+mib = 1 << 20
+path, size = sys.argv[1], int(sys.argv[2])
+with open(path, "wb") as f:
+    f.truncate(size)
+    for i in range(0, size // mib, 2):
+        f.seek(i * mib)
+        f.write(os.urandom(mib))
+PY
+  qemu-img convert -f raw -O qcow2 "$dir/nbd-half.raw" "$src"
+  rm -f "$dir/nbd-half.raw"
+fi
+cat "$src" >/dev/null
+
+# wait_for URI: until nbdinfo reaches the server (30 s at most).
+wait_for() {
+  for _ in $(seq 300); do nbdinfo --size "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done
+  echo "no NBD server at $1" >&2
+  exit 1
+}
+
+# Starts `ferry serve SRC` on a socket; sets ferry_pid and ferry_uri.
+start_ferry() {
+  rm -f "$dir/nbd-ferry.sock"
+  "$ferry" serve "$src" --nbd "unix:$dir/nbd-ferry.sock" 2>/dev/null &
+  ferry_pid=$!
+  servers+=("$ferry_pid")
+  ferry_uri="nbd+unix:///$(basename "$src")?socket=$dir/nbd-ferry.sock"
+  wait_for "$ferry_uri"
+}
+
+stop_ferry() {
+  kill -TERM "$ferry_pid"
+  local status=0
+  wait "$ferry_pid" || status=$?
+  [ "$status" -eq 0 ] || echo "warning: ferry serve exited $status on SIGTERM" >&2
+}
+
+best() {  # best of 3 wall-clock seconds of a command, removing $dir/out.raw first
+  local best=""
+  for _ in 1 2 3; do
+    rm -f "$dir/out.raw"
+    local s e t
+    s=$(date +%s.%N); "$@" >/dev/null 2>&1 || { echo "failed: $*" >&2; exit 1; }; e=$(date +%s.%N)
+    t=$(awk "BEGIN{print $e-$s}")
+    if [ -z "$best" ] || awk "BEGIN{exit !($t < $best)}"; then best=$t; fi
+  done
+  echo "$best"
+}
+
+gbps() { awk "BEGIN{printf \"%.2f GB/s\", $bytes/$1/1e9}"; }
+row() {  # row LABEL FERRY_SECONDS ANCHOR_NAME ANCHOR_SECONDS
+  printf "%-30s ferry %6.2f s (%s)   %-8s %6.2f s (%s)   ratio %.2fx\n" "$1" "$2" "$(gbps "$2")" "$3" "$4" "$(gbps "$4")" \
+    "$(awk "BEGIN{print $2/$4}")"
+}
+
+rm -f "$dir/nbd-qemu.sock"
+qemu-nbd -r -t -e 32 -f qcow2 -k "$dir/nbd-qemu.sock" "$src" &
+servers+=("$!")
+qemu_uri="nbd+unix:///?socket=$dir/nbd-qemu.sock"
+wait_for "$qemu_uri"
+start_ferry
+
+echo "== $size virtual qcow2, half allocated ($(du -h "$src" | cut -f1) on disk)"
+echo "-- (a) server: nbdcopy from ferry serve vs from qemu-nbd"
+row "nbdcopy → null:" "$(best nbdcopy "$ferry_uri" null:)" qemu-nbd "$(best nbdcopy "$qemu_uri" null:)"
+row "nbdcopy → raw file" "$(best nbdcopy "$ferry_uri" "$dir/out.raw")" qemu-nbd "$(best nbdcopy "$qemu_uri" "$dir/out.raw")"
+stop_ferry
+
+echo "-- (b) client: from qemu-nbd, ferry copy vs nbdcopy"
+row "NBD → raw file" "$(best "$ferry" copy "$qemu_uri" "$dir/out.raw" --progress none)" nbdcopy "$(best nbdcopy "$qemu_uri" "$dir/out.raw")"
+
+echo "-- (c) peak RSS of ferry serve (VmHWM)"
+for clients in 1 8; do
+  start_ferry
+  idle=$(awk '/^VmHWM/{print $2}' "/proc/$ferry_pid/status")
+  s=$(date +%s.%N)
+  pids=()
+  for _ in $(seq "$clients"); do nbdcopy "$ferry_uri" null: & pids+=("$!"); done
+  for pid in "${pids[@]}"; do wait "$pid"; done
+  e=$(date +%s.%N)
+  hwm=$(awk '/^VmHWM/{print $2}' "/proc/$ferry_pid/status")
+  printf "%d client%s: peak RSS %4d MiB (%d MiB before any client), %5.2f s for %d × %s\n" "$clients" \
+    "$([ "$clients" -eq 1 ] && echo " " || echo s)" $((hwm / 1024)) $((idle / 1024)) "$(awk "BEGIN{print $e-$s}")" "$clients" "$size"
+  stop_ferry
+done
