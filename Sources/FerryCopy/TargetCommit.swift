@@ -9,7 +9,8 @@ public import FerryFormats
 ///  2 compare          the digest of what was written against the one it must equal
 ///  3 verify           (--verify) re-read the target, block 0 from memory, and compare again
 ///  4 whenVerified     the caller's last word (the receiver journals the commit)
-///  5 block 0, flush   a held first block is written (block devices)
+///  5 block 0, flush   a held first block is written (block devices, NBD exports), and
+///                    (--verify) read back from the device
 ///  6 rename, fsync    the partial file gets its final name; the directory is synced
 /// ```
 /// Until step 5 `abandon()` is always possible and leaves nothing under the final
@@ -37,15 +38,15 @@ public final class TargetCommit: Sendable {
         knownZero = target.knownZero && format == .raw
     }
 
-    /// Locks (unless `lock` is the caller's), checks and opens `path` for a disk of
-    /// `size` bytes in `format`.
+    /// Locks (unless `lock` is the caller's), checks and opens `path` — a path or a URI
+    /// (`DiskTargets`) — for a disk of `size` bytes in `format`.
     public static func open(
         _ path: String, size: UInt64, format: ImageFormat, overwrite: Bool, lock: TargetLock? = nil
     ) throws -> TargetCommit {
-        let ownLock = lock == nil ? try TargetLock.acquire(path) : nil
+        let ownLock = lock == nil ? try DiskTargets.lock(path) : nil
         do {
             // Image writers start from an empty file; raw targets get the virtual size up front.
-            let local = try LocalTarget.open(
+            let local = try DiskTargets.open(
                 path, size: format == .raw ? size : 0, overwrite: overwrite, lock: lock ?? ownLock)
             do {
                 return try TargetCommit(target: local, format: format, virtualSize: size, ownLock: ownLock)
@@ -86,7 +87,7 @@ public final class TargetCommit: Sendable {
             verified = actual
         }
         try whenVerified()
-        try target.commit()
+        try target.commit(verifyBlock0: verify)
         ownLock?.release()
         return verified
     }

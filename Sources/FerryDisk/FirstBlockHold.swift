@@ -98,10 +98,19 @@ public final class FirstBlockHold: BlockDevice {
     public var heldBlock: [UInt8] { held.withLock { $0 } }
 
     /// Writes the held block to the device and flushes: the last step of a commit.
-    public func release() throws {
+    /// `readBack` (`--verify`) then reads it from the device again — the one part of the
+    /// disk a verification re-read took from memory — and throws if it differs.
+    public func release(readBack: Bool = false) throws {
         let block = heldBlock
         guard !block.isEmpty else { return }
         try block.withUnsafeBytes { try base.write($0, at: 0) }
         try base.flush()
+        guard readBack else { return }
+        if let file = base as? FileDevice { file.dropCache(at: 0, length: UInt64(block.count)) }
+        guard try base.readBytes(at: 0, count: block.count) == block else {
+            throw DiskError(
+                .io, base.name, operation: "verify",
+                "block 0 (the first \(block.count) bytes, written last) reads back different from what was written")
+        }
     }
 }

@@ -53,11 +53,14 @@ public final class LocalTarget: Sendable {
     public let partialPath: String?
     /// A lock `open` took itself, released with the target.
     private let ownLock: TargetLock?
+    /// A remote disk (`inPlace`): its connection is closed by `commit()` and `abandon()`, so
+    /// a server that takes one client at a time (qemu-nbd) is free for a retry at once.
+    private let closesWhenFinished: Bool
     private let finished = Mutex(false)
 
     init(
         path: String, device: any BlockDevice, knownZero: Bool, writesInPlace: Bool, partialPath: String?,
-        ownLock: TargetLock? = nil
+        ownLock: TargetLock? = nil, closesWhenFinished: Bool = false
     ) {
         self.path = path
         self.device = device
@@ -65,6 +68,7 @@ public final class LocalTarget: Sendable {
         self.writesInPlace = writesInPlace
         self.partialPath = partialPath
         self.ownLock = ownLock
+        self.closesWhenFinished = closesWhenFinished
     }
 
     /// The temporary name a new file is written under.
@@ -78,6 +82,8 @@ public final class LocalTarget: Sendable {
     /// What `check` found at a target path.
     public enum Kind: Sendable, Equatable {
         case stream, discard, blockDevice, newFile, existingFile
+        /// A remote disk named by a URI (`nbd://…`), checked by its scheme, never by `check`.
+        case remote
     }
 
     /// The rules a target must pass before anything is written, run by `open` and by
@@ -140,6 +146,8 @@ public final class LocalTarget: Sendable {
             return LocalTarget(path: path, device: NullDevice(size: size), knownZero: true, writesInPlace: true, partialPath: nil)
         case .blockDevice, .newFile, .existingFile:
             break
+        case .remote:
+            throw DiskError(.unsupported, path, operation: "open", "a remote disk is opened by its URI scheme, not as a local path")
         }
         let ownLock = lock == nil ? try TargetLock.acquire(path) : nil
         if kind == .blockDevice {
@@ -161,13 +169,32 @@ public final class LocalTarget: Sendable {
             path: path, device: device, knownZero: true, writesInPlace: false, partialPath: partial, ownLock: ownLock)
     }
 
+    /// A target written in place through a device a `DiskScheme` opened (an NBD export):
+    /// handled as a block device is — its first block is zeroed now and held in memory
+    /// (`FirstBlockHold`) until the commit, nothing is renamed, and `abandon()` leaves
+    /// what was written but never block 0. `device` must hold at least `size` bytes
+    /// (the caller checked; this refuses before writing anything when it does not).
+    /// No `TargetLock`: a remote disk has no local node to lock; its server decides who
+    /// else may write it.
+    public static func inPlace(_ name: String, device: any BlockDevice, size: UInt64) throws -> LocalTarget {
+        guard device.size >= size else {
+            throw DiskError(
+                .tooSmall, name, operation: "open",
+                "the target holds \(device.size) bytes but the source needs \(size); nothing was written")
+        }
+        return LocalTarget(
+            path: name, device: try FirstBlockHold(device), knownZero: false, writesInPlace: true, partialPath: nil,
+            closesWhenFinished: true)
+    }
+
     /// The last step of a commit, once every check has passed (`TargetCommit` runs
     /// them): writes a held block 0 and flushes, or flushes and gives a new file its
     /// real name and makes the rename durable. Nothing before this leaves a block 0
-    /// or a file under the final name.
-    public func commit() throws {
+    /// or a file under the final name. `verifyBlock0` (`--verify`): a held block 0 is read
+    /// back from the device once written.
+    public func commit(verifyBlock0: Bool = false) throws {
         try device.flush()
-        if let hold = device as? FirstBlockHold { try hold.release() }
+        if let hold = device as? FirstBlockHold { try hold.release(readBack: verifyBlock0) }
         if let partialPath {
             if rename(partialPath, path) != 0 {
                 throw DiskError.system(errno, path, operation: "rename", context: "giving \(partialPath) its final name")
@@ -176,6 +203,7 @@ public final class LocalTarget: Sendable {
         }
         finished.withLock { $0 = true }
         ownLock?.release()
+        if closesWhenFinished { try device.close() }
     }
 
     /// Makes a rename in the directory of `path` durable.
@@ -200,5 +228,6 @@ public final class LocalTarget: Sendable {
         guard !already else { return }
         if let partialPath { unlink(partialPath) }
         ownLock?.release()
+        if closesWhenFinished { try? device.close() }
     }
 }

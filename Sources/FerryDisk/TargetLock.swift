@@ -37,6 +37,12 @@ public final class TargetLock: Sendable {
     /// systemd's "block device locking" convention is the reason to lock the node.
     private static let devicePatience = 3.0
 
+    /// A lock that guards nothing: for a target with no local file or node to lock (a
+    /// remote disk named by a URI, whose server decides who else may write it).
+    public static func unlocked(_ name: String) -> TargetLock {
+        TargetLock(path: name, lockPath: nil, descriptor: nil)
+    }
+
     /// Locks `path` for writing, or throws `.inUse` naming the other writer.
     public static func acquire(_ path: String) throws -> TargetLock {
         if path == "-" || path == "null:" { return TargetLock(path: path, lockPath: nil, descriptor: nil) }

@@ -141,9 +141,20 @@ public enum DiskImage {
     ///   cannot write yet (`.vmdk`, `.vhd`, `.vhdx`, `.avhd`, `.avhdx`, `.ova`, `.ovf`) is
     ///   refused, so nothing is written under a name that lies about its content;
     ///   anything else (`.raw`, `.img`, a device, `-`, `null:`) is raw.
+    /// - A URI (`nbd://…`) is raw whatever its name; an explicit format other than raw is refused.
     ///
     /// Throws `DiskError(.unsupported, path, operation: "create")` before anything is opened.
     public static func targetFormat(forPath path: String, explicit: ImageFormat? = nil) throws -> ImageFormat {
+        // A remote disk (`nbd://…/disk.qcow2`) is written as the bytes of the disk itself:
+        // its server decides how it stores them, whatever the export is called.
+        if DiskSchemes.uriScheme(of: path) != nil {
+            guard explicit == nil || explicit == .raw else {
+                throw DiskError(
+                    .unsupported, path, operation: "create",
+                    "a URI target is written as the disk's own bytes (its server stores them as it likes); --target-format \(explicit?.rawValue ?? "") applies to files only")
+            }
+            return .raw
+        }
         if let explicit {
             guard explicit.isWritable else {
                 throw DiskError(

@@ -63,7 +63,7 @@ public final class NBDClient: BlockDevice {
         }
         if writable, agreed.isReadOnly {
             try? channel.close().wait()
-            throw DiskError(.readOnly, name, operation: "open", "the NBD export is read-only")
+            throw DiskError(.readOnly, name, operation: "open", "the NBD export is read-only (the server offers it with NBD_FLAG_READ_ONLY); nothing was written")
         }
         self.channel = channel
         self.handler = handler

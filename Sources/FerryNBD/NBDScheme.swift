@@ -2,7 +2,8 @@ public import FerryDisk
 public import FerryFormats
 
 /// `nbd://` and `nbd+unix://` for every command (registered in `Ferry.main`): a source is the
-/// export read-only; a target must be writable and exactly the source's size.
+/// export read-only; a target must be writable and at least the source's size (a larger one is
+/// written from its start; the rest is left as it was).
 public struct NBDScheme: DiskScheme {
     public init() {}
 
@@ -14,11 +15,15 @@ public struct NBDScheme: DiskScheme {
         return OpenedSource(disk: client, chain: SourceChain(images: [image]))
     }
 
+    /// Connects writable: a read-only export (`NBD_FLAG_READ_ONLY`) is refused by `NBDClient`
+    /// (`DiskError.readOnly`), one smaller than `size` here (`.tooSmall`), before any request.
     public func openTarget(_ uri: String, size: UInt64) throws -> any BlockDevice {
         let client = try NBDClient(uri, writable: true)
-        guard client.size == size else {
+        guard client.size >= size else {
             try? client.close()
-            throw DiskError(.tooSmall, client.name, operation: "open", "the NBD export is \(client.size) bytes, the source \(size)")
+            throw DiskError(
+                .tooSmall, client.name, operation: "open",
+                "the NBD export holds \(client.size) bytes but the source needs \(size); nothing was written")
         }
         return client
     }

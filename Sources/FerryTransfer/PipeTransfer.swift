@@ -82,7 +82,7 @@ public enum PipeTransfer {
                             let counters = CopyCounters()
                             let path = config.targets[Int(description.index)]
                             let format = try prepared.format(for: path)
-                            let target = try LocalTarget.open(
+                            let target = try DiskTargets.open(
                                 path, size: format == .raw ? description.size : 0, overwrite: config.overwrite,
                                 lock: prepared.lock(for: path))
                             let disk = try ReceiverDisk(

@@ -28,6 +28,12 @@ public enum RawTransfer {
         if diskSize == nil, LocalDisk.isBlockDevice(path) {
             diskSize = try FileDevice.openForReading(path).size
         }
+        // A remote disk knows its size too: the whole export (a read-only one is refused here).
+        if diskSize == nil, let scheme = try DiskSchemes.scheme(for: path) {
+            let device = try scheme.openTarget(path, size: 0)
+            diskSize = device.size
+            try? device.close()
+        }
         guard let diskSize else {
             throw TransferError(.usage, "a raw stream carries no size: pass --size BYTES for a file target")
         }

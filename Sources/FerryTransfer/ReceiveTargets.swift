@@ -1,3 +1,4 @@
+import FerryCopy
 import FerryDisk
 public import FerryFormats
 import Foundation
@@ -34,13 +35,18 @@ public final class ReceiveTargets: Sendable {
             let format = try DiskImage.targetFormat(forPath: path, explicit: explicitFormat)
             formats[path] = format
             // A file this session committed before a cut is reopened by its journal, not refused.
+            let remote = DiskTargets.isURI(path)
             let journaled =
-                format == .raw && path != "-" && path != "null:"
+                format == .raw && path != "-" && path != "null:" && !remote
                 && (try? ResumeJournal.path(for: path, blockDevice: nil)).map { FileManager.default.fileExists(atPath: $0) } == true
             // Locked first: the check's own open of a device then happens under the lock.
-            if path != "-" && path != "null:" { locks[path] = try TargetLock.acquire(path) }
-            try LocalTarget.check(path, size: size, overwrite: overwrite, existingAllowed: journaled)
-            if format != .raw {
+            if path != "-" && path != "null:" { locks[path] = try DiskTargets.lock(path) }
+            // A URI is connected to now: a read-only or (raw mode) too small export is refused here.
+            try DiskTargets.check(path, size: size, overwrite: overwrite, existingAllowed: journaled)
+            if remote {
+                try? FileHandle.standardError.write(contentsOf: Data(
+                    "ferry receive: \(path) is written in place over the network; a cut transfer cannot resume into it and starts over\n".utf8))
+            } else if format != .raw {
                 try? FileHandle.standardError.write(contentsOf: Data(
                     "ferry receive: \(path) is written as \(format.rawValue); a cut transfer cannot resume into it and starts over\n".utf8))
             }
@@ -72,6 +78,8 @@ public final class ReceiveTargets: Sendable {
             var st = stat()
             if path == "-" {
                 key = "-"
+            } else if DiskTargets.isURI(path) {
+                key = "uri " + path
             } else if stat(path, &st) == 0 {
                 key = (st.st_mode & S_IFMT) == S_IFBLK ? "device \(st.st_rdev)" : "inode \(st.st_dev):\(st.st_ino)"
             } else {

@@ -53,8 +53,10 @@ extension ReceiverSession {
         // The segment journal maps raw offsets of the target: an image format cannot resume.
         let format = try config.prepared?.format(for: path) ?? DiskImage.targetFormat(forPath: path)
         let lock = config.prepared?.lock(for: path)
-        guard path != "-", path != "null:", format == .raw else {
-            let target = try LocalTarget.open(
+        // Nor can a remote disk (a URI): it has no partial file and no identity to journal.
+        guard path != "-", path != "null:", format == .raw, !DiskTargets.isURI(path) else {
+            if delta && DiskTargets.isURI(path) { DeltaNotice.remoteFullCopy(path) }
+            let target = try DiskTargets.open(
                 path, size: format == .raw ? description.size : 0, overwrite: config.overwrite, lock: lock)
             return try ReceiverDisk(
                 description: description, target: target, format: format, counters: counters, journal: nil, leaf: leaf)

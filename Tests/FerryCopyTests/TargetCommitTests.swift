@@ -103,6 +103,24 @@ import Testing
         #expect(try device.contents() == expected)
     }
 
+    /// A disk that loses the write of block 0 (a lying cache, a server that drops it): the
+    /// verification re-read takes block 0 from memory, so only reading it back after the
+    /// release (`--verify`) can notice. Without `readBack` nothing is read and nothing caught.
+    @Test func releaseWithReadBackCatchesALostBlock0() throws {
+        let device = MemoryDevice(size: UInt64(Self.MiB))
+        let lying = DroppingBlock0(device)
+        let hold = try FirstBlockHold(lying)
+        try [UInt8](repeating: 0xAB, count: Self.MiB).withUnsafeBytes { try hold.write($0, at: 0) }
+        lying.dropping.store(true, ordering: .relaxed)
+        try hold.release()
+        #expect { try hold.release(readBack: true) } throws: { error in
+            (error as? DiskError)?.code == .io && (error as? DiskError)?.operation == "verify"
+        }
+        lying.dropping.store(false, ordering: .relaxed)
+        try hold.release(readBack: true)
+        #expect(try device.readBytes(at: 0, count: 4) == [0xAB, 0xAB, 0xAB, 0xAB])
+    }
+
     /// Two copies to one target: the second used to delete the first's partial file and
     /// write its own; now it is refused (73) before it touches anything.
     @Test func secondCopyToTheSameTargetIsRefused() throws {
@@ -136,4 +154,25 @@ import Testing
 
 enum FileBytes {
     static func of(_ path: String) -> [UInt8]? { FileManager.default.contents(atPath: path).map { Array($0) } }
+}
+
+/// A device whose writes at offset 0 vanish while `dropping` is set.
+final class DroppingBlock0: BlockDevice {
+    let inner: MemoryDevice
+    let dropping = Atomic<Bool>(false)
+    init(_ inner: MemoryDevice) { self.inner = inner }
+    var name: String { inner.name }
+    var size: UInt64 { inner.size }
+    var logicalSectorSize: Int { inner.logicalSectorSize }
+    var capabilities: DiskCapabilities { inner.capabilities }
+    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws { try inner.read(into: buffer, at: offset) }
+    func write(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) throws {
+        if dropping.load(ordering: .relaxed) && offset == 0 { return }
+        try inner.write(buffer, at: offset)
+    }
+    func writeZeros(at offset: UInt64, length: UInt64, mayDiscard: Bool) throws {
+        try inner.writeZeros(at: offset, length: length, mayDiscard: mayDiscard)
+    }
+    func extents(at offset: UInt64, length: UInt64) throws -> [Extent] { try inner.extents(at: offset, length: length) }
+    func flush() throws {}
 }

@@ -12,8 +12,8 @@ public struct CopyCommand: ParsableCommand {
         discussion: """
             Holes and zero blocks are never copied as bytes; the target gets them as holes \
             (files) or efficient zeroing (devices). A new file is written under a temporary name \
-            and renamed when complete; a block device's first block is written last. SRC may be \
-            "-" (standard input, needs --size); DST may be "-" (standard output) or "null:".
+            and renamed when complete; a block device's or an NBD export's first block is written last. \
+            SRC may be "-" (standard input, needs --size); DST may be "-" (standard output) or "null:".
 
             Example: convert a VMware disk to qcow2, then re-read the target and compare digests:
               ferry copy win2003.vmdk win2003.qcow2 --verify
@@ -22,7 +22,7 @@ public struct CopyCommand: ParsableCommand {
     @Argument(help: "The source: a raw file, an image, a block device, or - for standard input.")
     var source: String
 
-    @Argument(help: "The target: a new file, a block device, - for standard output, or null:.")
+    @Argument(help: "The target: a new file, a block device, a writable NBD export (nbd://HOST[:PORT]/EXPORT, nbd+unix:///EXPORT?socket=PATH), - for standard output, or null:.")
     var target: String
 
     @OptionGroup var sourceOptions: SourceOptions
@@ -69,6 +69,7 @@ public struct CopyCommand: ParsableCommand {
         config.overwrite = overwrite
         config.targetIsZero = targetIsZero
         if fix {
+            if DiskSchemes.uriScheme(of: target) != nil { throw ValidationError("--fix: " + FixCommand.uriRefusal(target)) }
             let format = try DiskImage.targetFormat(forPath: target, explicit: targetFormat)
             guard target != "-", target != "null:", format == .raw || format == .qcow2 else {
                 throw ValidationError("--fix needs a raw or qcow2 target file or a block device (the fix edits it in place); \(target) is not one")

@@ -46,6 +46,9 @@ public struct FixCommand: ParsableCommand {
     public init() {}
 
     public func run() throws {
+        if DiskSchemes.uriScheme(of: disk) != nil && (!dryRun || undo != nil) {
+            throw ValidationError(Self.uriRefusal(disk))
+        }
         if let undo {
             let lock = try TargetLock.acquire(disk)
             defer { lock.release() }
@@ -100,9 +103,17 @@ public struct FixCommand: ParsableCommand {
         }
     }
 
+    /// Why `ferry fix` (and `--fix` of copy and receive) does not write a URI: the fix's undo
+    /// file and its exclusive open are made for local files and devices.
+    static func uriRefusal(_ uri: String) -> String {
+        "ferry fix writes local files and block devices, not \(uri) (a remote disk); "
+            + "fix the disk where it is a file or device, or run ferry fix \(uri) --dry-run to see the plan"
+    }
+
     /// Applies `plan` to the disk at `path` (locked, opened exclusively), then reads it back:
     /// inspects it again and plans again, so a change that did not stick is reported.
     static func apply(_ plan: FixPlan, to path: String, format: ImageFormat, undoFile: String?, force: Bool) throws -> Outcome {
+        guard DiskSchemes.uriScheme(of: path) == nil else { throw ValidationError(uriRefusal(path)) }
         let lock = try TargetLock.acquire(path)
         defer { lock.release() }
         let (device, _) = try DiskImage.openForUpdate(path, format: format)

@@ -20,7 +20,7 @@ public struct ReceiveCommand: AsyncParsableCommand {
               ferry receive /dev/vda --listen 0.0.0.0:9123
             """ + "\n\n" + FerryExit.helpLine)
 
-    @Argument(help: "Target files or block devices, one per disk sent, in the sender's order (the disks travel in parallel).")
+    @Argument(help: "Target files, block devices or writable NBD exports (nbd://…), one per disk sent, in the sender's order (the disks travel in parallel).")
     var targets: [String] = []
 
     @Option(name: .long, help: "Address and port to listen on (default 0.0.0.0:9000).")
@@ -53,6 +53,9 @@ public struct ReceiveCommand: AsyncParsableCommand {
 
     public func run() async throws {
         if fix {
+            for target in targets where DiskSchemes.uriScheme(of: target) != nil {
+                throw TransferError(.usage, "--fix: " + FixCommand.uriRefusal(target))
+            }
             for target in targets where try target == "-" || ![.raw, .qcow2].contains(DiskImage.targetFormat(forPath: target, explicit: targetFormat)) {
                 throw TransferError(.usage, "--fix needs raw or qcow2 target files or block devices (the fix edits them in place); \(target) is not one")
             }

@@ -10,8 +10,9 @@ public protocol DiskScheme: Sendable {
     var schemes: [String] { get }
     /// Opens `uri` read-only as a source under `policy`.
     func openSource(_ uri: String, policy: SourcePolicy) throws -> OpenedSource
-    /// Opens `uri` as a writable target of `size` bytes (the size the source has), or throws
-    /// when the scheme cannot be written or the remote disk's size differs.
+    /// Opens `uri` as a writable target for a disk of `size` bytes (the size the source has),
+    /// or throws — before writing anything — when the scheme cannot be written, the remote
+    /// disk is read-only, or it holds fewer than `size` bytes.
     func openTarget(_ uri: String, size: UInt64) throws -> any BlockDevice
 }
 
