@@ -150,7 +150,7 @@ import Testing
         let pristine = dir.appendingPathComponent("pristine.img").path
         try Self.copy(image, pristine)
         let target = dir.appendingPathComponent("received.img").path
-        let port = Int.random(in: 20000...60000)
+        let port = TestPorts.unassigned()
         let code = "7kqm-2xrt-9pfa-w3ne"
         let r = try FerryExecutable.shell("""
             cd '\(dir.path)'

@@ -176,7 +176,7 @@ import Testing
         #expect(try Self.requests(dir.file("ro.log")).isEmpty)
         // The receiver refuses it before it listens: nothing to pair with.
         let receive = try Self.runFerry(
-            ["receive", readOnly.uri, "--listen", "127.0.0.1:\(Int.random(in: 20000...60000))", "--progress", "none"], in: dir,
+            ["receive", readOnly.uri, "--listen", "127.0.0.1:\(TestPorts.unassigned())", "--progress", "none"], in: dir,
             seconds: 30)
         #expect(receive.status == 73, "\(receive.stderr)")
         #expect(!receive.stderr.contains("listening"), "\(receive.stderr)")
@@ -238,7 +238,7 @@ import Testing
         try Self.prefill(daemon.uri, size: Self.size, byte: 0x11)
         let before = try Self.requests(dir.file("recv.log")).count
         let code = "7kqm-2xrt-9pfa-w3ne"
-        let port = Int.random(in: 20000...60000)
+        let port = TestPorts.unassigned()
         let receiver = try Self.startFerry(
             ["receive", daemon.uri, "--listen", "127.0.0.1:\(port)", "--code", code, "--progress", "none"], in: dir, tag: "recv")
         defer { if receiver.isRunning { kill(receiver.processIdentifier, SIGKILL) } }

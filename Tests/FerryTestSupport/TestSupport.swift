@@ -248,3 +248,20 @@ public func writeSparseFile(_ path: String, size: UInt64, layout: [(UInt64, [UIn
         try handle.write(contentsOf: bytes)
     }
 }
+
+/// A TCP port for a test that must name one before a program binds it (`--listen`).
+public enum TestPorts {
+    /// Random, and below the kernel's ephemeral range (32768–60999 here): ports that bind(0)
+    /// and outgoing connections take come from that range, so a port named here never belongs
+    /// to another test's receiver. Drawn from inside it, a process test's sender reconnecting
+    /// to its own receiver's port reached an in-process test's receiver that the kernel had
+    /// given the same port ("not a ferry hello"), and that test failed.
+    public static func unassigned() -> Int {
+        var range = (low: 32768, high: 60999)
+        if let text = try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8) {
+            let parts = text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).compactMap { Int($0) }
+            if parts.count == 2 { range = (parts[0], parts[1]) }
+        }
+        return range.low > 21024 ? Int.random(in: 20000..<(range.low - 1)) : Int.random(in: (range.high + 1)...65535)
+    }
+}

@@ -60,7 +60,7 @@ import Testing
         }
         let dir = try Loopback.temporaryDirectory()
         let bytes = try Loopback.makeRandomDisk(at: dir + "/src.img", size: 40 << 20, seed: 61)
-        let port = Int.random(in: 20000...60000)
+        let port = TestPorts.unassigned()
         let receiver = Process()
         receiver.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         receiver.arguments = [

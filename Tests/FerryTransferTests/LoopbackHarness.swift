@@ -56,9 +56,13 @@ enum Loopback {
     /// and the run goes on. Swift Testing's time limit cannot do this: it waits for the test.
     ///
     /// `knownHang` names a hang that is known and not yet understood: when the watchdog fires,
-    /// it is recorded as a known issue (printed, not failing the run); every other failure of
+    /// it is recorded as a known issue (printed, not failing the run), and so is an error that
+    /// `alsoKnown` says is the same trouble showing differently; every other failure of
     /// `body` still fails the test.
-    static func bounded(_ seconds: Double, _ what: String, knownHang: Comment? = nil, _ body: @escaping @Sendable () async throws -> Void)
+    static func bounded(
+        _ seconds: Double, _ what: String, knownHang: Comment? = nil, alsoKnown: (@Sendable (any Error) -> Bool)? = nil,
+        _ body: @escaping @Sendable () async throws -> Void
+    )
         async throws
     {
         let (results, continuation) = AsyncStream<Result<Void, any Error>>.makeStream()
@@ -82,6 +86,10 @@ enum Loopback {
         work.cancel()
         continuation.finish()
         if case .failure(let error as HangError) = first, let knownHang {
+            withKnownIssue(knownHang, isIntermittent: true) { throw error }
+            return
+        }
+        if case .failure(let error) = first, let knownHang, let alsoKnown, alsoKnown(error) {
             withKnownIssue(knownHang, isIntermittent: true) { throw error }
             return
         }

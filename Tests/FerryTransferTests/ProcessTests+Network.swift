@@ -65,7 +65,9 @@ extension ProcessTests {
     @Test func idleConnectionDuringATransferLeavesTheReceiverWhole() async throws {
         guard let ferry = Self.binaryOrSkip() else { return }
         let dir = try Loopback.temporaryDirectory()
-        let bytes = try Loopback.makeDisk(at: dir + "/src.img", size: 8 << 20, seed: 71)
+        // Random bytes, so that all of it is paced (a zero run is not sent, and 8 MiB of the
+        // mostly-zero disk crossed in under a second: a poll on a loaded machine missed it).
+        let bytes = try Loopback.makeRandomDisk(at: dir + "/src.img", size: 12 << 20, seed: 71)
         let code = "7kqm-2xrt-9pfa-w3ne"
         guard let (receiver, log, port) = try await Self.startReceiver(
             ferry, ["receive", dir + "/dst.img", "--code", code, "--progress", "none"])
@@ -83,6 +85,7 @@ extension ProcessTests {
         for _ in 0..<600 where !FileManager.default.fileExists(atPath: dir + "/.dst.img.ferry-partial") {
             try await Task.sleep(nanoseconds: 50_000_000)
         }
+        #expect(sender.isRunning, "the 12 s transfer was over before the test looked: \(log.contents)")
         // The sender is held still meanwhile (SIGSTOP, well inside the idle timeout), so the
         // session is surely mid-transfer when they come: a test task polled late on a loaded
         // machine once found the 2 MiB already sent and the receiver gone (connect → -1).

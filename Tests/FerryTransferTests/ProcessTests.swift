@@ -63,7 +63,7 @@ import Testing
         try await onThread { try run(path, arguments).status }
     }
 
-    static func freePort() -> Int { Int.random(in: 20000...60000) }
+    static func freePort() -> Int { TestPorts.unassigned() }
 
     @Test func exitCodesAndBytes() async throws {
         guard let ferry = Self.binaryOrSkip() else { return }
