@@ -103,9 +103,11 @@ enum Loopback {
     private static func dumpThreads(_ what: String) -> String {
         guard Tools.find("gdb") != nil else { return "" }
         let file = NSTemporaryDirectory() + "ferry-hang-\(getpid())-\(what.prefix(40)).txt"
-        let gdb = try? Tools.run("gdb", ["-p", "\(getpid())", "-batch", "-ex", "thread apply all bt"])
-        guard let gdb else { return "" }
-        _ = FileManager.default.createFile(atPath: file, contents: Data((gdb.stdout + gdb.stderr).utf8))
+        // gdb writes to the file, never to a pipe: it stops every thread of this process while it
+        // works, the threads that drain a pipe too, and with a pipe it blocked on its own output
+        // for the rest of a CI run. `timeout` bounds it whatever happens.
+        let script = "timeout -s KILL 120 gdb -p \(getpid()) -batch -ex 'thread apply all bt' > '\(file)' 2>&1"
+        guard (try? Tools.run("/bin/sh", ["-c", script], limit: 150)) != nil else { return "" }
         return "; thread stacks in \(file)"
     }
 
