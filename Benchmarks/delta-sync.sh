@@ -92,14 +92,7 @@ EOF
 wire() { echo $(( $($S cat /sys/class/net/fd-send/statistics/tx_bytes) + $($R cat /sys/class/net/fd-recv/statistics/tx_bytes) )); }
 now() { date +%s.%N; }
 
-wait_listen() {
-    for _ in $(seq 1 400); do
-        $R ss -ltn "sport = :$1" | grep -q LISTEN && return 0
-        sleep 0.05
-    done
-    echo "listener on $1 did not come up" >&2
-    return 1
-}
+wait_listen() { netns_wait_listen "$NS_RECV" "$1"; }
 
 # ferry_pass LABEL: one `ferry send --sync` of src.img into ferry.img.
 ferry_pass() {

@@ -64,14 +64,7 @@ SEND="ip netns exec $NS_SEND"
 RECV="ip netns exec $NS_RECV"
 HOST=10.232.0.2
 
-wait_listen() {
-    for _ in $(seq 1 200); do
-        $RECV ss -ltn "sport = :$PORT" | grep -q LISTEN && return 0
-        sleep 0.05
-    done
-    echo "listener on $PORT did not come up" >&2
-    return 1
-}
+wait_listen() { netns_wait_listen "$NS_RECV" "$PORT"; }
 
 # The link limit: what must cross after zstd -1, at the shaped rate.
 zstd_bytes=$(zstd -1 -c -T1 < "$loop" | wc -c)

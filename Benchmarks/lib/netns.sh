@@ -27,3 +27,13 @@ netns_up() {
         tc -n "$recv" qdisc add dev "$prefix-recv" root tbf rate "$rate" burst 1mb latency 20ms
     fi
 }
+
+#   netns_wait_listen NS PORT: until something in NS listens on PORT (20 s at most).
+netns_wait_listen() {
+    for _ in $(seq 1 400); do
+        ip netns exec "$1" ss -ltn "sport = :$2" | grep -q LISTEN && return 0
+        sleep 0.05
+    done
+    echo "listener on $2 did not come up" >&2
+    return 1
+}
