@@ -91,7 +91,7 @@ let package = Package(
 
         // The target VM: the .vmx reader, the machine model, the decision table and the
         // Ganeti / libvirt / Proxmox / QEMU renderers. Pure values, no dependencies.
-        .target(name: "FerryTarget", swiftSettings: swiftSettings),
+        .target(name: "FerryTarget", dependencies: ["FerryBinary"], swiftSettings: swiftSettings),
 
         // Network transfer: wire messages and state machines (NIOCore only), then the NIO/TLS edge.
         .target(

@@ -11,7 +11,7 @@ let entries: Target.Dependency = .product(name: "FerryFuzzEntries", package: "fe
 /// One fuzz target per parser; each main.swift calls one entry point of the main package.
 let targets = [
     "FuzzQCOW2", "FuzzVMDK", "FuzzVMDKDescriptor", "FuzzVHD", "FuzzVHDX", "FuzzOVA",
-    "FuzzPartitions", "FuzzNTFS", "FuzzRegistry", "FuzzRegistryEdit", "FuzzJournal", "FuzzVMX", "FuzzDelta", "FuzzNBD",
+    "FuzzPartitions", "FuzzNTFS", "FuzzRegistry", "FuzzRegistryEdit", "FuzzJournal", "FuzzVMX", "FuzzDelta", "FuzzNBD", "FuzzXML",
 ]
 
 let package = Package(

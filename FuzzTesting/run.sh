@@ -23,7 +23,7 @@ cd "$(dirname "$0")"
 seconds=${FUZZ_SECONDS:-60}
 config=${FUZZ_CONFIG:-release}
 build_path=${FUZZ_BUILD_PATH:-.build}
-all=(FuzzQCOW2 FuzzVMDK FuzzVMDKDescriptor FuzzVHD FuzzVHDX FuzzOVA FuzzPartitions FuzzNTFS FuzzRegistry FuzzRegistryEdit FuzzJournal FuzzFrame FuzzVMX FuzzDelta FuzzNBD)
+all=(FuzzQCOW2 FuzzVMDK FuzzVMDKDescriptor FuzzVHD FuzzVHDX FuzzOVA FuzzPartitions FuzzNTFS FuzzRegistry FuzzRegistryEdit FuzzJournal FuzzFrame FuzzVMX FuzzDelta FuzzNBD FuzzXML)
 targets=("$@")
 [ $# -gt 0 ] || targets=("${all[@]}")
 

@@ -13,6 +13,9 @@ public struct ESXiSettings: Sendable {
     public var fingerprint: CertificateFingerprint?
     /// `--insecure`.
     public var insecure: Bool = false
+    /// `--force`: read a running VM's disk as it is now (crash-consistent at best) instead of
+    /// refusing it.
+    public var allowRunning: Bool = false
     public var session = ESXiSession.Options()
 
     public init(passwordFile: String? = nil, fingerprint: CertificateFingerprint? = nil, insecure: Bool = false) {

@@ -14,6 +14,8 @@ public struct ESXiError: Error, Sendable, Equatable, CustomStringConvertible {
         case notFound
         /// The URI or a datastore path is malformed or leaves its datastore (`..`, absolute).
         case badName
+        /// The VM is running and its disk would change while ferry reads it.
+        case inUse
         /// The network failed (connect, reset, timeout) after the retries allowed.
         case network
     }

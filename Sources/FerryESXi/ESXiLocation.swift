@@ -6,13 +6,16 @@
 ///
 /// The path may be percent-encoded (`%5Bdatastore1%5D%20web/web.vmdk`). Query items:
 /// `fingerprint` (SHA-256 of the host certificate, hex with or without colons), `dc` (the
-/// datacenter, `ha-datacenter` on a standalone host), `insecure=1`.
+/// datacenter, `ha-datacenter` on a standalone host), `insecure=1`, `disk=N` (which disk of a VM
+/// named by name).
 public struct ESXiLocation: Sendable, Equatable {
     public enum Target: Sendable, Equatable {
         /// `[datastore] path`: a file in a datastore, `path` confined to it (no `..`, not absolute).
         case file(datastore: String, path: String)
         /// A VM by its inventory name.
         case vm(name: String)
+        /// The host alone (`ferry esxi ls`): names no disk.
+        case host
     }
 
     public var user: String
@@ -22,6 +25,8 @@ public struct ESXiLocation: Sendable, Equatable {
     public var datacenter: String
     public var fingerprint: CertificateFingerprint?
     public var insecure: Bool
+    /// `?disk=N`: which of a VM's disks (1-based, in the VM's order) a VM name means.
+    public var disk: Int? = nil
 
     /// `https://host:port`, for requests and messages (never holds credentials).
     public var origin: String { port == 443 ? "https://\(Self.bracketed(host))" : "https://\(Self.bracketed(host)):\(port)" }
@@ -49,9 +54,7 @@ public struct ESXiLocation: Sendable, Equatable {
             query = rest[rest.index(after: mark)...]
             rest = rest[..<mark]
         }
-        guard let slash = rest.firstIndex(of: "/") else {
-            throw bad("no file or VM after the host (esxi://USER@HOST/[datastore] dir/vm.vmdk or esxi://USER@HOST/VMNAME)")
-        }
+        let slash = rest.firstIndex(of: "/") ?? rest.endIndex
         let authority = rest[..<slash]
         guard let at = authority.lastIndex(of: "@"), at != authority.startIndex else {
             throw bad("no user name: write esxi://USER@HOST/… (the password never goes in the URI)")
@@ -62,8 +65,8 @@ public struct ESXiLocation: Sendable, Equatable {
         }
         user = try Self.percentDecoded(userPart, uri)
         (host, port) = try Self.hostAndPort(authority[authority.index(after: at)...], uri)
-        let path = try Self.percentDecoded(rest[rest.index(after: slash)...], uri)
-        target = try Self.target(path, uri)
+        let path = slash == rest.endIndex ? "" : try Self.percentDecoded(rest[rest.index(after: slash)...], uri)
+        target = path.isEmpty ? .host : try Self.target(path, uri)
         datacenter = "ha-datacenter"
         fingerprint = nil
         insecure = false
@@ -75,7 +78,10 @@ public struct ESXiLocation: Sendable, Equatable {
             case "fingerprint": fingerprint = try CertificateFingerprint(parsing: value)
             case "dc", "dcpath": datacenter = value
             case "insecure": insecure = value.isEmpty || value == "1" || value == "true"
-            default: throw bad("unknown query item \"\(key)\" (known: fingerprint, dc, insecure)")
+            case "disk":
+                guard let n = Int(value), n >= 1 else { throw bad("disk=\(value): a VM's disks are numbered from 1") }
+                disk = n
+            default: throw bad("unknown query item \"\(key)\" (known: fingerprint, dc, insecure, disk)")
             }
         }
     }
@@ -86,8 +92,34 @@ public struct ESXiLocation: Sendable, Equatable {
         switch target {
         case .file(let ds, let path): what = "[\(ds)] \(path)"
         case .vm(let name): what = name
+        case .host: what = ""
         }
         return "esxi://\(user)@\(Self.bracketed(host))\(port == 443 ? "" : ":\(port)")/\(what)"
+    }
+
+    /// A host for `ferry esxi`: `esxi://USER@HOST[:PORT][?QUERY]` or `USER@HOST[:PORT]`.
+    public init(parsingHost text: String) throws {
+        let uri = text.lowercased().hasPrefix("esxi://") ? text : "esxi://" + text
+        try self.init(parsing: uri)
+        guard target == .host else {
+            throw ESXiError(.badName, text, "name the host alone (esxi://USER@HOST), not a file or VM on it")
+        }
+    }
+
+    /// A file name as the vSphere API writes it, `[datastore] dir/file.vmdk`: its datastore and
+    /// its path, confined to the datastore like every other name ferry reads.
+    public static func datastorePath(_ text: String, subject: String) throws -> (datastore: String, path: String) {
+        guard case .file(let datastore, let path) = try target(text, subject) else {
+            throw ESXiError(.badName, subject, "\"\(text)\" is not a \"[datastore] dir/file\" name")
+        }
+        return (datastore, path)
+    }
+
+    /// The same location naming another target (a VM's disk file).
+    public func with(_ target: Target) -> ESXiLocation {
+        var copy = self
+        copy.target = target
+        return copy
     }
 
     /// Checks a datastore-relative path: non-empty, relative, without `..` components.

@@ -21,24 +21,90 @@ public struct ESXiScheme: DiskScheme {
 
     public func openSource(_ uri: String, policy: SourcePolicy) throws -> OpenedSource {
         let location = try ESXiLocation(parsing: uri)
-        let session = try connect(location)
+        if location.target == .host {
+            throw ESXiError(
+                .badName, location.display,
+                "names a host, not a disk: add a VM name (esxi://\(location.user)@\(location.host)/VM) or a file ([datastore] dir/vm.vmdk); `ferry esxi ls` lists the VMs")
+        }
+        let password = try settings.password(for: location)
+        let session = try connect(location, password: password)
         switch location.target {
         case .file(let datastore, let path):
             let store = ESXiDatastore(session: session, name: datastore)
             let disk = path.lowercased().hasSuffix(".vmx") ? try Self.vmxDisk(path, in: store) : path
             return try DiskImage.open(source: disk, files: store, policy: policy)
         case .vm(let name):
-            throw ESXiError(
-                .notFound, location.display,
-                "naming a VM (\(name)) needs the vSphere API, which this build does not speak yet; name its file instead: esxi://\(location.user)@\(location.host)/[datastore] dir/\(name).vmx")
+            let machines = try Self.machines(session, password: password)
+            let machine = try Self.machine(named: name, in: machines, location)
+            let file = try Self.diskToRead(machine, location, allowRunning: settings.allowRunning, warn: warn)
+            let (datastore, path) = try ESXiLocation.datastorePath(file, subject: location.display)
+            return try DiskImage.open(source: path, files: ESXiDatastore(session: session, name: datastore), policy: policy)
+        case .host:
+            preconditionFailure("refused above")
         }
     }
 
     /// A session to the location's host under these settings.
-    public func connect(_ location: ESXiLocation) throws -> ESXiSession {
+    public func connect(_ location: ESXiLocation, password: String? = nil) throws -> ESXiSession {
         let trust = try settings.trust(for: location)
-        let password = try settings.password(for: location)
+        let password = try password ?? settings.password(for: location)
         return try ESXiSession(location: location, password: password, trust: trust, options: settings.session, warn: warn)
+    }
+
+    /// Every VM of the session's host, through the vSphere API (login, read, logout).
+    public static func machines(_ session: ESXiSession, password: String) throws -> [VSphereVM] {
+        let api = VSphereClient(session: session)
+        try api.login(password: password)
+        defer { api.logout() }
+        return try api.virtualMachines()
+    }
+
+    /// The VM called `name`, or an error listing the VMs there are.
+    static func machine(named name: String, in machines: [VSphereVM], _ location: ESXiLocation) throws -> VSphereVM {
+        let found = machines.filter { $0.name == name }
+        if found.count == 1, let only = found.first { return only }
+        if found.count > 1 {
+            let files = found.compactMap(\.vmxPath).joined(separator: ", ")
+            throw ESXiError(.notFound, location.display, "\(found.count) VMs are called \"\(name)\"; name its .vmx instead (\(files))")
+        }
+        let names = machines.map(\.name).sorted()
+        let listed = names.isEmpty ? "the host has no VM" : "VMs on the host: " + names.prefix(20).joined(separator: ", ") + (names.count > 20 ? ", …" : "")
+        throw ESXiError(.notFound, location.display, "no VM called \"\(name)\" (\(listed))")
+    }
+
+    /// The `[datastore] path` of the disk to read: the one disk (or `?disk=N`), as it is now for
+    /// a VM that is off; for a running VM, as its current snapshot left it (the parent the VM no
+    /// longer writes), as it is now with `allowRunning`, or refused.
+    static func diskToRead(_ machine: VSphereVM, _ location: ESXiLocation, allowRunning: Bool,
+                           warn: @Sendable (String) -> Void) throws -> String {
+        let disks = machine.disks
+        guard !disks.isEmpty else { throw ESXiError(.notFound, location.display, "VM \(machine.name) has no virtual disk") }
+        let disk: VSphereVM.Disk
+        if let n = location.disk {
+            guard n <= disks.count else {
+                throw ESXiError(.notFound, location.display, "VM \(machine.name) has \(disks.count) disk\(disks.count == 1 ? "" : "s"); disk=\(n) is not one")
+            }
+            disk = disks[n - 1]
+        } else if disks.count == 1 {
+            disk = disks[0]
+        } else {
+            let listed = disks.enumerated().map { "disk=\($0.offset + 1): \($0.element.label), \($0.element.fileName)" }.joined(separator: "; ")
+            throw ESXiError(.notFound, location.display, "VM \(machine.name) has \(disks.count) disks (\(listed)); add ?disk=N to the URI")
+        }
+        if machine.isPoweredOff { return disk.fileName }
+        let state = machine.powerState == "suspended" ? "suspended" : "running"
+        if allowRunning {
+            warn("warning: VM \(machine.name) is \(state) (--force): its disk is read while it may change, so the copy is crash-consistent at best; only a copy made after shutdown is a migration")
+            return disk.fileName
+        }
+        if !machine.snapshots.isEmpty, !disk.isIndependent, let frozen = disk.parents.first {
+            warn("ferry: VM \(machine.name) is \(state): reading \(disk.label) as its current snapshot left it (\(frozen)); what the VM wrote since is not copied")
+            return frozen
+        }
+        let why = disk.isIndependent ? "its disk is independent, so a snapshot does not freeze it" : "it has no snapshot to read instead"
+        throw ESXiError(
+            .inUse, location.display,
+            "VM \(machine.name) is \(state) and \(why): a copy read while it writes would be inconsistent. Shut it down (or take a snapshot) and run ferry again, or pass --force to copy it as it is (crash-consistent at best)")
     }
 
     /// The one disk a .vmx names (its directory's file), or an error listing them when there

@@ -104,8 +104,8 @@ public final class ESXiSession: Sendable {
     /// streams) and on a broken connection; a 401 with the cookie logs in again with Basic,
     /// a 401 with Basic is a wrong password. Never call from an event-loop thread.
     func send(_ url: String, method: HTTPMethod = .GET, headers extra: [(String, String)] = [], body: String? = nil,
-              maxBody: Int, subject: String) throws -> Reply {
-        let (status, headers, replyBody) = try exchange(extra: extra, maxBody: maxBody, subject: subject) { headers in
+              maxBody: Int, subject: String, authenticate: Bool = true) throws -> Reply {
+        let (status, headers, replyBody) = try exchange(extra: extra, maxBody: maxBody, subject: subject, authenticate: authenticate) { headers in
             let request = try HTTPClient.Request(url: url, method: method, headers: headers, body: body.map { .string($0) })
             let accumulator = ResponseAccumulator(request: request, maxBodySize: maxBody)
             let response = try client.execute(
@@ -145,10 +145,18 @@ public final class ESXiSession: Sendable {
         return (reply.status, reply.headers, reply.result)
     }
 
-    /// The retry loop of `send` and `receive` around `perform`, which runs one request with
-    /// the headers given (credentials added) and returns its status, headers and result.
+    /// A POST to the vSphere API (`/sdk`) with the headers given and no /folder credentials:
+    /// the SOAP session has its own cookie (`VSphereClient`). Retried on 503 and on a broken
+    /// connection like `send`; a 401 or a SOAP fault is the caller's to read.
+    func post(_ url: String, body: String, headers extra: [(String, String)], maxBody: Int, subject: String) throws -> Reply {
+        try send(url, method: .POST, headers: extra, body: body, maxBody: maxBody, subject: subject, authenticate: false)
+    }
+
+    /// The retry loop of `send`, `receive` and `post` around `perform`, which runs one request
+    /// with the headers given (credentials added when `authenticate`) and returns its status,
+    /// headers and result.
     private func exchange<R>(
-        extra: [(String, String)], maxBody: Int, subject: String,
+        extra: [(String, String)], maxBody: Int, subject: String, authenticate: Bool = true,
         _ perform: (HTTPHeaders) throws -> (HTTPResponseStatus, HTTPHeaders, R)
     ) throws -> (status: HTTPResponseStatus, headers: HTTPHeaders, result: R) {
         var attempt = 0
@@ -157,8 +165,10 @@ public final class ESXiSession: Sendable {
         while attempt < options.attempts {
             attempt += 1
             var headers = HTTPHeaders(extra)
-            let cookie = forceBasic ? nil : currentCookie()
-            if let cookie {
+            let cookie = forceBasic || !authenticate ? nil : currentCookie()
+            if !authenticate {
+                // The caller's headers carry the SOAP session's own cookie, if any.
+            } else if let cookie {
                 headers.add(name: "Cookie", value: "vmware_soap_session=\(cookie)")
             } else {
                 headers.add(name: "Authorization", value: authorization)
@@ -183,9 +193,9 @@ public final class ESXiSession: Sendable {
                 try pause(attempt)
                 continue
             }
-            noteCookie(reply.headers)
+            if authenticate { noteCookie(reply.headers) }
             switch reply.status.code {
-            case 401:
+            case 401 where authenticate:
                 if cookie != nil {
                     forgetCookie()
                     forceBasic = true

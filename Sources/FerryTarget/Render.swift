@@ -1,3 +1,4 @@
+import FerryBinary
 /// What the renderers need besides the plan: names on the target side.
 public struct RenderOptions: Sendable, Equatable {
     /// The bridge every NIC joins (libvirt/QEMU/Proxmox bridge, Ganeti `link=`); nil: the target's default.
@@ -74,18 +75,6 @@ extension String {
         return out
     }
 
-    var xmlEscaped: String {
-        var out = ""
-        for ch in self {
-            switch ch {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "'": out += "&apos;"
-            case "\"": out += "&quot;"
-            default: out.append(ch)
-            }
-        }
-        return out
-    }
+    /// Text for XML content or a quoted attribute (`XMLTree.escaped`).
+    var xmlEscaped: String { XMLTree.escaped(self) }
 }

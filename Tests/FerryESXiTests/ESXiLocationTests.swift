@@ -1,4 +1,5 @@
 import FerryESXi
+import FerryFormats
 import Testing
 
 /// `esxi://` URIs: what they name, and the names that must be refused before any request.
@@ -30,17 +31,31 @@ import Testing
         "esxi://root@h/[ds] ",
         "esxi://root:pw@h/[ds] vm/vm.vmdk",
         "esxi://h/[ds] vm/vm.vmdk",
-        "esxi://root@h",
         "esxi://root@h:99999/[ds] a.vmdk",
         "esxi://root@h/[ds a.vmdk",
         "esxi://root@h/[ds] a.vmdk?fingerprint=abc",
         "esxi://root@h/[ds] a.vmdk?color=red",
+        "esxi://root@h/web?disk=0",
     ])
     func badNamesAreRefused(uri: String) {
         #expect {
             _ = try ESXiLocation(parsing: uri)
         } throws: { error in
             (error as? ESXiError)?.code == .badName
+        }
+    }
+
+    /// A host alone is a name for `ferry esxi ls`, and no disk: opening it is refused before
+    /// any password is looked for or any connection made.
+    @Test func aHostAloneNamesNoDisk() throws {
+        #expect(try ESXiLocation(parsing: "esxi://root@h").target == .host)
+        #expect(try ESXiLocation(parsingHost: "root@h:8443").port == 8443)
+        #expect(try ESXiLocation(parsing: "esxi://root@h/web?disk=2").disk == 2)
+        #expect(throws: ESXiError.self) { _ = try ESXiLocation(parsingHost: "root@h/web") }
+        #expect {
+            _ = try ESXiScheme(settings: ESXiSettings(passwordFile: "/nonexistent/pw")).openSource("esxi://root@h", policy: SourcePolicy())
+        } throws: { error in
+            (error as? ESXiError)?.code == .badName && "\(error)".contains("names a host, not a disk")
         }
     }
 

@@ -109,3 +109,15 @@ final class VCSim: Sendable {
 
     func file(_ path: String) -> String { datastoreDirectory + "/" + path }
 }
+
+extension VCSim {
+    /// `esxi://root@127.0.0.1:PORT/NAME?fingerprint=…` (a VM by name), with more query items.
+    func vmURI(_ name: String, _ query: String = "") -> String {
+        "esxi://\(Self.user)@\(host):\(port)/\(name)?fingerprint=\(fingerprint)" + (query.isEmpty ? "" : "&" + query)
+    }
+
+    /// The datastore directory's path of a vSphere file name (`[LocalDS_0] vm/disk1.vmdk`).
+    func file(datastorePath name: String) -> String {
+        file(String(name.drop(while: { $0 != "]" }).dropFirst().drop(while: { $0 == " " })))
+    }
+}

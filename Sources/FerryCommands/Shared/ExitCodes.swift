@@ -33,6 +33,9 @@ public enum FerryExit: Int32, CaseIterable, Sendable {
     case cannotCreate = 73
     /// A read, write or flush failed (disk full, device error).
     case ioError = 74
+    /// The source is in use: a VM that is running (read it after shutdown, through a snapshot,
+    /// or with --force for a copy that is crash-consistent at best).
+    case inUse = 75
     /// The peer broke the wire protocol or the two sides disagree.
     case protocolError = 76
     /// Authentication failed: wrong pairing code, an ESXi host refused the password, or its
@@ -56,6 +59,7 @@ public enum FerryExit: Int32, CaseIterable, Sendable {
         case .osFile: return "/proc not mounted"
         case .cannotCreate: return "target cannot be created or written"
         case .ioError: return "I/O error"
+        case .inUse: return "source in use (a running VM)"
         case .protocolError: return "protocol error"
         case .authentication: return "authentication failed (pairing code, ESXi login or certificate pin)"
         case .refused: return "guest not changed (unsafe or nothing to fix)"
@@ -135,6 +139,7 @@ public enum ErrorReporter {
         case .notFound: return .noInput
         case .badName: return .usage
         case .network: return .network
+        case .inUse: return .inUse
         }
     }
 
