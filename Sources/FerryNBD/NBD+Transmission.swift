@@ -124,12 +124,17 @@ public enum NBDChunkPayload: Sendable, Equatable {
         }
     }
 
-    func writeChunk(cookie: UInt64, done: Bool, to buffer: inout ByteBuffer) {
+    /// The 20-byte header of a structured reply chunk whose payload of `length` bytes follows.
+    static func writeChunkHeader(cookie: UInt64, done: Bool, type: UInt16, length: Int, to buffer: inout ByteBuffer) {
         buffer.writeInteger(NBD.structuredReplyMagic, endianness: .big)
         buffer.writeInteger(done ? NBD.Chunk.flagDone : 0, endianness: .big)
         buffer.writeInteger(type, endianness: .big)
         buffer.writeInteger(cookie, endianness: .big)
         buffer.writeInteger(UInt32(length), endianness: .big)
+    }
+
+    func writeChunk(cookie: UInt64, done: Bool, to buffer: inout ByteBuffer) {
+        Self.writeChunkHeader(cookie: cookie, done: done, type: type, length: length, to: &buffer)
         switch self {
         case .none: break
         case .data(let offset, var bytes):

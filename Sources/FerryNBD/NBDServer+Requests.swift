@@ -63,7 +63,7 @@ public enum NBDServerWork {
         do {
             switch request.command {
             case .read?:
-                try read(request, device: device, export: export, structured: agreement.structuredReplies, into: &out, allocator: allocator)
+                try read(request, device: device, export: export, structured: agreement.structuredReplies, into: &out)
             case .blockStatus?:
                 let length = UInt64(request.length)
                 var descriptors: [NBDBlockDescriptor] = []
@@ -103,40 +103,41 @@ public enum NBDServerWork {
         return out
     }
 
+    /// A READ's reply, its data read from the disk straight into `out` (no second copy of it).
     private static func read(
-        _ request: NBDRequest, device: any BlockDevice, export: NBDExportSpec, structured: Bool, into out: inout ByteBuffer,
-        allocator: ByteBufferAllocator
+        _ request: NBDRequest, device: any BlockDevice, export: NBDExportSpec, structured: Bool, into out: inout ByteBuffer
     ) throws {
         let length = Int(request.length)
-        guard structured else {
-            var data = allocator.buffer(capacity: length)
-            try data.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { raw in
-                try device.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<length]), at: request.offset)
-                return length
+        func readData(_ n: Int, at offset: UInt64) throws {
+            try out.writeWithUnsafeMutableBytes(minimumWritableBytes: n) { raw in
+                try device.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<n]), at: offset)
+                return n
             }
-            NBDReply.simple(cookie: request.cookie, error: 0, data: data).write(to: &out)
+        }
+        guard structured else {
+            out.reserveCapacity(minimumWritableBytes: 16 + length)
+            NBDReply.simple(cookie: request.cookie, error: 0, data: nil).write(to: &out)
+            try readData(length, at: request.offset)
             return
         }
-        let extents = export.extents && length > 0
+        let extents = (export.extents && length > 0
             ? try device.extents(at: request.offset, length: UInt64(length))
-            : [Extent(offset: request.offset, length: UInt64(length), kind: .data)]
-        var chunks: [NBDChunkPayload] = []
-        for extent in extents where extent.length > 0 {
+            : [Extent(offset: request.offset, length: UInt64(length), kind: .data)]).filter { $0.length > 0 }
+        guard !extents.isEmpty else {
+            return NBDReply.chunk(cookie: request.cookie, done: true, payload: .none).write(to: &out)
+        }
+        let data = extents.reduce(0) { $0 + ($1.kind.readsAsZero ? 0 : Int($1.length)) }
+        out.reserveCapacity(minimumWritableBytes: data + 32 * extents.count)
+        for (i, extent) in extents.enumerated() {
+            let done = i == extents.count - 1
             if extent.kind.readsAsZero {
-                chunks.append(.hole(offset: extent.offset, length: UInt32(extent.length)))
+                NBDReply.chunk(cookie: request.cookie, done: done, payload: .hole(offset: extent.offset, length: UInt32(extent.length))).write(to: &out)
                 continue
             }
             let n = Int(extent.length)
-            var data = allocator.buffer(capacity: n)
-            try data.writeWithUnsafeMutableBytes(minimumWritableBytes: n) { raw in
-                try device.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<n]), at: extent.offset)
-                return n
-            }
-            chunks.append(.data(offset: extent.offset, bytes: data))
-        }
-        if chunks.isEmpty { chunks = [.none] }
-        for (i, chunk) in chunks.enumerated() {
-            NBDReply.chunk(cookie: request.cookie, done: i == chunks.count - 1, payload: chunk).write(to: &out)
+            NBDChunkPayload.writeChunkHeader(cookie: request.cookie, done: done, type: NBD.Chunk.offsetData, length: 8 + n, to: &out)
+            out.writeInteger(extent.offset, endianness: .big)
+            try readData(n, at: extent.offset)
         }
     }
 
