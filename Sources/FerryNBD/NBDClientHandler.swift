@@ -114,7 +114,7 @@ final class NBDClientHandler: ChannelInboundHandler {
         let promise = loop.makePromise(of: NBDOutcome.self)
         if command != .disconnect {
             inFlight[request.cookie] = InFlight(
-                pending: NBDPending(command: command, offset: request.offset, length: request.length), target: target, promise: promise)
+                pending: NBDPending(command: command, offset: request.offset, length: UInt32(request.length)), target: target, promise: promise)
         }
         var header = context.channel.allocator.buffer(capacity: NBDRequest.headerSize)
         request.write(to: &header)

@@ -107,9 +107,9 @@ public struct NBDReplyDecoder: Sendable {
             var descriptors: [NBDBlockDescriptor] = []
             var end = request.offset
             while body.readableBytes > 0 {
-                let d = NBDBlockDescriptor(length: try int(UInt32.self), flags: try int(UInt32.self))
+                let d = NBDBlockDescriptor(length: UInt64(try int(UInt32.self)), flags: try int(UInt32.self))
                 guard d.length > 0 else { throw NBDWire.violation("a zero-length block status descriptor") }
-                end += UInt64(d.length)  // ≤ 2^63 + 2^17 · 2^32: no overflow
+                end += d.length  // ≤ 2^63 + 2^17 · 2^32: no overflow
                 guard end <= exportSize else {
                     throw NBDWire.violation("block status runs to \(end), past the end of the \(exportSize)-byte export")
                 }

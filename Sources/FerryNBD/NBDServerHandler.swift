@@ -64,9 +64,9 @@ final class NBDServerHandler: ChannelDuplexHandler {
         context.fireChannelInactive()
     }
 
-    /// The budget a request takes: READ and WRITE hold their data, the others nothing.
-    private static func weight(of request: NBDRequest) -> Int {
-        request.command == .read || request.command == .write ? Int(request.length) : 0
+    /// The budget a request takes: a READ its reply's data, a request with a payload the payload.
+    private static func weight(of request: NBDRequest, payload: UInt64) -> Int {
+        Int(clamping: request.command == .read ? request.length : payload)
     }
 
     /// Takes the budget for the request at the front of `inbound`; false when it must wait (the
@@ -119,18 +119,19 @@ final class NBDServerHandler: ChannelDuplexHandler {
             var peek = inbound
             let request: NBDRequest
             do {
-                guard let r = try NBDRequest.decode(from: &peek) else { break }
+                guard let r = try NBDRequest.decode(from: &peek, extended: agreement.extendedHeaders) else { break }
                 request = r
             } catch {
                 return context.close(promise: nil)
             }
-            let weight = Self.weight(of: request)
+            let payloadLength = request.payloadLength(extended: agreement.extendedHeaders)
+            let weight = Self.weight(of: request, payload: payloadLength)
             if weight > 0, reserved == nil, !reserve(weight, context: context) { break }
             var payload: ByteBuffer?
-            if request.command == .write {
+            if payloadLength > 0 {
                 // A payload over the limit cannot be skipped safely: the client is hostile or broken.
-                guard request.length <= NBD.Limit.payload else { return context.close(promise: nil) }
-                guard let slice = peek.readSlice(length: Int(request.length)) else { break }
+                guard payloadLength <= NBD.Limit.payload else { return context.close(promise: nil) }
+                guard let slice = peek.readSlice(length: Int(payloadLength)) else { break }
                 payload = slice
             }
             inbound = peek
@@ -149,7 +150,7 @@ final class NBDServerHandler: ChannelDuplexHandler {
     /// Runs `request` on the pool; `taken` of the budget is given back once its reply is written.
     private func start(_ request: NBDRequest, payload: ByteBuffer?, taken: Int, agreement: NBDSessionAgreement, context: ChannelHandlerContext) {
         let export = exports[agreement.export]
-        let weight = Self.weight(of: request)
+        let weight = Self.weight(of: request, payload: UInt64(payload?.readableBytes ?? 0))
         let budget = self.budget
         bytesInFlight += weight
         requestsInFlight += 1
