@@ -7,7 +7,7 @@ import NIOCore
 /// - 0: the server's transmission stream as the client decodes it (`NBDReplyDecoder`) against
 ///   a fixed table of requests in flight; every reply must re-encode to bytes decoding to itself.
 /// - 1: the client's stream as the server sees it (`NBDServerHandshake`, then request headers
-///   checked by `NBDServerWork.check`).
+///   checked by `NBDServerWork.check`; compact or, after `NBD_OPT_EXTENDED_HEADERS`, extended).
 /// - 2: the server's negotiation as the client sees it (`NBDClientHandshake`).
 ///
 /// Any error but `NBDError` is a finding, and so is a reply that does not round-trip.
@@ -58,12 +58,11 @@ public enum NBDFuzz {
         let (_, outcome) = machine.receive(&buffer)
         guard case .transmission(let agreement) = outcome else { return }
         for _ in 0..<1024 {
-            guard let request = try? NBDRequest.decode(from: &buffer) else { return }
+            guard let request = try? NBDRequest.decode(from: &buffer, extended: agreement.extendedHeaders) else { return }
             _ = NBDServerWork.check(request, export: exports[agreement.export], agreement: agreement)
-            if request.command == .write {
-                guard request.length <= NBD.Limit.payload, buffer.readableBytes >= Int(request.length) else { return }
-                buffer.moveReaderIndex(forwardBy: Int(request.length))
-            }
+            let payload = request.payloadLength(extended: agreement.extendedHeaders)
+            guard payload <= NBD.Limit.payload, buffer.readableBytes >= Int(payload) else { return }
+            buffer.moveReaderIndex(forwardBy: Int(payload))
         }
     }
 }

@@ -51,13 +51,15 @@ public struct NBDRequest: Sendable, Equatable {
     /// WRITE without `NBD_CMD_FLAG_PAYLOAD_LEN`.
     public static func decode(from buffer: inout ByteBuffer, extended: Bool = false) throws -> NBDRequest? {
         let size = extended ? extendedHeaderSize : headerSize
-        guard buffer.readableBytes >= size else { return nil }
         let at = buffer.readerIndex
-        let magic = buffer.getInteger(at: at, endianness: .big, as: UInt32.self)
+        // The magic is checked as soon as it is there: a compact header in extended mode is
+        // shorter than the 32 bytes waited for, and must not leave the server waiting.
+        guard let magic = buffer.getInteger(at: at, endianness: .big, as: UInt32.self) else { return nil }
         guard magic == (extended ? NBD.extendedRequestMagic : NBD.requestMagic) else {
             let mode = extended ? "extended headers were agreed" : "compact headers were agreed"
-            throw NBDWire.violation("request magic 0x\(String(magic ?? 0, radix: 16)) is wrong (\(mode))")
+            throw NBDWire.violation("request magic 0x\(String(magic, radix: 16)) is wrong (\(mode))")
         }
+        guard buffer.readableBytes >= size else { return nil }
         guard let flags = buffer.getInteger(at: at + 4, endianness: .big, as: UInt16.self),
             let type = buffer.getInteger(at: at + 6, endianness: .big, as: UInt16.self),
             let cookie = buffer.getInteger(at: at + 8, endianness: .big, as: UInt64.self),

@@ -23,6 +23,17 @@ import Testing
         NBDRequest(.write, cookie: 2, offset: 0, length: 4).write(to: &client)
         client.writeBytes([1, 2, 3, 4])
         NBDRequest(.blockStatus, flags: NBD.CommandFlag.reqOne, cookie: 3, offset: 0, length: 1 << 20).write(to: &client)
+        var extended = ByteBuffer()
+        extended.writeInteger(NBD.ClientFlag.fixedNewstyle | NBD.ClientFlag.noZeroes, endianness: .big)
+        NBDOption(.extendedHeaders).write(to: &extended)
+        NBDOption(.setMetaContext, data: NBDMetaContextRequest(exportName: "", queries: [NBD.baseAllocation]).bytes).write(to: &extended)
+        NBDOption(.go, data: NBDGoRequest(exportName: "").bytes).write(to: &extended)
+        NBDRequest(.read, cookie: 1, offset: 0, length: 4096).write(to: &extended, extended: true)
+        NBDRequest(.write, cookie: 2, offset: 0, length: 4).write(to: &extended, extended: true)
+        extended.writeBytes([1, 2, 3, 4])
+        NBDRequest(flags: 0, type: NBD.Command.writeZeroes.rawValue, cookie: 3, offset: 0, length: 5 << 32).write(to: &extended, extended: true)
+        NBDRequest(flags: NBD.CommandFlag.payloadLength, type: NBD.Command.flush.rawValue, cookie: 4, offset: 0, length: 2).write(to: &extended, extended: true)
+        extended.writeBytes([0, 0])
         var server = NBDServerHandshake.greeting
         for reply in [
             NBDOptionReply(option: NBD.Option.structuredReply.rawValue, type: NBD.Reply.ack),
@@ -31,7 +42,7 @@ import Testing
             NBDOptionReply(option: NBD.Option.go.rawValue, type: NBD.Reply.info, data: NBDExportInfo(size: 1 << 20, transmissionFlags: 3).exportItem),
             NBDOptionReply(option: NBD.Option.go.rawValue, type: NBD.Reply.ack),
         ] { reply.write(to: &server) }
-        return [("replies", [0] + replies.readableBytesView), ("client", [1] + client.readableBytesView), ("server", [2] + server.readableBytesView)]
+        return [("replies", [0] + replies.readableBytesView), ("client", [1] + client.readableBytesView), ("client-extended", [1] + extended.readableBytesView), ("server", [2] + server.readableBytesView)]
     }
 
     @Test func seedsAndCommittedInputs() throws {
