@@ -161,4 +161,122 @@ import Testing
         #expect(lines.contains("payload-on-flush 32769 22"), "a payload on FLUSH is consumed and refused with EINVAL")
         #expect(lines.contains("compact closed"), "a compact request after extended headers is a violation: \(lines)")
     }
+
+    /// ferry's client and server: extended headers agreed on both sides; extents of a 6 GiB sparse
+    /// file (BLOCK_STATUS_EXT, > 4 GiB runs), a 5 GiB WRITE_ZEROES, bytes read back.
+    @Test func ferrysClientAndServerAgreeOnExtendedHeaders() throws {
+        let dir = try TemporaryDirectory("ferry-nbd-ext")
+        let size: UInt64 = 6 << 30
+        _ = FileManager.default.createFile(atPath: dir.file("big.raw"), contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: dir.file("big.raw")))
+        try handle.truncate(atOffset: size)
+        try handle.close()
+        let device = try FileDevice.openForWriting(dir.file("big.raw"))
+        defer { try? device.close() }
+        let spec = NBDExportSpec(name: "", size: device.size, writable: true)
+        let server = try NBDServer(exports: [NBDServedExport(spec: spec, device: device)], listen: .unix(path: dir.file("f.sock")))
+        defer { server.close() }
+        let client = try NBDClient(try #require(server.uri()), writable: true)
+        defer { try? client.close() }
+        #expect(client.negotiated.extendedHeaders)
+        #expect(client.negotiated.structuredReplies)
+        let block = [UInt8](repeating: 0x5A, count: 65536)
+        try block.withUnsafeBytes { try client.write($0, at: 5 << 30) }
+        let map = try client.extents(at: 0, length: size)
+        #expect(map.first?.kind == .hole && (map.first?.length ?? 0) >= 4 << 30, "\(map)")
+        #expect(map.contains { $0.kind == .data && $0.offset <= 5 << 30 && $0.end >= (5 << 30) + 65536 }, "\(map)")
+        var back = [UInt8](repeating: 0, count: block.count)
+        try back.withUnsafeMutableBytes { try client.read(into: $0, at: 5 << 30) }
+        #expect(back == block)
+        try client.writeZeros(at: 0, length: (5 << 30) + 65536, mayDiscard: true)
+        try back.withUnsafeMutableBytes { try client.read(into: $0, at: 5 << 30) }
+        #expect(back.allSatisfy { $0 == 0 })
+    }
+
+    /// A hostile server's extended replies: each refused with an `NBDError`.
+    @Test func hostileExtendedRepliesAreRefused() throws {
+        let pending: [UInt64: NBDPending] = [
+            7: NBDPending(command: .read, offset: 4096, length: 8192),
+            8: NBDPending(command: .blockStatus, offset: 0, length: 6 << 30),
+        ]
+        func header(_ b: inout ByteBuffer, magic: UInt32 = NBD.extendedReplyMagic, type: UInt16, cookie: UInt64, offset: UInt64, length: UInt64) {
+            b.writeInteger(magic, endianness: .big)
+            b.writeInteger(NBD.Chunk.flagDone, endianness: .big)
+            b.writeInteger(type, endianness: .big)
+            b.writeInteger(cookie, endianness: .big)
+            b.writeInteger(offset, endianness: .big)
+            b.writeInteger(length, endianness: .big)
+        }
+        func refused(_ why: Comment, _ write: (inout ByteBuffer) -> Void, decoder: NBDReplyDecoder? = nil) {
+            var b = ByteBuffer()
+            write(&b)
+            #expect(throws: NBDError.self, why) { _ = try (decoder ?? Self.extendedDecoder).next(from: &b, pending: { pending[$0] }) }
+        }
+        // A good BLOCK_STATUS_EXT with a 5 GiB descriptor decodes.
+        var good = ByteBuffer()
+        header(&good, type: NBD.Chunk.blockStatusExtended, cookie: 8, offset: 0, length: 8 + 16)
+        good.writeInteger(UInt32(1), endianness: .big)
+        good.writeInteger(UInt32(1), endianness: .big)
+        good.writeInteger(UInt64(5 << 30), endianness: .big)
+        good.writeInteger(UInt64(3), endianness: .big)
+        let reply = try Self.extendedDecoder.next(from: &good, pending: { pending[$0] })
+        #expect(reply == .chunk(cookie: 8, done: true, payload: .blockStatus(context: 1, descriptors: [.init(length: 5 << 30, flags: 3)])))
+        // A server's own writer round-trips through the decoder.
+        var written = ByteBuffer()
+        NBDReply.chunk(cookie: 7, done: true, payload: .hole(offset: 4096, length: 8192)).writeExtended(offset: 4096, to: &written)
+        #expect(try Self.extendedDecoder.next(from: &written, pending: { pending[$0] }) == .chunk(cookie: 7, done: true, payload: .hole(offset: 4096, length: 8192)))
+        refused("a structured reply after extended headers") { b in
+            NBDReply.chunk(cookie: 7, done: true, payload: .none).write(to: &b)
+        }
+        refused("a simple reply after extended headers") { b in NBDReply.simple(cookie: 7, error: 0, data: nil).write(to: &b) }
+        refused("an extended reply without extended headers", { b in
+            NBDReply.chunk(cookie: 7, done: true, payload: .none).writeExtended(offset: 4096, to: &b)
+        }, decoder: NBDReplyDecoder(exportSize: 6 << 30))
+        refused("an offset that is not the request's") { b in header(&b, type: NBD.Chunk.none, cookie: 7, offset: 0, length: 0) }
+        refused("a 64-bit length, refused from the header") { b in header(&b, type: NBD.Chunk.offsetData, cookie: 7, offset: 4096, length: 1 << 40) }
+        refused("compact BLOCK_STATUS after extended headers") { b in
+            header(&b, type: NBD.Chunk.blockStatus, cookie: 8, offset: 0, length: 12)
+            b.writeInteger(UInt32(1), endianness: .big)
+            b.writeInteger(UInt32(4096), endianness: .big)
+            b.writeInteger(UInt32(0), endianness: .big)
+        }
+        refused("a descriptor count that is not the chunk's") { b in
+            header(&b, type: NBD.Chunk.blockStatusExtended, cookie: 8, offset: 0, length: 8 + 16)
+            b.writeInteger(UInt32(1), endianness: .big)
+            b.writeInteger(UInt32(2), endianness: .big)
+            b.writeInteger(UInt64(4096), endianness: .big)
+            b.writeInteger(UInt64(0), endianness: .big)
+        }
+        refused("descriptors whose sum wraps around 2^64") { b in
+            header(&b, type: NBD.Chunk.blockStatusExtended, cookie: 8, offset: 0, length: 8 + 32)
+            b.writeInteger(UInt32(1), endianness: .big)
+            b.writeInteger(UInt32(2), endianness: .big)
+            for _ in 0..<2 {
+                b.writeInteger(UInt64.max - 10, endianness: .big)
+                b.writeInteger(UInt64(0), endianness: .big)
+            }
+        }
+        refused("status flags over 32 bits") { b in
+            header(&b, type: NBD.Chunk.blockStatusExtended, cookie: 8, offset: 0, length: 8 + 16)
+            b.writeInteger(UInt32(1), endianness: .big)
+            b.writeInteger(UInt32(1), endianness: .big)
+            b.writeInteger(UInt64(4096), endianness: .big)
+            b.writeInteger(UInt64(1) << 40, endianness: .big)
+        }
+        refused("BLOCK_STATUS_EXT without extended headers", { b in
+            var c = ByteBuffer()
+            c.writeInteger(NBD.structuredReplyMagic, endianness: .big)
+            c.writeInteger(NBD.Chunk.flagDone, endianness: .big)
+            c.writeInteger(NBD.Chunk.blockStatusExtended, endianness: .big)
+            c.writeInteger(UInt64(8), endianness: .big)
+            c.writeInteger(UInt32(24), endianness: .big)
+            c.writeInteger(UInt32(1), endianness: .big)
+            c.writeInteger(UInt32(1), endianness: .big)
+            c.writeInteger(UInt64(4096), endianness: .big)
+            c.writeInteger(UInt64(0), endianness: .big)
+            b.writeBuffer(&c)
+        }, decoder: NBDReplyDecoder(exportSize: 6 << 30))
+    }
+
+    static let extendedDecoder = NBDReplyDecoder(exportSize: 6 << 30, extended: true)
 }

@@ -13,6 +13,16 @@ import Testing
         NBDReply.chunk(cookie: 2, done: true, payload: .blockStatus(context: 1, descriptors: [.init(length: 4096, flags: 3), .init(length: 8192, flags: 0)])).write(to: &replies)
         NBDReply.simple(cookie: 3, error: 0, data: nil).write(to: &replies)
         NBDReply.chunk(cookie: 4, done: true, payload: .error(errno: 5, message: "bad", offset: 10)).write(to: &replies)
+        var extendedReplies = ByteBuffer()
+        for reply: NBDReply in [
+            .chunk(cookie: 1, done: false, payload: .data(offset: 4096, bytes: ByteBuffer(bytes: [UInt8](repeating: 7, count: 100)))),
+            .chunk(cookie: 1, done: true, payload: .hole(offset: 4196, length: 1000)),
+            .chunk(cookie: 2, done: true, payload: .blockStatus(context: 1, descriptors: [.init(length: 4096, flags: 3), .init(length: 8192, flags: 0)])),
+            .chunk(cookie: 3, done: true, payload: .none),
+            .chunk(cookie: 4, done: true, payload: .error(errno: 5, message: "bad", offset: 10)),
+        ] {
+            reply.writeExtended(offset: NBDFuzz.pending[reply.cookie]?.offset ?? 0, to: &extendedReplies)
+        }
         var client = ByteBuffer()
         client.writeInteger(NBD.ClientFlag.fixedNewstyle | NBD.ClientFlag.noZeroes, endianness: .big)
         NBDOption(.structuredReply).write(to: &client)
@@ -42,7 +52,7 @@ import Testing
             NBDOptionReply(option: NBD.Option.go.rawValue, type: NBD.Reply.info, data: NBDExportInfo(size: 1 << 20, transmissionFlags: 3).exportItem),
             NBDOptionReply(option: NBD.Option.go.rawValue, type: NBD.Reply.ack),
         ] { reply.write(to: &server) }
-        return [("replies", [0] + replies.readableBytesView), ("client", [1] + client.readableBytesView), ("client-extended", [1] + extended.readableBytesView), ("server", [2] + server.readableBytesView)]
+        return [("replies", [0] + replies.readableBytesView), ("replies-extended", [0x81] + extendedReplies.readableBytesView), ("client", [1] + client.readableBytesView), ("client-extended", [1] + extended.readableBytesView), ("server", [2] + server.readableBytesView)]
     }
 
     @Test func seedsAndCommittedInputs() throws {
