@@ -12,8 +12,9 @@ public enum NBDListenAddress: Sendable, Equatable {
 }
 
 /// ferry's NBD server: exports `BlockDevice`s to any number of clients (nbdcopy, qemu-img,
-/// nbdinfo, qemu, the kernel's nbd-client), fixed newstyle only, structured replies and
-/// `base:allocation` from the disks' extents, read-only unless an export says writable.
+/// nbdinfo, qemu, the kernel's nbd-client), fixed newstyle only, structured replies (and
+/// extended headers when asked) and `base:allocation` from the disks' extents, read-only unless
+/// an export says writable; the READ/WRITE data of all clients bounded by one `NBDMemoryBudget`.
 public final class NBDServer: Sendable {
     public let exports: [NBDServedExport]
     /// The address clients reach: the socket path, or the bound host and port (port 0 resolved).
