@@ -63,6 +63,29 @@ import Testing
         }
     }
 
+    /// The extended seeds are valid streams (so mutants start from the new decoder paths).
+    @Test func extendedSeedsAreValid() throws {
+        let seeds = Dictionary(uniqueKeysWithValues: Self.seeds().map { ($0.name, $0.bytes) })
+        var replies = ByteBuffer(bytes: try #require(seeds["replies-extended"]).dropFirst())
+        let decoder = NBDReplyDecoder(exportSize: NBDFuzz.exportSize, extended: true)
+        var count = 0
+        while try decoder.next(from: &replies, pending: { NBDFuzz.pending[$0] }) != nil { count += 1 }
+        #expect(count == 5 && replies.readableBytes == 0)
+        var client = ByteBuffer(bytes: try #require(seeds["client-extended"]).dropFirst())
+        var machine = NBDServerHandshake(exports: [NBDExportSpec(name: "", size: NBDFuzz.exportSize, writable: true)])
+        guard case .transmission(let agreement) = machine.receive(&client).outcome else {
+            Issue.record("no GO in the seed")
+            return
+        }
+        #expect(agreement.extendedHeaders)
+        var requests = 0
+        while let r = try NBDRequest.decode(from: &client, extended: true) {
+            client.moveReaderIndex(forwardBy: Int(r.payloadLength(extended: true)))
+            requests += 1
+        }
+        #expect(requests == 4 && client.readableBytes == 0)
+    }
+
     @Test func seededMutants() throws {
         let seed = UInt64.random(in: 0...UInt64.max)
         print("NBDFuzzTests.seededMutants seed \(seed)")
