@@ -132,7 +132,12 @@ final class NBDServerHandler: ChannelDuplexHandler {
                 // A payload over the limit cannot be skipped safely: the client is hostile or broken.
                 guard payloadLength <= NBD.Limit.payload else { return context.close(promise: nil) }
                 guard let slice = peek.readSlice(length: Int(payloadLength)) else { break }
-                payload = slice
+                // A copy of exactly its size: a slice would keep all of `inbound`'s storage (a
+                // power of two, holding the requests around it) alive until the write is done,
+                // memory the budget does not see.
+                var own = context.channel.allocator.buffer(capacity: slice.readableBytes)
+                own.writeImmutableBuffer(slice)
+                payload = own
             }
             inbound = peek
             if request.command == .disconnect {
