@@ -44,6 +44,36 @@ import Testing
         #expect(server.memoryBudget.inUse == 0)
     }
 
+    /// Four nbdcopy at once (4 connections and 64 requests in flight each) against a 2 MiB
+    /// budget: every copy is the export's bytes, and the server never held more than the budget.
+    @Test func parallelNbdcopyStayWithinTheBudget() throws {
+        guard Tools.require("nbdcopy") else { return }
+        let dir = try TemporaryDirectory("ferry-nbd-budget")
+        var random = SeededRandom(seed: 17)
+        let bytes = random.bytes(24 << 20)
+        let device = MemoryDevice(name: "mem", bytes: bytes, writable: false)
+        let spec = NBDExportSpec(name: "", size: device.size, writable: false)
+        let budget = 2 << 20
+        let server = try NBDServer(exports: [NBDServedExport(spec: spec, device: device)], listen: .unix(path: dir.file("b.sock")), memoryBudget: budget)
+        defer { server.close() }
+        let uri = try #require(server.uri())
+        let failures = LockedError()
+        DispatchQueue.concurrentPerform(iterations: 4) { i in
+            do {
+                let run = try Tools.run("nbdcopy", [uri, dir.file("copy\(i).raw")], limit: 60)
+                if run.status != 0 { failures.set(NBDError(.connection, "nbdcopy", run.stderr)) }
+            } catch {
+                failures.set(error)
+            }
+        }
+        #expect(failures.get() == nil, "\(String(describing: failures.get()))")
+        for i in 0..<4 {
+            #expect(Array(try Data(contentsOf: URL(fileURLWithPath: dir.file("copy\(i).raw")))) == bytes, "copy \(i) differs")
+        }
+        #expect(server.memoryBudget.peakInUse <= budget)
+        #expect(server.memoryBudget.peakInUse > budget / 2)
+    }
+
     @Test func aRequestLargerThanTheBudgetRunsAlone() throws {
         var random = SeededRandom(seed: 16)
         let bytes = random.bytes(12 << 20)
