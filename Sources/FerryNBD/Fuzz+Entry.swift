@@ -6,8 +6,9 @@ import NIOCore
 ///
 /// - 0: the server's transmission stream as the client decodes it (`NBDReplyDecoder`) against
 ///   a fixed table of requests in flight; every reply must re-encode to bytes decoding to itself.
+///   With the first byte's high bit set (0x81, 0x84, …), extended replies (extended headers agreed).
 /// - 1: the client's stream as the server sees it (`NBDServerHandshake`, then request headers
-///   checked by `NBDServerWork.check`).
+///   checked by `NBDServerWork.check`; compact or, after `NBD_OPT_EXTENDED_HEADERS`, extended).
 /// - 2: the server's negotiation as the client sees it (`NBDClientHandshake`).
 ///
 /// Any error but `NBDError` is a finding, and so is a reply that does not round-trip.
@@ -26,7 +27,7 @@ public enum NBDFuzz {
         var buffer = ByteBuffer(bytes: bytes.dropFirst())
         do {
             switch mode % 3 {
-            case 0: try replies(&buffer)
+            case 0: try replies(&buffer, extended: mode & 0x80 != 0)
             case 1: server(&buffer)
             default:
                 var client = NBDClientHandshake(exportName: "", peer: "fuzz")
@@ -37,11 +38,11 @@ public enum NBDFuzz {
         }
     }
 
-    static func replies(_ buffer: inout ByteBuffer) throws {
-        let decoder = NBDReplyDecoder(exportSize: exportSize)
+    static func replies(_ buffer: inout ByteBuffer, extended: Bool) throws {
+        let decoder = NBDReplyDecoder(exportSize: exportSize, extended: extended)
         while let reply = try decoder.next(from: &buffer, pending: { pending[$0] }) {
             var again = ByteBuffer()
-            reply.write(to: &again)
+            if extended { reply.writeExtended(offset: pending[reply.cookie]?.offset ?? 0, to: &again) } else { reply.write(to: &again) }
             let decoded: NBDReply?
             do { decoded = try decoder.next(from: &again, pending: { pending[$0] }) } catch {
                 throw FuzzFinding("\(reply) re-encoded does not decode: \(error)")
@@ -58,12 +59,11 @@ public enum NBDFuzz {
         let (_, outcome) = machine.receive(&buffer)
         guard case .transmission(let agreement) = outcome else { return }
         for _ in 0..<1024 {
-            guard let request = try? NBDRequest.decode(from: &buffer) else { return }
+            guard let request = try? NBDRequest.decode(from: &buffer, extended: agreement.extendedHeaders) else { return }
             _ = NBDServerWork.check(request, export: exports[agreement.export], agreement: agreement)
-            if request.command == .write {
-                guard request.length <= NBD.Limit.payload, buffer.readableBytes >= Int(request.length) else { return }
-                buffer.moveReaderIndex(forwardBy: Int(request.length))
-            }
+            let payload = request.payloadLength(extended: agreement.extendedHeaders)
+            guard payload <= NBD.Limit.payload, buffer.readableBytes >= Int(payload) else { return }
+            buffer.moveReaderIndex(forwardBy: Int(payload))
         }
     }
 }

@@ -10,7 +10,11 @@
 /// request     u32 0x25609513  u16 flags  u16 type  u64 cookie  u64 offset  u32 length  [data]
 /// simple      u32 0x67446698  u32 error  u64 cookie  [data of a READ]
 /// structured  u32 0x668e33ef  u16 flags  u16 type  u64 cookie  u32 length  payload
+/// ext request u32 0x21e41c71  u16 flags  u16 type  u64 cookie  u64 offset  u64 length  [data]
+/// ext reply   u32 0x6e8a278c  u16 flags  u16 type  u64 cookie  u64 offset  u64 length  payload
 /// ```
+/// The last two are the extended headers (`NBD_OPT_EXTENDED_HEADERS`, the spec's
+/// `extension-ext-header` branch): one 32-byte header each way, 64-bit lengths.
 public enum NBD {
     public static let nbdMagic: UInt64 = 0x4e42_444d_4147_4943  // "NBDMAGIC"
     public static let optionMagic: UInt64 = 0x4948_4156_454f_5054  // "IHAVEOPT"
@@ -18,6 +22,8 @@ public enum NBD {
     public static let requestMagic: UInt32 = 0x2560_9513
     public static let simpleReplyMagic: UInt32 = 0x6744_6698
     public static let structuredReplyMagic: UInt32 = 0x668e_33ef
+    public static let extendedRequestMagic: UInt32 = 0x21e4_1c71
+    public static let extendedReplyMagic: UInt32 = 0x6e8a_278c
 
     /// The IANA port of NBD.
     public static let defaultPort = 10809
@@ -39,7 +45,7 @@ public enum NBD {
     /// Option numbers.
     public enum Option: UInt32, Sendable {
         case exportName = 1, abort = 2, list = 3, startTLS = 5, info = 6, go = 7, structuredReply = 8
-        case listMetaContext = 9, setMetaContext = 10
+        case listMetaContext = 9, setMetaContext = 10, extendedHeaders = 11
     }
 
     /// Option reply types; errors have bit 31 set.
@@ -54,6 +60,7 @@ public enum NBD {
         public static let errInvalid: UInt32 = errorBit | 3
         public static let errUnknown: UInt32 = errorBit | 6
         public static let errTooBig: UInt32 = errorBit | 9
+        public static let errExtHeaderRequired: UInt32 = errorBit | 10
     }
 
     /// `NBD_REP_INFO` item types.
@@ -87,6 +94,8 @@ public enum NBD {
         public static let noHole: UInt16 = 1 << 1
         public static let dontFragment: UInt16 = 1 << 2
         public static let reqOne: UInt16 = 1 << 3
+        /// Extended headers: the length is a payload that follows (always on WRITE), not an effect length.
+        public static let payloadLength: UInt16 = 1 << 5
     }
 
     /// Structured reply chunk types and flags.
@@ -96,6 +105,8 @@ public enum NBD {
         public static let offsetData: UInt16 = 1
         public static let offsetHole: UInt16 = 2
         public static let blockStatus: UInt16 = 5
+        /// Extended headers' block status: u32 context, u32 count, then u64 length, u64 flags each.
+        public static let blockStatusExtended: UInt16 = 6
         public static let error: UInt16 = 32769
         public static let errorOffset: UInt16 = 32770
     }

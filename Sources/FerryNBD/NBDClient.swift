@@ -123,6 +123,9 @@ public final class NBDClient: BlockDevice {
         try checkRange(offset, length, operation: "zero")
         guard negotiated.has(NBD.TransmissionFlag.sendWriteZeroes) else { return try writeZeroBytes(self, at: offset, length: length) }
         let flags = mayDiscard ? 0 : NBD.CommandFlag.noHole
+        if negotiated.extendedHeaders, length > 0 {  // a 64-bit length: one request
+            return try waitAll([submit(NBDRequest(flags: flags, type: NBD.Command.writeZeroes.rawValue, cookie: 0, offset: offset, length: length))])
+        }
         try waitAll(pieces(offset, length, 1 << 30).map { at, count in
             submit(NBDRequest(.writeZeroes, flags: flags, cookie: 0, offset: at, length: count))
         })
@@ -134,6 +137,9 @@ public final class NBDClient: BlockDevice {
         try checkWritable("trim")
         try checkRange(offset, length, operation: "trim")
         guard negotiated.has(NBD.TransmissionFlag.sendTrim) else { return }
+        if negotiated.extendedHeaders, length > 0 {  // a 64-bit length: one request
+            return try waitAll([submit(NBDRequest(flags: 0, type: NBD.Command.trim.rawValue, cookie: 0, offset: offset, length: length))])
+        }
         try waitAll(pieces(offset, length, 1 << 30).map { at, count in submit(NBDRequest(.trim, cookie: 0, offset: at, length: count)) })
     }
 
@@ -153,9 +159,10 @@ public final class NBDClient: BlockDevice {
         var at = offset
         let end = offset + length
         while at < end {
-            // Lengths are u32: ask at most 2 GiB at once, then go on from what came back.
-            let ask = UInt32(min(end - at, 1 << 31))
-            let outcome = try submit(NBDRequest(.blockStatus, cookie: 0, offset: at, length: ask)).wait()
+            // Compact lengths are u32: ask at most 2 GiB at once (extended: all that is left),
+            // then go on from what came back.
+            let ask = negotiated.extendedHeaders ? end - at : min(end - at, 1 << 31)
+            let outcome = try submit(NBDRequest(flags: 0, type: NBD.Command.blockStatus.rawValue, cookie: 0, offset: at, length: ask)).wait()
             guard case .descriptors(let descriptors) = outcome else { throw NBDError(.protocolViolation, name, "no block status") }
             for d in descriptors where at < end {
                 let n = min(UInt64(d.length), end - at)

@@ -82,7 +82,7 @@ final class NBDClientHandler: ChannelInboundHandler {
                 guard let agreed else { return }
                 handshake = nil
                 negotiated = agreed
-                decoder = NBDReplyDecoder(exportSize: agreed.size)
+                decoder = NBDReplyDecoder(exportSize: agreed.size, extended: agreed.extendedHeaders)
                 ready.succeed(agreed)
             }
             while let reply = try decoder.next(from: &inbound, pending: { inFlight[$0]?.pending }) {
@@ -116,8 +116,9 @@ final class NBDClientHandler: ChannelInboundHandler {
             inFlight[request.cookie] = InFlight(
                 pending: NBDPending(command: command, offset: request.offset, length: request.length), target: target, promise: promise)
         }
-        var header = context.channel.allocator.buffer(capacity: NBDRequest.headerSize)
-        request.write(to: &header)
+        let extended = negotiated?.extendedHeaders ?? false
+        var header = context.channel.allocator.buffer(capacity: NBDRequest.extendedHeaderSize)
+        request.write(to: &header, extended: extended)
         context.write(wrapOutboundOut(header), promise: nil)
         if let payload { context.write(wrapOutboundOut(payload), promise: nil) }
         context.flush()

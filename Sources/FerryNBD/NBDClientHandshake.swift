@@ -9,6 +9,8 @@ public struct NBDNegotiated: Sendable, Equatable {
     public var structuredReplies: Bool
     /// The id the server gave `base:allocation`, when it agreed to it.
     public var baseAllocation: UInt32?
+    /// True after `NBD_OPT_EXTENDED_HEADERS` was acknowledged (then `structuredReplies` is too).
+    public var extendedHeaders = false
 
     public func has(_ flag: UInt16) -> Bool { transmissionFlags & flag != 0 }
     public var isReadOnly: Bool { has(NBD.TransmissionFlag.readOnly) }
@@ -20,7 +22,7 @@ public struct NBDNegotiated: Sendable, Equatable {
 /// base:allocation, GO with INFO_BLOCK_SIZE; EXPORT_NAME only when GO is unsupported.
 public struct NBDClientHandshake: Sendable {
     enum State: Sendable {
-        case greeting, structuredReply, metaContext, go, exportName, done
+        case greeting, extendedHeaders, structuredReply, metaContext, go, exportName, done
     }
 
     public let exportName: String
@@ -28,6 +30,7 @@ public struct NBDClientHandshake: Sendable {
     private(set) var state = State.greeting
     private var noZeroes = false
     private var structured = false
+    private var extended = false
     private var context: UInt32?
     private var info = NBDExportInfo()
     private var replies = 0
@@ -58,9 +61,9 @@ public struct NBDClientHandshake: Sendable {
                 noZeroes = flags & NBD.HandshakeFlag.noZeroes != 0
                 var b = ByteBuffer()
                 b.writeInteger(NBD.ClientFlag.fixedNewstyle | (noZeroes ? NBD.ClientFlag.noZeroes : 0), endianness: .big)
-                NBDOption(.structuredReply).write(to: &b)
+                NBDOption(.extendedHeaders).write(to: &b)
                 out.append(b)
-                state = .structuredReply
+                state = .extendedHeaders
             case .exportName:
                 let need = 10 + (noZeroes ? 0 : 124)
                 guard buffer.readableBytes >= need else { return (out, nil) }
@@ -70,7 +73,7 @@ public struct NBDClientHandshake: Sendable {
                 guard size <= UInt64(Int64.max) else { throw fail(.protocolViolation, "export size \(size) is over 2^63") }
                 state = .done
                 return (out, agreement(size: size, flags: flags))
-            case .structuredReply, .metaContext, .go:
+            case .extendedHeaders, .structuredReply, .metaContext, .go:
                 guard let reply = try NBDOptionReply.decode(from: &buffer) else { return (out, nil) }
                 replies += 1
                 guard replies <= NBD.Limit.repliesPerOption else { throw fail(.protocolViolation, "more than \(NBD.Limit.repliesPerOption) option replies") }
@@ -80,11 +83,28 @@ public struct NBDClientHandshake: Sendable {
     }
 
     private mutating func take(_ reply: NBDOptionReply, _ out: inout [ByteBuffer]) throws -> NBDNegotiated? {
-        let expected: NBD.Option = state == .structuredReply ? .structuredReply : state == .metaContext ? .setMetaContext : .go
+        let expected: NBD.Option =
+            state == .extendedHeaders ? .extendedHeaders : state == .structuredReply ? .structuredReply : state == .metaContext ? .setMetaContext : .go
         guard reply.option == expected.rawValue else {
             throw fail(.protocolViolation, "a reply to option \(reply.option) while option \(expected.rawValue) was asked")
         }
         switch (state, reply.type) {
+        case (.extendedHeaders, NBD.Reply.ack):
+            // Extended headers imply structured replies: on to the meta context.
+            extended = true
+            structured = true
+            replies = 0
+            var b = ByteBuffer()
+            NBDOption(.setMetaContext, data: NBDMetaContextRequest(exportName: exportName, queries: [NBD.baseAllocation]).bytes).write(to: &b)
+            state = .metaContext
+            out.append(b)
+        case (.extendedHeaders, _) where reply.isError:
+            // Older servers (qemu-nbd < 8.2, nbdkit < 1.36): compact headers, structured replies.
+            replies = 0
+            var b = ByteBuffer()
+            NBDOption(.structuredReply).write(to: &b)
+            state = .structuredReply
+            out.append(b)
         case (.structuredReply, _) where reply.type == NBD.Reply.ack || reply.isError:
             structured = reply.type == NBD.Reply.ack
             replies = 0
@@ -136,7 +156,7 @@ public struct NBDClientHandshake: Sendable {
     private func agreement(size: UInt64, flags: UInt16) -> NBDNegotiated {
         NBDNegotiated(
             size: size, transmissionFlags: flags, blockSize: info.blockSize, structuredReplies: structured,
-            baseAllocation: structured ? context : nil)
+            baseAllocation: structured ? context : nil, extendedHeaders: extended)
     }
 
     private func fail(_ code: NBDError.Code, _ detail: String) -> NBDError { NBDError(code, peer, detail) }

@@ -4,15 +4,16 @@ public import NIOCore
 public struct NBDPending: Sendable, Equatable {
     public var command: NBD.Command
     public var offset: UInt64
-    public var length: UInt32
+    /// The request's length (over 32 bits only with extended headers, never for a READ).
+    public var length: UInt64
 
-    public init(command: NBD.Command, offset: UInt64, length: UInt32) {
+    public init(command: NBD.Command, offset: UInt64, length: UInt64) {
         self.command = command
         self.offset = offset
         self.length = length
     }
 
-    var end: UInt64 { offset + UInt64(length) }
+    var end: UInt64 { offset &+ length }  // the client checked offset + length ≤ the export's size
 }
 
 /// Cuts the server's byte stream of the transmission phase into replies, refusing whatever a
@@ -21,17 +22,40 @@ public struct NBDPending: Sendable, Equatable {
 /// (`NBD.Limit`), data or holes outside the request's range, a chunk type the command cannot
 /// have, block status that does not start at the request's offset or runs past the export's end,
 /// zero-length descriptors, an error message longer than its chunk.
+/// With extended headers only extended replies are valid (and only `BLOCK_STATUS_EXT` for block
+/// status, whose offset must be the request's); without, none are.
 /// Whether chunks cover a READ exactly once is the client's check (it sees all of them).
 public struct NBDReplyDecoder: Sendable {
     public var exportSize: UInt64
+    /// True when extended headers were agreed (`NBD_OPT_EXTENDED_HEADERS`).
+    public var extended: Bool
 
-    public init(exportSize: UInt64) { self.exportSize = exportSize }
+    public init(exportSize: UInt64, extended: Bool = false) {
+        self.exportSize = exportSize
+        self.extended = extended
+    }
 
     /// The reply at the front of `buffer`, or nil (nothing consumed) when it is incomplete.
     public func next(from buffer: inout ByteBuffer, pending: (UInt64) -> NBDPending?) throws -> NBDReply? {
         let at = buffer.readerIndex
         guard let magic = buffer.getInteger(at: at, endianness: .big, as: UInt32.self) else { return nil }
+        if extended, magic != NBD.extendedReplyMagic {
+            throw NBDWire.violation("reply magic 0x\(String(magic, radix: 16)) after extended headers were agreed (only 0x6e8a278c is valid)")
+        }
         switch magic {
+        case NBD.extendedReplyMagic:
+            guard extended else { throw NBDWire.violation("an extended reply (0x6e8a278c), but extended headers were not agreed") }
+            guard let flags = buffer.getInteger(at: at + 4, endianness: .big, as: UInt16.self),
+                let type = buffer.getInteger(at: at + 6, endianness: .big, as: UInt16.self),
+                let cookie = buffer.getInteger(at: at + 8, endianness: .big, as: UInt64.self),
+                let offset = buffer.getInteger(at: at + 16, endianness: .big, as: UInt64.self),
+                let length = buffer.getInteger(at: at + 24, endianness: .big, as: UInt64.self)
+            else { return nil }
+            guard let request = pending(cookie) else { throw unknown(cookie) }
+            guard offset == request.offset else {
+                throw NBDWire.violation("an extended reply for offset \(offset) to a request at \(request.offset)")
+            }
+            return try chunk(flags: flags, type: type, cookie: cookie, length: length, header: 32, request: request, from: &buffer)
         case NBD.simpleReplyMagic:
             guard let error = buffer.getInteger(at: at + 4, endianness: .big, as: UInt32.self),
                 let cookie = buffer.getInteger(at: at + 8, endianness: .big, as: UInt64.self)
@@ -50,20 +74,28 @@ public struct NBDReplyDecoder: Sendable {
                 let length = buffer.getInteger(at: at + 16, endianness: .big, as: UInt32.self)
             else { return nil }
             guard let request = pending(cookie) else { throw unknown(cookie) }
-            let cap = type == NBD.Chunk.offsetData ? 8 + UInt64(request.length) : UInt64(NBD.Limit.metadataChunk)
-            guard UInt64(length) <= cap else {
-                throw NBDWire.violation("a \(length)-byte reply chunk (type \(type)) for a \(request.length)-byte \(request.command) (at most \(cap))")
-            }
-            guard buffer.readableBytes >= 20 + Int(length) else { return nil }
-            buffer.moveReaderIndex(forwardBy: 20)
-            guard var body = buffer.readSlice(length: Int(length)) else { return nil }
-            let payload = try parse(type: type, body: &body, request: request)
-            let done = flags & NBD.Chunk.flagDone != 0
-            if case .none = payload, !done { throw NBDWire.violation("a NONE chunk without the DONE flag") }
-            return .chunk(cookie: cookie, done: done, payload: payload)
+            return try chunk(flags: flags, type: type, cookie: cookie, length: UInt64(length), header: 20, request: request, from: &buffer)
         default:
             throw NBDWire.violation("reply magic 0x\(String(magic, radix: 16)) is neither simple nor structured")
         }
+    }
+
+    /// A structured or extended chunk whose `header` bytes are read: its length bounded before
+    /// its bytes are waited for, then its payload parsed.
+    private func chunk(
+        flags: UInt16, type: UInt16, cookie: UInt64, length: UInt64, header: Int, request: NBDPending, from buffer: inout ByteBuffer
+    ) throws -> NBDReply? {
+        let cap = type == NBD.Chunk.offsetData ? 8 + min(request.length, UInt64(NBD.Limit.payload)) : UInt64(NBD.Limit.metadataChunk)
+        guard length <= cap else {
+            throw NBDWire.violation("a \(length)-byte reply chunk (type \(type)) for a \(request.length)-byte \(request.command) (at most \(cap))")
+        }
+        guard buffer.readableBytes >= header + Int(length) else { return nil }
+        buffer.moveReaderIndex(forwardBy: header)
+        guard var body = buffer.readSlice(length: Int(length)) else { return nil }
+        let payload = try parse(type: type, body: &body, request: request)
+        let done = flags & NBD.Chunk.flagDone != 0
+        if case .none = payload, !done { throw NBDWire.violation("a NONE chunk without the DONE flag") }
+        return .chunk(cookie: cookie, done: done, payload: payload)
     }
 
     private func unknown(_ cookie: UInt64) -> NBDError {
@@ -98,19 +130,34 @@ public struct NBDReplyDecoder: Sendable {
             guard body.readableBytes == 0 else { throw NBDWire.violation("a hole chunk of \(length) bytes") }
             try inside(offset, UInt64(count), "hole chunk")
             return .hole(offset: offset, length: count)
-        case NBD.Chunk.blockStatus:
+        case NBD.Chunk.blockStatus, NBD.Chunk.blockStatusExtended:
             guard request.command == .blockStatus else { throw NBDWire.violation("block status in a reply to \(request.command)") }
+            let wide = type == NBD.Chunk.blockStatusExtended
+            guard wide == extended else {
+                throw NBDWire.violation(extended ? "a compact BLOCK_STATUS chunk after extended headers" : "BLOCK_STATUS_EXT without extended headers")
+            }
             let context = try int(UInt32.self)
-            guard body.readableBytes > 0, body.readableBytes % 8 == 0 else {
-                throw NBDWire.violation("a block status chunk of \(length) bytes (4 + 8 per descriptor, at least one)")
+            let size = wide ? 16 : 8
+            if wide {
+                let count = try int(UInt32.self)
+                guard body.readableBytes == Int(count) * size else {
+                    throw NBDWire.violation("a BLOCK_STATUS_EXT chunk of \(length) bytes for \(count) descriptors (8 + 16 each)")
+                }
+            }
+            guard body.readableBytes > 0, body.readableBytes % size == 0 else {
+                throw NBDWire.violation("a block status chunk of \(length) bytes (\(wide ? 8 : 4) + \(size) per descriptor, at least one)")
             }
             var descriptors: [NBDBlockDescriptor] = []
             var end = request.offset
             while body.readableBytes > 0 {
-                let d = NBDBlockDescriptor(length: try int(UInt32.self), flags: try int(UInt32.self))
+                let length = wide ? try int(UInt64.self) : UInt64(try int(UInt32.self))
+                let flags = wide ? try int(UInt64.self) : UInt64(try int(UInt32.self))
+                guard flags <= UInt64(UInt32.max) else { throw NBDWire.violation("base:allocation status flags 0x\(String(flags, radix: 16)) over 32 bits") }
+                let d = NBDBlockDescriptor(length: length, flags: UInt32(flags))
                 guard d.length > 0 else { throw NBDWire.violation("a zero-length block status descriptor") }
-                end += UInt64(d.length)  // ≤ 2^63 + 2^17 · 2^32: no overflow
-                guard end <= exportSize else {
+                let (next, overflow) = end.addingReportingOverflow(d.length)
+                end = next
+                guard !overflow, end <= exportSize else {
                     throw NBDWire.violation("block status runs to \(end), past the end of the \(exportSize)-byte export")
                 }
                 descriptors.append(d)

@@ -24,7 +24,9 @@ public enum NBDServerWork {
     /// The errno a request must fail with before it touches the disk, or nil when it is valid.
     public static func check(_ request: NBDRequest, export: NBDExportSpec, agreement: NBDSessionAgreement) -> UInt32? {
         guard let command = request.command else { return NBD.Errno.einval }
-        let (end, overflow) = request.offset.addingReportingOverflow(UInt64(request.length))
+        // A payload the command does not take (extended headers' PAYLOAD_LEN), consumed already.
+        if request.payloadLength(extended: agreement.extendedHeaders) > 0, command != .write { return NBD.Errno.einval }
+        let (end, overflow) = request.offset.addingReportingOverflow(request.length)
         switch command {
         case .read, .write, .trim, .writeZeroes, .cache, .blockStatus:
             guard !overflow, end <= export.size else { return NBD.Errno.einval }
@@ -49,11 +51,15 @@ public enum NBDServerWork {
     ) -> ByteBuffer {
         var out = allocator.buffer(capacity: 32)
         let cookie = request.cookie
+        let extended = agreement.extendedHeaders
+        func emit(_ reply: NBDReply) {
+            if extended { reply.writeExtended(offset: request.offset, to: &out) } else { reply.write(to: &out) }
+        }
         func failure(_ errno: UInt32, _ message: String) {
-            if agreement.structuredReplies, request.command == .read || request.command == .blockStatus {
-                NBDReply.chunk(cookie: cookie, done: true, payload: .error(errno: errno, message: String(message.utf8.prefix(4096)) ?? "", offset: nil)).write(to: &out)
+            if agreement.structuredReplies, request.command == .read || request.command == .blockStatus || extended {
+                emit(.chunk(cookie: cookie, done: true, payload: .error(errno: errno, message: String(message.utf8.prefix(4096)) ?? "", offset: nil)))
             } else {
-                NBDReply.simple(cookie: cookie, error: errno, data: nil).write(to: &out)
+                emit(.simple(cookie: cookie, error: errno, data: nil))
             }
         }
         if let errno = check(request, export: export, agreement: agreement) {
@@ -63,38 +69,37 @@ public enum NBDServerWork {
         do {
             switch request.command {
             case .read?:
-                try read(request, device: device, export: export, structured: agreement.structuredReplies, into: &out, allocator: allocator)
+                try read(request, device: device, export: export, agreement: agreement, into: &out)
             case .blockStatus?:
-                let length = UInt64(request.length)
+                let length = request.length
                 var descriptors: [NBDBlockDescriptor] = []
                 for extent in try device.extents(at: request.offset, length: length) where descriptors.count < maxDescriptors {
                     let flags: UInt32 = extent.kind == .hole ? NBD.StateFlag.hole | NBD.StateFlag.zero : extent.kind == .zero ? NBD.StateFlag.zero : 0
                     if let last = descriptors.last, last.flags == flags {
-                        descriptors[descriptors.count - 1].length += UInt32(extent.length)  // the sum stays ≤ request.length (u32)
+                        descriptors[descriptors.count - 1].length += extent.length  // ≤ request.length: u32 unless extended
                     } else {
-                        descriptors.append(NBDBlockDescriptor(length: UInt32(extent.length), flags: flags))
+                        descriptors.append(NBDBlockDescriptor(length: extent.length, flags: flags))
                     }
                 }
                 if request.flags & NBD.CommandFlag.reqOne != 0 { descriptors = Array(descriptors.prefix(1)) }
                 guard !descriptors.isEmpty else { throw DiskError(.io, device.name, operation: "extents", "no extents") }
-                NBDReply.chunk(cookie: cookie, done: true, payload: .blockStatus(context: NBDServerHandshake.baseAllocationID, descriptors: descriptors))
-                    .write(to: &out)
+                emit(.chunk(cookie: cookie, done: true, payload: .blockStatus(context: NBDServerHandshake.baseAllocationID, descriptors: descriptors)))
             case .write?:
                 guard var payload else { throw DiskError(.io, device.name, operation: "write", "no payload") }
                 try payload.withUnsafeReadableBytes { try device.write($0, at: request.offset) }
                 payload.moveReaderIndex(to: payload.writerIndex)
                 if request.flags & NBD.CommandFlag.fua != 0 { try device.flush() }
-                NBDReply.simple(cookie: cookie, error: 0, data: nil).write(to: &out)
+                emit(.simple(cookie: cookie, error: 0, data: nil))
             case .writeZeroes?, .trim?:
                 let mayDiscard = request.command == .trim || request.flags & NBD.CommandFlag.noHole == 0
-                try device.writeZeros(at: request.offset, length: UInt64(request.length), mayDiscard: mayDiscard)
+                try device.writeZeros(at: request.offset, length: request.length, mayDiscard: mayDiscard)
                 if request.flags & NBD.CommandFlag.fua != 0 { try device.flush() }
-                NBDReply.simple(cookie: cookie, error: 0, data: nil).write(to: &out)
+                emit(.simple(cookie: cookie, error: 0, data: nil))
             case .flush?:
                 try device.flush()
-                NBDReply.simple(cookie: cookie, error: 0, data: nil).write(to: &out)
+                emit(.simple(cookie: cookie, error: 0, data: nil))
             case .cache?, .disconnect?, nil:
-                NBDReply.simple(cookie: cookie, error: 0, data: nil).write(to: &out)
+                emit(.simple(cookie: cookie, error: 0, data: nil))
             }
         } catch {
             out.clear()
@@ -103,40 +108,50 @@ public enum NBDServerWork {
         return out
     }
 
+    /// A READ's reply, its data read from the disk straight into `out` (no second copy of it).
     private static func read(
-        _ request: NBDRequest, device: any BlockDevice, export: NBDExportSpec, structured: Bool, into out: inout ByteBuffer,
-        allocator: ByteBufferAllocator
+        _ request: NBDRequest, device: any BlockDevice, export: NBDExportSpec, agreement: NBDSessionAgreement, into out: inout ByteBuffer
     ) throws {
-        let length = Int(request.length)
-        guard structured else {
-            var data = allocator.buffer(capacity: length)
-            try data.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { raw in
-                try device.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<length]), at: request.offset)
-                return length
+        let length = Int(request.length)  // ≤ NBD.Limit.payload (checked)
+        let extended = agreement.extendedHeaders
+        func emit(_ reply: NBDReply) {
+            if extended { reply.writeExtended(offset: request.offset, to: &out) } else { reply.write(to: &out) }
+        }
+        func readData(_ n: Int, at offset: UInt64) throws {
+            try out.writeWithUnsafeMutableBytes(minimumWritableBytes: n) { raw in
+                try device.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<n]), at: offset)
+                return n
             }
-            NBDReply.simple(cookie: request.cookie, error: 0, data: data).write(to: &out)
+        }
+        guard agreement.structuredReplies else {
+            out.reserveCapacity(minimumWritableBytes: 16 + length)
+            NBDReply.simple(cookie: request.cookie, error: 0, data: nil).write(to: &out)
+            try readData(length, at: request.offset)
             return
         }
-        let extents = export.extents && length > 0
+        let extents = (export.extents && length > 0
             ? try device.extents(at: request.offset, length: UInt64(length))
-            : [Extent(offset: request.offset, length: UInt64(length), kind: .data)]
-        var chunks: [NBDChunkPayload] = []
-        for extent in extents where extent.length > 0 {
+            : [Extent(offset: request.offset, length: UInt64(length), kind: .data)]).filter { $0.length > 0 }
+        guard !extents.isEmpty else {
+            return emit(.chunk(cookie: request.cookie, done: true, payload: .none))
+        }
+        let data = extents.reduce(0) { $0 + ($1.kind.readsAsZero ? 0 : Int($1.length)) }
+        out.reserveCapacity(minimumWritableBytes: data + 32 * extents.count)
+        for (i, extent) in extents.enumerated() {
+            let done = i == extents.count - 1
             if extent.kind.readsAsZero {
-                chunks.append(.hole(offset: extent.offset, length: UInt32(extent.length)))
+                emit(.chunk(cookie: request.cookie, done: done, payload: .hole(offset: extent.offset, length: UInt32(extent.length))))
                 continue
             }
             let n = Int(extent.length)
-            var data = allocator.buffer(capacity: n)
-            try data.writeWithUnsafeMutableBytes(minimumWritableBytes: n) { raw in
-                try device.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<n]), at: extent.offset)
-                return n
+            if extended {
+                NBDChunkPayload.writeExtendedChunkHeader(
+                    cookie: request.cookie, done: done, type: NBD.Chunk.offsetData, offset: request.offset, length: 8 + n, to: &out)
+            } else {
+                NBDChunkPayload.writeChunkHeader(cookie: request.cookie, done: done, type: NBD.Chunk.offsetData, length: 8 + n, to: &out)
             }
-            chunks.append(.data(offset: extent.offset, bytes: data))
-        }
-        if chunks.isEmpty { chunks = [.none] }
-        for (i, chunk) in chunks.enumerated() {
-            NBDReply.chunk(cookie: request.cookie, done: i == chunks.count - 1, payload: chunk).write(to: &out)
+            out.writeInteger(extent.offset, endianness: .big)
+            try readData(n, at: extent.offset)
         }
     }
 

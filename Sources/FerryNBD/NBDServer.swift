@@ -12,19 +12,26 @@ public enum NBDListenAddress: Sendable, Equatable {
 }
 
 /// ferry's NBD server: exports `BlockDevice`s to any number of clients (nbdcopy, qemu-img,
-/// nbdinfo, qemu, the kernel's nbd-client), fixed newstyle only, structured replies and
-/// `base:allocation` from the disks' extents, read-only unless an export says writable.
+/// nbdinfo, qemu, the kernel's nbd-client), fixed newstyle only, structured replies (and
+/// extended headers when asked) and `base:allocation` from the disks' extents, read-only unless
+/// an export says writable; the READ/WRITE data of all clients bounded by one `NBDMemoryBudget`.
 public final class NBDServer: Sendable {
     public let exports: [NBDServedExport]
     /// The address clients reach: the socket path, or the bound host and port (port 0 resolved).
     public let listening: NBDListenAddress
+    /// The bytes of READ/WRITE data all clients together may hold in the server at once.
+    public let memoryBudget: NBDMemoryBudget
     private let channel: any Channel
     private let children = ChildChannels()
     private let removeSocket: String?
 
-    public init(exports: [NBDServedExport], listen: NBDListenAddress) throws {
+    /// Serves `exports` on `listen`; `memoryBudget` bytes of READ/WRITE data may be held for all
+    /// clients together (`NBDMemoryBudget`: a larger request runs alone).
+    public init(exports: [NBDServedExport], listen: NBDListenAddress, memoryBudget: Int = NBDMemoryBudget.defaultCapacity) throws {
         precondition(!exports.isEmpty, "an NBD server needs an export")
         self.exports = exports
+        let budget = NBDMemoryBudget(capacity: memoryBudget)
+        self.memoryBudget = budget
         let children = self.children
         let pool = NIOThreadPool.singleton
         let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -36,7 +43,7 @@ public final class NBDServer: Sendable {
                 children.table.withLock { $0[id] = child }
                 child.closeFuture.whenComplete { _ in _ = children.table.withLock { $0.removeValue(forKey: id) } }
                 return child.eventLoop.makeCompletedFuture {
-                    try child.pipeline.syncOperations.addHandler(NBDServerHandler(exports: exports, pool: pool))
+                    try child.pipeline.syncOperations.addHandler(NBDServerHandler(exports: exports, pool: pool, budget: budget))
                 }
             }
         do {

@@ -30,6 +30,16 @@ public struct NBDSessionAgreement: Sendable, Equatable {
     public var export: Int
     public var structuredReplies: Bool
     public var baseAllocation: Bool
+    /// True after `NBD_OPT_EXTENDED_HEADERS` was acknowledged: 32-byte requests and replies,
+    /// every reply a chunk (implies `structuredReplies`).
+    public var extendedHeaders = false
+
+    public init(export: Int, structuredReplies: Bool, baseAllocation: Bool, extendedHeaders: Bool = false) {
+        self.export = export
+        self.structuredReplies = structuredReplies || extendedHeaders
+        self.baseAllocation = baseAllocation
+        self.extendedHeaders = extendedHeaders
+    }
 }
 
 /// The server side of fixed newstyle negotiation as a pure state machine: the greeting, the
@@ -54,6 +64,7 @@ public struct NBDServerHandshake: Sendable {
     private var state = State.clientFlags
     private var noZeroes = false
     private var structured = false
+    private var extended = false
     private var selected = false
     private var options = 0
 
@@ -116,6 +127,8 @@ public struct NBDServerHandshake: Sendable {
         func error(_ type: UInt32, _ text: String) { reply(type, Array(text.utf8)) }
         switch NBD.Option(rawValue: option.code) {
         case .exportName:
+            // The spec forbids EXPORT_NAME after extended headers: it has no way to refuse.
+            if extended { return .close(reason: "EXPORT_NAME after EXTENDED_HEADERS") }
             guard let index = export(named: String(decoding: option.data, as: UTF8.self)) else {
                 return .close(reason: "EXPORT_NAME of an unknown export")  // the spec's only answer: hang up
             }
@@ -142,6 +155,18 @@ public struct NBDServerHandshake: Sendable {
                 error(NBD.Reply.errInvalid, "STRUCTURED_REPLY takes no data")
                 return .negotiating
             }
+            guard !extended else {
+                error(NBD.Reply.errExtHeaderRequired, "extended headers are agreed already; STRUCTURED_REPLY cannot go back")
+                return .negotiating
+            }
+            structured = true
+            reply(NBD.Reply.ack)
+        case .extendedHeaders:
+            guard option.data.isEmpty else {
+                error(NBD.Reply.errInvalid, "EXTENDED_HEADERS takes no data")
+                return .negotiating
+            }
+            extended = true
             structured = true
             reply(NBD.Reply.ack)
         case .listMetaContext, .setMetaContext:
@@ -189,7 +214,7 @@ public struct NBDServerHandshake: Sendable {
             }
             reply(NBD.Reply.ack)
             if option.code == NBD.Option.go.rawValue {
-                return .transmission(NBDSessionAgreement(export: index, structuredReplies: structured, baseAllocation: selected))
+                return .transmission(NBDSessionAgreement(export: index, structuredReplies: structured, baseAllocation: selected, extendedHeaders: extended))
             }
         case .startTLS:
             error(NBD.Reply.errPolicy, "ferry's NBD server does not speak TLS")

@@ -13,6 +13,16 @@ import Testing
         NBDReply.chunk(cookie: 2, done: true, payload: .blockStatus(context: 1, descriptors: [.init(length: 4096, flags: 3), .init(length: 8192, flags: 0)])).write(to: &replies)
         NBDReply.simple(cookie: 3, error: 0, data: nil).write(to: &replies)
         NBDReply.chunk(cookie: 4, done: true, payload: .error(errno: 5, message: "bad", offset: 10)).write(to: &replies)
+        var extendedReplies = ByteBuffer()
+        for reply: NBDReply in [
+            .chunk(cookie: 1, done: false, payload: .data(offset: 4096, bytes: ByteBuffer(bytes: [UInt8](repeating: 7, count: 100)))),
+            .chunk(cookie: 1, done: true, payload: .hole(offset: 4196, length: 1000)),
+            .chunk(cookie: 2, done: true, payload: .blockStatus(context: 1, descriptors: [.init(length: 4096, flags: 3), .init(length: 8192, flags: 0)])),
+            .chunk(cookie: 3, done: true, payload: .none),
+            .chunk(cookie: 4, done: true, payload: .error(errno: 5, message: "bad", offset: 10)),
+        ] {
+            reply.writeExtended(offset: NBDFuzz.pending[reply.cookie]?.offset ?? 0, to: &extendedReplies)
+        }
         var client = ByteBuffer()
         client.writeInteger(NBD.ClientFlag.fixedNewstyle | NBD.ClientFlag.noZeroes, endianness: .big)
         NBDOption(.structuredReply).write(to: &client)
@@ -23,6 +33,17 @@ import Testing
         NBDRequest(.write, cookie: 2, offset: 0, length: 4).write(to: &client)
         client.writeBytes([1, 2, 3, 4])
         NBDRequest(.blockStatus, flags: NBD.CommandFlag.reqOne, cookie: 3, offset: 0, length: 1 << 20).write(to: &client)
+        var extended = ByteBuffer()
+        extended.writeInteger(NBD.ClientFlag.fixedNewstyle | NBD.ClientFlag.noZeroes, endianness: .big)
+        NBDOption(.extendedHeaders).write(to: &extended)
+        NBDOption(.setMetaContext, data: NBDMetaContextRequest(exportName: "", queries: [NBD.baseAllocation]).bytes).write(to: &extended)
+        NBDOption(.go, data: NBDGoRequest(exportName: "").bytes).write(to: &extended)
+        NBDRequest(.read, cookie: 1, offset: 0, length: 4096).write(to: &extended, extended: true)
+        NBDRequest(.write, cookie: 2, offset: 0, length: 4).write(to: &extended, extended: true)
+        extended.writeBytes([1, 2, 3, 4])
+        NBDRequest(flags: 0, type: NBD.Command.writeZeroes.rawValue, cookie: 3, offset: 0, length: 5 << 32).write(to: &extended, extended: true)
+        NBDRequest(flags: NBD.CommandFlag.payloadLength, type: NBD.Command.flush.rawValue, cookie: 4, offset: 0, length: 2).write(to: &extended, extended: true)
+        extended.writeBytes([0, 0])
         var server = NBDServerHandshake.greeting
         for reply in [
             NBDOptionReply(option: NBD.Option.structuredReply.rawValue, type: NBD.Reply.ack),
@@ -31,7 +52,7 @@ import Testing
             NBDOptionReply(option: NBD.Option.go.rawValue, type: NBD.Reply.info, data: NBDExportInfo(size: 1 << 20, transmissionFlags: 3).exportItem),
             NBDOptionReply(option: NBD.Option.go.rawValue, type: NBD.Reply.ack),
         ] { reply.write(to: &server) }
-        return [("replies", [0] + replies.readableBytesView), ("client", [1] + client.readableBytesView), ("server", [2] + server.readableBytesView)]
+        return [("replies", [0] + replies.readableBytesView), ("replies-extended", [0x81] + extendedReplies.readableBytesView), ("client", [1] + client.readableBytesView), ("client-extended", [1] + extended.readableBytesView), ("server", [2] + server.readableBytesView)]
     }
 
     @Test func seedsAndCommittedInputs() throws {
@@ -40,6 +61,29 @@ import Testing
         for (name, bytes) in seeds + (try FuzzCorpus.committed("FuzzNBD")) {
             do { try NBDFuzz.run(bytes) } catch { Issue.record("\(name): \(error)") }
         }
+    }
+
+    /// The extended seeds are valid streams (so mutants start from the new decoder paths).
+    @Test func extendedSeedsAreValid() throws {
+        let seeds = Dictionary(uniqueKeysWithValues: Self.seeds().map { ($0.name, $0.bytes) })
+        var replies = ByteBuffer(bytes: try #require(seeds["replies-extended"]).dropFirst())
+        let decoder = NBDReplyDecoder(exportSize: NBDFuzz.exportSize, extended: true)
+        var count = 0
+        while try decoder.next(from: &replies, pending: { NBDFuzz.pending[$0] }) != nil { count += 1 }
+        #expect(count == 5 && replies.readableBytes == 0)
+        var client = ByteBuffer(bytes: try #require(seeds["client-extended"]).dropFirst())
+        var machine = NBDServerHandshake(exports: [NBDExportSpec(name: "", size: NBDFuzz.exportSize, writable: true)])
+        guard case .transmission(let agreement) = machine.receive(&client).outcome else {
+            Issue.record("no GO in the seed")
+            return
+        }
+        #expect(agreement.extendedHeaders)
+        var requests = 0
+        while let r = try NBDRequest.decode(from: &client, extended: true) {
+            client.moveReaderIndex(forwardBy: Int(r.payloadLength(extended: true)))
+            requests += 1
+        }
+        #expect(requests == 4 && client.readableBytes == 0)
     }
 
     @Test func seededMutants() throws {
