@@ -37,4 +37,41 @@ import Testing
         let missing = try FerryExecutable.shell(env + "'\(FerryExecutable.path)' inspect '\(sim.uri("db/none.vmdk"))'")
         #expect(missing.status == 66, "\(missing.stderr)")
     }
+
+    /// `ferry esxi ls` lists the VMs; a VM named by name is copied; a running one is refused
+    /// with exit 75 and nothing written, and copied with --force (the flags on the command line).
+    @Test func esxiLsAndAVMByName() throws {
+        guard Tools.require("qemu-img", why: "makes the VM's VMDK and reads it as the oracle"), let sim = try VCSim(["-power", "on"]) else { return }
+        let dir = try TemporaryDirectory()
+        try (VCSim.password + "\n").write(toFile: dir.file("pw"), atomically: true, encoding: .utf8)
+        let flags = "--password-file '\(dir.file("pw"))' --esxi-fingerprint \(sim.fingerprint)"
+        let ls = try FerryExecutable.shell("'\(FerryExecutable.path)' esxi ls root@\(sim.host):\(sim.port) \(flags)")
+        #expect(ls.status == 0, "\(ls.stderr)")
+        let lines = ls.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.first?.contains("2 VMs") == true, "\(ls.stdout)")
+        #expect(lines.dropFirst().first?.hasPrefix("VM") == true && lines.dropFirst().first?.contains("PROVISIONED") == true, "\(ls.stdout)")
+        let json = try FerryExecutable.shell("'\(FerryExecutable.path)' esxi ls root@\(sim.host):\(sim.port) \(flags) --json")
+        #expect(json.status == 0, "\(json.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        let vms = try #require(object["vms"] as? [[String: Any]])
+        let names = vms.compactMap { $0["name"] as? String }
+        #expect(names.count == 2)
+        for name in names { #expect(lines.contains { $0.hasPrefix(name + " ") && $0.contains(" on ") }, "\(name) in \(ls.stdout)") }
+        let name = try #require(names.first)
+        let disk = try #require((vms.first?["disks"] as? [[String: Any]])?.first?["fileName"] as? String)
+        try ESXiReadTests.rawImage(dir.file("src.raw"), size: 5 << 20, seed: 73)
+        try ESXiReadTests.qemu("convert", "-f", "raw", "-O", "vmdk", dir.file("src.raw"), sim.file(datastorePath: disk))
+        let uri = "esxi://root@\(sim.host):\(sim.port)/\(name)"
+        let refused = try FerryExecutable.shell("'\(FerryExecutable.path)' copy '\(uri)' '\(dir.file("out.raw"))' \(flags)")
+        #expect(refused.status == 75, "\(refused.stderr)")
+        #expect(refused.stderr.contains("is running"), "\(refused.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir.file("out.raw")))
+        let forced = try FerryExecutable.shell("'\(FerryExecutable.path)' copy '\(uri)' '\(dir.file("out.raw"))' \(flags) --force")
+        #expect(forced.status == 0, "\(forced.stderr)")
+        #expect(forced.stderr.contains("crash-consistent at best"), "\(forced.stderr)")
+        let copied = try Data(contentsOf: URL(fileURLWithPath: dir.file("out.raw")))
+        #expect(Array(copied) == (try ESXiReadTests.oracle(sim.file(datastorePath: disk), dir)))
+        let badPin = try FerryExecutable.shell("'\(FerryExecutable.path)' esxi ls root@\(sim.host):\(sim.port) --password-file '\(dir.file("pw"))' --esxi-fingerprint 12:34")
+        #expect(badPin.status == 64, "\(badPin.stderr)")
+    }
 }

@@ -19,6 +19,7 @@ public struct Ferry: AsyncParsableCommand {
             PlanCommand.self,
             ExplainCommand.self,
             ServeCommand.self,
+            ESXiCommand.self,
         ])
 
     public init() {}

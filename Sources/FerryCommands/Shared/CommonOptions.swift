@@ -1,6 +1,7 @@
 public import ArgumentParser
 public import FerryCopy
 public import FerryFormats
+public import FerryESXi
 import Foundation
 
 extension ProgressMode: ExpressibleByArgument {}
@@ -64,6 +65,8 @@ public struct SourceOptions: ParsableArguments {
             valueName: "DIR"))
     public var allowBacking: [String] = []
 
+    @OptionGroup public var esxi: ESXiOptions
+
     public init() {}
 
     public var policy: SourcePolicy {
@@ -86,4 +89,44 @@ public struct SourceOptions: ParsableArguments {
         let warnings = progress == .json ? [] : chain.warnings.map { "ferry: warning: \($0)" }
         try? FileHandle.standardError.write(contentsOf: Data(([line] + warnings).map { $0 + "\n" }.joined().utf8))
     }
+}
+
+/// The flags of esxi:// sources (password, certificate, running VMs), for every command that
+/// opens a source and for `ferry esxi`.
+public struct ESXiOptions: ParsableArguments {
+    @Option(
+        name: .customLong("password-file"),
+        help: ArgumentHelp("esxi:// sources: the host's password is the first line of FILE (never on the command line; FERRY_ESXI_PASSWORD_FILE and FERRY_ESXI_PASSWORD also work, else a prompt).", valueName: "FILE"))
+    public var passwordFile: String?
+
+    @Option(
+        name: .customLong("esxi-fingerprint"),
+        help: ArgumentHelp("esxi:// sources: trust only the host certificate with this SHA-256 fingerprint (AB:CD:…, as ferry prints it on first contact).", valueName: "SHA256"))
+    public var esxiFingerprint: String?
+
+    @Flag(name: .customLong("esxi-insecure"), help: "esxi:// sources: do not check the host's certificate at all (a warning is printed on every run).")
+    public var esxiInsecure = false
+
+    @Flag(name: .customLong("force"), help: "esxi:// sources: read a running VM's disk as it is now (the copy is crash-consistent at best) instead of refusing it (exit 75).")
+    public var force = false
+
+    /// Applies the esxi:// flags: the ESXi scheme every command opens sources through is
+    /// registered again with them, once the command line is parsed and before the command runs.
+    public mutating func validate() throws {
+        DiskSchemes.register(ESXiScheme(settings: try esxiSettings()))
+    }
+
+    /// The ESXi settings these flags give.
+    public func esxiSettings() throws -> ESXiSettings {
+        var settings = ESXiSettings(passwordFile: passwordFile, insecure: esxiInsecure)
+        if let esxiFingerprint {
+            do { settings.fingerprint = try CertificateFingerprint(parsing: esxiFingerprint) } catch {
+                throw ValidationError("--esxi-fingerprint: \(error)")
+            }
+        }
+        settings.allowRunning = force
+        return settings
+    }
+
+    public init() {}
 }
