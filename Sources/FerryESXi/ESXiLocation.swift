@@ -94,7 +94,7 @@ public struct ESXiLocation: Sendable, Equatable {
         case .vm(let name): what = name
         case .host: what = ""
         }
-        return "esxi://\(user)@\(Self.bracketed(host))\(port == 443 ? "" : ":\(port)")/\(what)"
+        return "esxi://\(user)@\(Self.bracketed(host))\(port == 443 ? "" : ":\(port)")" + (what.isEmpty ? "" : "/\(what)")
     }
 
     /// A host for `ferry esxi`: `esxi://USER@HOST[:PORT][?QUERY]` or `USER@HOST[:PORT]`.

@@ -47,7 +47,7 @@ enum ESXiTLS {
         }
         return ESXiError(
             .certificate, location.origin,
-            "the system CAs do not trust the host's certificate (SHA-256 \(seen)); if the host's console shows this fingerprint, pin it: add ?fingerprint=\(seen) to the esxi:// URI (or set FERRY_ESXI_FINGERPRINT=\(seen))")
+            "the system CAs do not trust the host's certificate (SHA-256 \(seen)); if the host's console shows this fingerprint, pin it: add ?fingerprint=\(seen) to the esxi:// URI (or pass --esxi-fingerprint \(seen), or set FERRY_ESXI_FINGERPRINT=\(seen))")
     }
 
     static func fingerprint(of certificate: NIOSSLCertificate) throws -> CertificateFingerprint {
