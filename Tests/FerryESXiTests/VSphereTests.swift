@@ -85,6 +85,36 @@ import Testing
     }
 }
 
+extension VSphereTests {
+    /// A VM with a snapshot, ESXi-style (the wrapper's `-snapshot`: the disk's backing is a
+    /// `-000001` child over the old file). Off, it is read as its current state (the chain);
+    /// running, as the snapshot left it (the parent), never the child the VM writes.
+    @Test(arguments: [false, true])
+    func aSnapshotChainIsReadAsTheRightState(running: Bool) throws {
+        guard Tools.require("qemu-img", "qemu-io", why: "make the snapshot chain and read it as the oracle"),
+            let sim = try VCSim(["-power", running ? "on" : "off", "-snapshot", "before-migration"])
+        else { return }
+        let vm = try #require(try Self.machines(sim).first)
+        #expect(vm.snapshots == ["before-migration"])
+        let disk = try #require(vm.disks.first)
+        let parent = try #require(disk.parents.first)
+        #expect(disk.fileName.hasSuffix("disk1-000001.vmdk") && parent.hasSuffix("disk1.vmdk"), "\(disk)")
+        let dir = try TemporaryDirectory()
+        try ESXiReadTests.rawImage(dir.file("src.raw"), size: 4 << 20, seed: 74)
+        let base = sim.file(datastorePath: parent), child = sim.file(datastorePath: disk.fileName)
+        try ESXiReadTests.qemu("convert", "-f", "raw", "-O", "vmdk", dir.file("src.raw"), base)
+        try ESXiReadTests.qemu("create", "-f", "vmdk", "-b", "disk1.vmdk", "-F", "vmdk", child)
+        let write = try Tools.run("qemu-io", ["-f", "vmdk", "-c", "write -P 0x5a 1M 512k", child])
+        #expect(write.status == 0, "\(write.stderr)")
+        let warnings = WarningLog()
+        let opened = try ESXiScheme(settings: try ESXiReadTests.settings(dir), warn: warnings.add).openSource(sim.vmURI(vm.name), policy: SourcePolicy())
+        let bytes = try ESXiReadTests.readAll(opened.disk)
+        #expect(bytes == (try ESXiReadTests.oracle(running ? base : child, dir)))
+        #expect(bytes != (try ESXiReadTests.oracle(running ? child : base, dir)), "the two states differ, so the test can tell them apart")
+        #expect(warnings.lines.contains { $0.contains("as its current snapshot left it") } == running, "\(warnings.lines)")
+    }
+}
+
 /// Warnings an `ESXiScheme` printed.
 final class WarningLog: Sendable {
     private let store = Mutex<[String]>([])

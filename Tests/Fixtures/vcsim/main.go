@@ -29,6 +29,7 @@ import (
 
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/simulator/esx"
+	"github.com/vmware/govmomi/vim25/types"
 )
 
 type options struct {
@@ -189,6 +190,7 @@ func main() {
 	flag.BoolVar(&opt.ignoreRange, "ignore-range", false, "ignore Range headers (answer 200 with the whole file)")
 	flag.Int64Var(&opt.throttle, "throttle", 0, "bytes per second per request on /folder (0: unlimited)")
 	power := flag.String("power", "on", "power state of the simulated VMs: on or off")
+	snapshot := flag.String("snapshot", "", "give every VM a snapshot of this name, the way ESXi does: each disk's backing becomes DISK-000001.vmdk over the old file as its parent (vcsim itself leaves the backing alone)")
 	flag.Parse()
 
 	model := simulator.ESX()
@@ -206,6 +208,27 @@ func main() {
 	defer server.Close()
 	// Requests reach the handler only after the URL below is printed, so swapping it here is safe.
 	server.Config.Handler = &wrapper{inner: server.Config.Handler, opt: opt, cookies: map[string]time.Time{}}
+
+	if *snapshot != "" {
+		for _, obj := range simulator.Map.All("VirtualMachine") {
+			vm := obj.(*simulator.VirtualMachine)
+			vm.Snapshot = &types.VirtualMachineSnapshotInfo{RootSnapshotList: []types.VirtualMachineSnapshotTree{{
+				Snapshot: types.ManagedObjectReference{Type: "VirtualMachineSnapshot", Value: vm.Self.Value + "-snapshot-1"},
+				Vm:       vm.Self, Name: *snapshot, State: vm.Runtime.PowerState,
+			}}}
+			for _, device := range vm.Config.Hardware.Device {
+				disk, ok := device.(*types.VirtualDisk)
+				if !ok {
+					continue
+				}
+				if backing, ok := disk.Backing.(*types.VirtualDiskFlatVer2BackingInfo); ok {
+					parent := *backing
+					backing.Parent = &parent
+					backing.FileName = strings.TrimSuffix(backing.FileName, ".vmdk") + "-000001.vmdk"
+				}
+			}
+		}
+	}
 
 	var datastore, dsName string
 	for _, obj := range simulator.Map.All("Datastore") {
