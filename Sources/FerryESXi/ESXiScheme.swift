@@ -36,9 +36,7 @@ public struct ESXiScheme: DiskScheme {
         case .vm(let name):
             let machines = try Self.machines(session, password: password)
             let machine = try Self.machine(named: name, in: machines, location)
-            let file = try Self.diskToRead(machine, location, allowRunning: settings.allowRunning, warn: warn)
-            let (datastore, path) = try ESXiLocation.datastorePath(file, subject: location.display)
-            return try DiskImage.open(source: path, files: ESXiDatastore(session: session, name: datastore), policy: policy)
+            return try Self.open(machine, session: session, allowRunning: settings.allowRunning, warn: warn, policy: policy)
         case .host:
             preconditionFailure("refused above")
         }
@@ -57,6 +55,17 @@ public struct ESXiScheme: DiskScheme {
         try api.login(password: password)
         defer { api.logout() }
         return try api.virtualMachines()
+    }
+
+    /// A VM's disk (`disk`, 1-based, else the session location's `?disk=N`, else its only one)
+    /// through the session, in the state `diskToRead` picks.
+    public static func open(_ machine: VSphereVM, disk: Int? = nil, session: ESXiSession, allowRunning: Bool,
+                            warn: @Sendable (String) -> Void, policy: SourcePolicy) throws -> OpenedSource {
+        var location = session.location.with(.vm(name: machine.name))
+        if let disk { location.disk = disk }
+        let file = try diskToRead(machine, location, allowRunning: allowRunning, warn: warn)
+        let (datastore, path) = try ESXiLocation.datastorePath(file, subject: location.display)
+        return try DiskImage.open(source: path, files: ESXiDatastore(session: session, name: datastore), policy: policy)
     }
 
     /// The VM called `name`, or an error listing the VMs there are.

@@ -74,4 +74,34 @@ import Testing
         let badPin = try FerryExecutable.shell("'\(FerryExecutable.path)' esxi ls root@\(sim.host):\(sim.port) --password-file '\(dir.file("pw"))' --esxi-fingerprint 12:34")
         #expect(badPin.status == 64, "\(badPin.stderr)")
     }
+
+    /// `ferry esxi report`: one entry per VM with its disks' verdicts, reading metadata only
+    /// (a fraction of a fully allocated disk), and a disk that cannot be read named, not fatal.
+    @Test func esxiReportReadsMetadataOnly() throws {
+        guard Tools.require("qemu-img", why: "makes the VM's VMDK"), let sim = try VCSim() else { return }
+        let dir = try TemporaryDirectory()
+        try (VCSim.password + "\n").write(toFile: dir.file("pw"), atomically: true, encoding: .utf8)
+        let flags = "--password-file '\(dir.file("pw"))' --esxi-fingerprint \(sim.fingerprint)"
+        let vms = try VSphereTests.machines(sim)
+        let first = try #require(vms.first), firstDisk = try #require(first.disks.first)
+        var random = SeededRandom(seed: 75)
+        try Data(random.bytes(32 << 20)).write(to: URL(fileURLWithPath: dir.file("src.raw")))
+        try ESXiReadTests.qemu("convert", "-f", "raw", "-O", "vmdk", dir.file("src.raw"), sim.file(datastorePath: firstDisk.fileName))
+        let before = try sim.stats()["bytes"] ?? 0
+        let report = try FerryExecutable.shell("'\(FerryExecutable.path)' esxi report root@\(sim.host):\(sim.port) \(flags) --json")
+        #expect(report.status == 0, "\(report.stderr)")
+        let served = (try sim.stats()["bytes"] ?? 0) - before
+        #expect(served < 8 << 20, "the report read \(served) bytes of a 32 MiB allocated disk")
+        let entries = try #require(try JSONSerialization.jsonObject(with: Data(report.stdout.utf8)) as? [[String: Any]])
+        #expect(entries.count == vms.count)
+        let byName = Dictionary(uniqueKeysWithValues: entries.compactMap { e in (e["name"] as? String).map { ($0, e) } })
+        let inspected = try #require((byName[first.name]?["disks"] as? [[String: Any]])?.first)
+        #expect(inspected["error"] == nil, "\(inspected)")
+        #expect((inspected["verdicts"] as? [[String: Any]])?.isEmpty == false, "\(inspected)")
+        let other = try #require(vms.dropFirst().first)
+        let broken = try #require((byName[other.name]?["disks"] as? [[String: Any]])?.first)
+        #expect(broken["error"] != nil, "the simulator's own empty disk file is not an image: \(broken)")
+        let text = try FerryExecutable.shell("'\(FerryExecutable.path)' esxi report root@\(sim.host):\(sim.port) \(flags)")
+        #expect(text.status == 0 && text.stdout.contains("\(first.name): poweredOff") && text.stdout.contains("cannot inspect"), "\(text.stdout)")
+    }
 }

@@ -1,6 +1,9 @@
 public import ArgumentParser
 import FerryCopy
 import FerryESXi
+import FerryFormats
+import FerryGuest
+import Synchronization
 import Foundation
 
 /// `ferry esxi …`: an ESXi host seen through its vSphere API, from the KVM side.
@@ -12,7 +15,7 @@ public struct ESXiCommand: ParsableCommand {
             Every command that reads a source also takes esxi://USER@HOST/VM (a VM by name) and \
             esxi://USER@HOST/[datastore] dir/disk.vmdk (see docs/esxi.md).
             """,
-        subcommands: [ESXiListCommand.self])
+        subcommands: [ESXiListCommand.self, ESXiReportCommand.self])
 
     public init() {}
 }
@@ -94,6 +97,140 @@ public struct ESXiListCommand: ParsableCommand {
         for (row, diskLines) in zip(rows.dropFirst(), disks) {
             lines.append(render(row))
             lines += diskLines
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// `ferry esxi report USER@HOST`: every VM's guest inspected over ranged reads (metadata only),
+/// with what a migration weekend is planned with.
+public struct ESXiReportCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "report",
+        abstract: "A pre-flight report of every VM on an ESXi host: guest OS, boot verdicts on IDE and VirtIO, snapshots, independent disks, data to move.",
+        discussion: """
+            Reads only the guests' metadata (partition tables, file system and registry structures: \
+            a few MiB per disk) through /folder, read-only. A running VM is read through its \
+            snapshot when it has one, else as it is (the report says so). Exit status 0 even when \
+            verdicts fail; a disk that cannot be read is named in the report.
+
+            Example:
+              FERRY_ESXI_PASSWORD_FILE=/root/esx1.pw ferry esxi report root@esx1 --esxi-fingerprint 44:8F:…
+            """ + "\n\n" + FerryExit.helpLine)
+
+    @Argument(help: ArgumentHelp("The host: USER@HOST[:PORT] or esxi://USER@HOST[:PORT][?fingerprint=…].", valueName: "USER@HOST"))
+    public var host: String
+
+    @Flag(help: "Print the report as JSON.")
+    public var json = false
+
+    @OptionGroup public var esxi: ESXiOptions
+
+    public init() {}
+
+    /// One disk of one VM as inspected.
+    struct DiskReport: Encodable {
+        var disk: Int
+        var file: String
+        /// The file read (a running VM's snapshot parent, or `file`).
+        var read: String?
+        var capacity: UInt64
+        var mode: String
+        var guest: String?
+        var verdicts: [Verdict]
+        var error: String?
+    }
+
+    struct MachineReport: Encodable {
+        var name: String
+        var powerState: String
+        var guest: String?
+        var firmware: String?
+        var snapshots: [String]
+        var independentDisks: [String]
+        var committedBytes: UInt64?
+        var provisionedBytes: UInt64
+        var disks: [DiskReport]
+        var notes: [String]
+    }
+
+    public func run() throws {
+        let location = try ESXiLocation(parsingHost: host)
+        let settings = try esxi.esxiSettings()
+        let password = try settings.password(for: location)
+        let session = try ESXiScheme(settings: settings).connect(location, password: password)
+        defer { session.close() }
+        let machines = try ESXiScheme.machines(session, password: password)
+        let reports = machines.map { Self.report($0, session: session) }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(reports), as: UTF8.self))
+        } else {
+            print(Self.text(reports, host: location.display))
+        }
+    }
+
+    static let bootVerdicts = ["boot-ide", "boot-virtio-blk", "boot-virtio-scsi"]
+
+    static func report(_ vm: VSphereVM, session: ESXiSession) -> MachineReport {
+        var notes: [String] = []
+        if !vm.isPoweredOff {
+            notes.append(vm.snapshots.isEmpty
+                ? "\(vm.powerState): disks read as they are now; shut it down before the copy"
+                : "\(vm.powerState): disks read as the current snapshot left them; shut it down before the final copy")
+        }
+        if !vm.snapshots.isEmpty { notes.append("\(vm.snapshots.count) snapshot\(vm.snapshots.count == 1 ? "" : "s"): ferry copies the current state; consolidate them to free the datastore") }
+        let independent = vm.disks.filter(\.isIndependent).map(\.fileName)
+        if !independent.isEmpty { notes.append("independent disks are not in snapshots: copy them with the VM off") }
+        var disks: [DiskReport] = []
+        for (n, disk) in vm.disks.enumerated() {
+            var entry = DiskReport(disk: n + 1, file: disk.fileName, capacity: disk.capacity, mode: disk.mode, verdicts: [])
+            do {
+                let read = Mutex<String?>(nil)
+                let opened = try ESXiScheme.open(
+                    vm, disk: n + 1, session: session, allowRunning: vm.snapshots.isEmpty || disk.isIndependent,
+                    warn: { line in if line.contains("current snapshot") { read.withLock { $0 = disk.parents.first } } }, policy: SourcePolicy())
+                defer { try? opened.disk.close() }
+                entry.read = read.withLock { $0 } ?? disk.fileName
+                let inspection = try GuestInspector.inspect(opened.disk)
+                if let w = inspection.windows {
+                    entry.guest = "\(w.productName ?? "Windows") \(w.version ?? "")".trimmingCharacters(in: .whitespaces)
+                        + (w.servicePack.map { ", \($0)" } ?? "") + (w.architecture.map { ", \($0)" } ?? "") + (w.hal.map { ", HAL \($0)" } ?? "")
+                } else if let volume = inspection.volume {
+                    entry.guest = volume.type
+                } else {
+                    entry.guest = inspection.partitions.isEmpty ? nil : inspection.partitions.map(\.filesystem).joined(separator: ", ")
+                }
+                entry.verdicts = inspection.verdicts.filter { !$0.ok || bootVerdicts.contains($0.id) }
+            } catch {
+                entry.error = "\(error)"
+            }
+            disks.append(entry)
+        }
+        return MachineReport(
+            name: vm.name, powerState: vm.powerState, guest: vm.guestFullName ?? vm.guestId, firmware: vm.firmware, snapshots: vm.snapshots,
+            independentDisks: independent, committedBytes: vm.committedBytes, provisionedBytes: vm.provisionedBytes, disks: disks, notes: notes)
+    }
+
+    static func text(_ reports: [MachineReport], host: String) -> String {
+        var lines = ["\(host): \(reports.count) VM\(reports.count == 1 ? "" : "s")"]
+        for r in reports {
+            lines.append("")
+            lines.append("\(r.name): \(r.powerState), \(r.guest ?? "unknown guest")\(r.firmware.map { ", \($0)" } ?? ""); "
+                + "data to move \(r.committedBytes.map(ByteCount.format) ?? "?") of \(ByteCount.format(r.provisionedBytes)) provisioned")
+            for d in r.disks {
+                lines.append("  disk=\(d.disk) \(d.file) (\(ByteCount.format(d.capacity)), \(d.mode))" + (d.read.flatMap { $0 == d.file ? nil : ", read as \($0)" } ?? ""))
+                if let error = d.error {
+                    lines.append("    cannot inspect: \(error)")
+                    continue
+                }
+                lines.append("    guest: \(d.guest ?? "no operating system found")")
+                for v in d.verdicts {
+                    lines.append("    \(v.ok ? "ok" : v.severity.rawValue) \(v.id): \(v.reason)" + (v.ok || v.fix.isEmpty ? "" : " (fix: \(v.fix))"))
+                }
+            }
+            for note in r.notes { lines.append("  note: \(note)") }
         }
         return lines.joined(separator: "\n")
     }
