@@ -20,6 +20,24 @@ public struct ESXiCommand: ParsableCommand {
     public init() {}
 }
 
+/// The host a `ferry esxi` command talks to, and the flags that say how.
+public struct ESXiHostOptions: ParsableArguments {
+    @Argument(help: ArgumentHelp("The host: USER@HOST[:PORT] or esxi://USER@HOST[:PORT][?fingerprint=…].", valueName: "USER@HOST"))
+    public var host: String
+
+    @OptionGroup public var esxi: ESXiOptions
+
+    public init() {}
+
+    /// The host's location, a session to it, and the password (for the SOAP login).
+    func connect() throws -> (ESXiLocation, ESXiSession, String) {
+        let location = try ESXiLocation(parsingHost: host)
+        let settings = try esxi.esxiSettings()
+        let password = try settings.password(for: location)
+        return (location, try ESXiScheme(settings: settings).connect(location, password: password), password)
+    }
+}
+
 /// `ferry esxi ls USER@HOST`: the VMs with power state, guest OS, disks, sizes and snapshots.
 public struct ESXiListCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
@@ -32,22 +50,15 @@ public struct ESXiListCommand: ParsableCommand {
               FERRY_ESXI_PASSWORD_FILE=/root/esx1.pw ferry esxi ls root@esx1 --esxi-fingerprint 44:8F:…
             """ + "\n\n" + FerryExit.helpLine)
 
-    @Argument(help: ArgumentHelp("The host: USER@HOST[:PORT] or esxi://USER@HOST[:PORT][?fingerprint=…].", valueName: "USER@HOST"))
-    public var host: String
+    @OptionGroup public var target: ESXiHostOptions
 
     @Flag(help: "Print the VMs as JSON.")
     public var json = false
 
-    @OptionGroup public var esxi: ESXiOptions
-
     public init() {}
 
     public func run() throws {
-        let location = try ESXiLocation(parsingHost: host)
-        let settings = try esxi.esxiSettings()
-        let scheme = ESXiScheme(settings: settings)
-        let password = try settings.password(for: location)
-        let session = try scheme.connect(location, password: password)
+        let (location, session, password) = try target.connect()
         defer { session.close() }
         let api = VSphereClient(session: session)
         let content = try api.serviceContent()
@@ -118,13 +129,10 @@ public struct ESXiReportCommand: ParsableCommand {
               FERRY_ESXI_PASSWORD_FILE=/root/esx1.pw ferry esxi report root@esx1 --esxi-fingerprint 44:8F:…
             """ + "\n\n" + FerryExit.helpLine)
 
-    @Argument(help: ArgumentHelp("The host: USER@HOST[:PORT] or esxi://USER@HOST[:PORT][?fingerprint=…].", valueName: "USER@HOST"))
-    public var host: String
+    @OptionGroup public var target: ESXiHostOptions
 
     @Flag(help: "Print the report as JSON.")
     public var json = false
-
-    @OptionGroup public var esxi: ESXiOptions
 
     public init() {}
 
@@ -155,10 +163,7 @@ public struct ESXiReportCommand: ParsableCommand {
     }
 
     public func run() throws {
-        let location = try ESXiLocation(parsingHost: host)
-        let settings = try esxi.esxiSettings()
-        let password = try settings.password(for: location)
-        let session = try ESXiScheme(settings: settings).connect(location, password: password)
+        let (location, session, password) = try target.connect()
         defer { session.close() }
         let machines = try ESXiScheme.machines(session, password: password)
         let reports = machines.map { Self.report($0, session: session) }
