@@ -116,6 +116,39 @@ public struct ESXiScheme: DiskScheme {
             "VM \(machine.name) is \(state) and \(why): a copy read while it writes would be inconsistent. Shut it down (or take a snapshot) and run ferry again, or pass --force to copy it as it is (crash-consistent at best)")
     }
 
+    /// A VM's configuration read from the host, for `ferry plan --vmx esxi://…`: the .vmx's
+    /// bytes (`esxi://USER@HOST/VM` or `…/[datastore] dir/vm.vmx`) and, for a VM named by name,
+    /// an `esxi://` URI for each of its disks (`?disk=N`), system disk first.
+    public func vmx(_ uri: String, maxBytes: Int) throws -> (bytes: [UInt8], disks: [String]) {
+        let location = try ESXiLocation(parsing: uri)
+        let password = try settings.password(for: location)
+        let session = try connect(location, password: password)
+        defer { session.close() }
+        let datastore: String, path: String
+        var disks: [String] = []
+        switch location.target {
+        case .file(let ds, let file):
+            guard file.lowercased().hasSuffix(".vmx") else {
+                throw ESXiError(.badName, location.display, "--vmx names a .vmx file or a VM, not \(file)")
+            }
+            (datastore, path) = (ds, file)
+        case .vm(let name):
+            let machine = try Self.machine(named: name, in: try Self.machines(session, password: password), location)
+            guard let vmxPath = machine.vmxPath else { throw ESXiError(.notFound, location.display, "the host names no .vmx for VM \(name)") }
+            (datastore, path) = try ESXiLocation.datastorePath(vmxPath, subject: location.display)
+            let base = uri.split(separator: "?", maxSplits: 1)
+            let query = base.count > 1 ? base[1].split(separator: "&").filter { !$0.lowercased().hasPrefix("disk=") }.joined(separator: "&") : ""
+            disks = machine.disks.indices.map { "\(base[0])?" + (query.isEmpty ? "" : query + "&") + "disk=\($0 + 1)" }
+        case .host:
+            throw ESXiError(.badName, location.display, "--vmx names a VM or its .vmx, not a host")
+        }
+        let file = try ESXiFile(session: session, datastore: datastore, path: path)
+        guard file.size <= UInt64(maxBytes) else {
+            throw ESXiError(.protocolViolation, file.name, "a .vmx of \(file.size) bytes is not a VM configuration")
+        }
+        return (try file.readBytes(at: 0, count: Int(file.size)), disks)
+    }
+
     /// The one disk a .vmx names (its directory's file), or an error listing them when there
     /// are several: name the .vmdk to choose.
     static func vmxDisk(_ vmxPath: String, in store: ESXiDatastore) throws -> String {

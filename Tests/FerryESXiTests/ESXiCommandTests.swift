@@ -104,4 +104,36 @@ import Testing
         let text = try FerryExecutable.shell("'\(FerryExecutable.path)' esxi report root@\(sim.host):\(sim.port) \(flags)")
         #expect(text.status == 0 && text.stdout.contains("\(first.name): poweredOff") && text.stdout.contains("cannot inspect"), "\(text.stdout)")
     }
+
+    /// `ferry plan --vmx esxi://USER@HOST/VM`: the .vmx read from the host and the VM's disks
+    /// inspected there, with no file on this machine.
+    @Test func planReadsTheVMFromTheHost() throws {
+        guard Tools.require("qemu-img", why: "makes the VM's VMDK"), let sim = try VCSim() else { return }
+        let dir = try TemporaryDirectory()
+        try (VCSim.password + "\n").write(toFile: dir.file("pw"), atomically: true, encoding: .utf8)
+        let flags = "--password-file '\(dir.file("pw"))' --esxi-fingerprint \(sim.fingerprint)"
+        let vm = try #require(try VSphereTests.machines(sim).first)
+        let disk = try #require(vm.disks.first), vmx = try #require(vm.vmxPath)
+        try ESXiReadTests.rawImage(dir.file("src.raw"), size: 4 << 20, seed: 76)
+        try ESXiReadTests.qemu("convert", "-f", "raw", "-O", "vmdk", dir.file("src.raw"), sim.file(datastorePath: disk.fileName))
+        try Data("""
+            .encoding = "UTF-8"
+            config.version = "8"
+            virtualHW.version = "8"
+            displayName = "\(vm.name)"
+            guestOS = "winnetstandard"
+            memsize = "768"
+            numvcpus = "1"
+            ide0:0.present = "TRUE"
+            ide0:0.fileName = "disk1.vmdk"
+            ethernet0.present = "TRUE"
+            ethernet0.virtualDev = "e1000"
+            ethernet0.generatedAddress = "00:0c:29:12:34:56"
+
+            """.utf8).write(to: URL(fileURLWithPath: sim.file(datastorePath: vmx)))
+        let plan = try FerryExecutable.shell("'\(FerryExecutable.path)' plan --vmx 'esxi://root@\(sim.host):\(sim.port)/\(vm.name)' --target qemu \(flags)")
+        #expect(plan.status == 0, "\(plan.stderr)")
+        #expect(plan.stdout.contains("768"), "the memory came from the host's .vmx: \(plan.stdout)")
+        #expect((plan.stdout + plan.stderr).contains("\(vm.name)?disk=1"), "the disk came from the host: \(plan.stdout) \(plan.stderr)")
+    }
 }

@@ -1,4 +1,5 @@
 import FerryDisk
+import FerryESXi
 import FerryFormats
 import FerryGuest
 import FerryTarget
@@ -35,9 +36,19 @@ enum PlanFrontEnd {
         var warnings: [String] = []
         var machine: SourceMachine?
         var fatal: (any Error)?
+        var disks = disks
         if let vmx {
             do {
-                machine = try SourceMachine(vmxBytes: readVMX(vmx))
+                let bytes: [UInt8]
+                if DiskSchemes.uriScheme(of: vmx) == "esxi", let esxi = try DiskSchemes.scheme(for: vmx) as? ESXiScheme {
+                    let read = try esxi.vmx(vmx, maxBytes: VMX.Limits.maxBytes)
+                    bytes = read.bytes
+                    // A VM named by name brings its disks: read them from the host unless named.
+                    if disks.isEmpty { disks = read.disks }
+                } else {
+                    bytes = try readVMX(vmx)
+                }
+                machine = try SourceMachine(vmxBytes: bytes)
             } catch {
                 warnings.append("the .vmx could not be used: \(error)")
                 fatal = error
@@ -81,7 +92,8 @@ enum PlanFrontEnd {
 
     /// Targets want absolute paths (libvirt's schema requires them).
     static func absolute(_ path: String) -> String {
-        path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+        // A URI (esxi://, nbd://) names no local file: it stays as it is.
+        path.hasPrefix("/") || DiskSchemes.uriScheme(of: path) != nil ? path : FileManager.default.currentDirectoryPath + "/" + path
     }
 
     /// The .vmx's bytes, refusing more than the parser's limit without reading it all.
