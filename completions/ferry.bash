@@ -173,22 +173,22 @@ _ferry() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    copy|checksum|send|receive|inspect|fix|demo|plan|explain|serve|help)
+    copy|checksum|send|receive|inspect|fix|demo|plan|explain|serve|esxi|help)
         # Offer subcommand argument completions
         "_ferry_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'copy checksum send receive inspect fix demo plan explain serve help' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'copy checksum send receive inspect fix demo plan explain serve esxi help' -- "${cur}"))
         ;;
     esac
 }
 
 _ferry_copy() {
     repeating_flags=()
-    non_repeating_flags=(--overwrite --target-is-zero --verify --fix --version -h --help)
+    non_repeating_flags=(--esxi-insecure --force --overwrite --target-is-zero --verify --fix --version -h --help)
     repeating_options=(--allow-backing)
-    non_repeating_options=(--source-format --format --target-format --size --digest --workers --progress)
+    non_repeating_options=(--source-format --format --password-file --esxi-fingerprint --target-format --size --digest --workers --progress)
     __ferry_offer_flags_options 2
 
     # Offer option value completions
@@ -198,6 +198,12 @@ _ferry_copy() {
         return
         ;;
     '--allow-backing')
+        return
+        ;;
+    '--password-file')
+        return
+        ;;
+    '--esxi-fingerprint')
         return
         ;;
     '--target-format')
@@ -223,9 +229,9 @@ _ferry_copy() {
 
 _ferry_checksum() {
     repeating_flags=()
-    non_repeating_flags=(--version -h --help)
+    non_repeating_flags=(--esxi-insecure --force --version -h --help)
     repeating_options=(--allow-backing)
-    non_repeating_options=(--source-format --format --size --digest --progress)
+    non_repeating_options=(--source-format --format --password-file --esxi-fingerprint --size --digest --progress)
     __ferry_offer_flags_options -1
 
     # Offer option value completions
@@ -235,6 +241,12 @@ _ferry_checksum() {
         return
         ;;
     '--allow-backing')
+        return
+        ;;
+    '--password-file')
+        return
+        ;;
+    '--esxi-fingerprint')
         return
         ;;
     '--size')
@@ -253,9 +265,9 @@ _ferry_checksum() {
 
 _ferry_send() {
     repeating_flags=()
-    non_repeating_flags=(--insecure --sync --raw --version -h --help)
+    non_repeating_flags=(--insecure --esxi-insecure --force --sync --raw --version -h --help)
     repeating_options=(--allow-backing)
-    non_repeating_options=(--code --progress --retry-for --source-format --format --limit --compress --digest --workers --request-size)
+    non_repeating_options=(--code --progress --retry-for --source-format --format --password-file --esxi-fingerprint --limit --compress --digest --workers --request-size)
     __ferry_offer_flags_options -1
 
     # Offer option value completions
@@ -275,6 +287,12 @@ _ferry_send() {
         return
         ;;
     '--allow-backing')
+        return
+        ;;
+    '--password-file')
+        return
+        ;;
+    '--esxi-fingerprint')
         return
         ;;
     '--limit')
@@ -330,9 +348,9 @@ _ferry_receive() {
 
 _ferry_inspect() {
     repeating_flags=()
-    non_repeating_flags=(--json --version -h --help)
+    non_repeating_flags=(--json --esxi-insecure --force --version -h --help)
     repeating_options=(--allow-backing)
-    non_repeating_options=(--source-format --format)
+    non_repeating_options=(--source-format --format --password-file --esxi-fingerprint)
     __ferry_offer_flags_options 1
 
     # Offer option value completions
@@ -342,6 +360,12 @@ _ferry_inspect() {
         return
         ;;
     '--allow-backing')
+        return
+        ;;
+    '--password-file')
+        return
+        ;;
+    '--esxi-fingerprint')
         return
         ;;
     esac
@@ -386,9 +410,9 @@ _ferry_demo() {
 
 _ferry_plan() {
     repeating_flags=()
-    non_repeating_flags=(--json --version -h --help)
+    non_repeating_flags=(--json --esxi-insecure --force --version -h --help)
     repeating_options=(--allow-backing)
-    non_repeating_options=(--vmx --target --bridge --ganeti-node --ganeti-os --vmid --storage --source-format --format)
+    non_repeating_options=(--vmx --target --bridge --ganeti-node --ganeti-os --vmid --storage --source-format --format --password-file --esxi-fingerprint)
     __ferry_offer_flags_options -1
 
     # Offer option value completions
@@ -422,6 +446,12 @@ _ferry_plan() {
     '--allow-backing')
         return
         ;;
+    '--password-file')
+        return
+        ;;
+    '--esxi-fingerprint')
+        return
+        ;;
     esac
 }
 
@@ -435,9 +465,9 @@ _ferry_explain() {
 
 _ferry_serve() {
     repeating_flags=()
-    non_repeating_flags=(--writable --socket-activation --version -h --help)
+    non_repeating_flags=(--writable --socket-activation --esxi-insecure --force --version -h --help)
     repeating_options=(--allow-backing)
-    non_repeating_options=(--nbd --run --source-format --format)
+    non_repeating_options=(--nbd --run --source-format --format --password-file --esxi-fingerprint)
     __ferry_offer_flags_options -1
 
     # Offer option value completions
@@ -453,6 +483,71 @@ _ferry_serve() {
         return
         ;;
     '--allow-backing')
+        return
+        ;;
+    '--password-file')
+        return
+        ;;
+    '--esxi-fingerprint')
+        return
+        ;;
+    esac
+}
+
+_ferry_esxi() {
+    repeating_flags=()
+    non_repeating_flags=(--version -h --help)
+    repeating_options=()
+    non_repeating_options=()
+    __ferry_offer_flags_options 0
+
+    # Offer subcommand / subcommand argument completions
+    local -r subcommand="${unparsed_words[0]}"
+    unset 'unparsed_words[0]'
+    unparsed_words=("${unparsed_words[@]}")
+    case "${subcommand}" in
+    ls|report)
+        # Offer subcommand argument completions
+        "_ferry_esxi_${subcommand}"
+        ;;
+    *)
+        # Offer subcommand completions
+        COMPREPLY+=($(compgen -W 'ls report' -- "${cur}"))
+        ;;
+    esac
+}
+
+_ferry_esxi_ls() {
+    repeating_flags=()
+    non_repeating_flags=(--esxi-insecure --force --json --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--password-file --esxi-fingerprint)
+    __ferry_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--password-file')
+        return
+        ;;
+    '--esxi-fingerprint')
+        return
+        ;;
+    esac
+}
+
+_ferry_esxi_report() {
+    repeating_flags=()
+    non_repeating_flags=(--esxi-insecure --force --json --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--password-file --esxi-fingerprint)
+    __ferry_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--password-file')
+        return
+        ;;
+    '--esxi-fingerprint')
         return
         ;;
     esac
