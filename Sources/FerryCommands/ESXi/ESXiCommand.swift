@@ -14,7 +14,11 @@ public struct ESXiCommand: ParsableCommand {
         discussion: """
             Every command that reads a source also takes esxi://USER@HOST/VM (a VM by name) and \
             esxi://USER@HOST/[datastore] dir/disk.vmdk (see docs/esxi.md).
-            """,
+
+            Examples:
+              ferry esxi ls root@esx1 --password-file /root/esx1.pw
+              ferry esxi report root@esx1 --password-file /root/esx1.pw --json
+            """ + "\n\n" + FerryExit.helpLine,
         subcommands: [ESXiListCommand.self, ESXiReportCommand.self])
 
     public init() {}
@@ -47,7 +51,7 @@ public struct ESXiListCommand: ParsableCommand {
             Read-only vSphere API calls (Login, RetrievePropertiesEx), which the free ESXi licence allows.
 
             Example:
-              FERRY_ESXI_PASSWORD_FILE=/root/esx1.pw ferry esxi ls root@esx1 --esxi-fingerprint 44:8F:…
+              ferry esxi ls root@esx1 --password-file /root/esx1.pw --esxi-fingerprint 44:8F:…
             """ + "\n\n" + FerryExit.helpLine)
 
     @OptionGroup public var target: ESXiHostOptions
@@ -126,7 +130,7 @@ public struct ESXiReportCommand: ParsableCommand {
             verdicts fail; a disk that cannot be read is named in the report.
 
             Example:
-              FERRY_ESXI_PASSWORD_FILE=/root/esx1.pw ferry esxi report root@esx1 --esxi-fingerprint 44:8F:…
+              ferry esxi report root@esx1 --password-file /root/esx1.pw --esxi-fingerprint 44:8F:…
             """ + "\n\n" + FerryExit.helpLine)
 
     @OptionGroup public var target: ESXiHostOptions
