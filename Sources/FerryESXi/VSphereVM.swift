@@ -1,4 +1,4 @@
-import FerryBinary
+public import FerryBinary
 
 /// What the vSphere API says about one VM: enough to list it, to pick its disks, and to refuse
 /// reading a running one.
@@ -17,6 +17,9 @@ public struct VSphereVM: Sendable, Equatable, Codable {
         public var mode: String
         /// The controller's type (`VirtualLsiLogicController`, `VirtualIDEController`…), if found.
         public var controller: String?
+        /// The backing carries a `keyId`: the disk is encrypted by vSphere (VM encryption), and
+        /// its bytes on the datastore are ciphertext.
+        public var encrypted: Bool = false
 
         /// Independent disks are left out of snapshots: a snapshot does not freeze them.
         public var isIndependent: Bool { mode.hasPrefix("independent") }
@@ -37,6 +40,9 @@ public struct VSphereVM: Sendable, Equatable, Codable {
     /// `bios` or `efi`.
     public var firmware: String?
     public var disks: [Disk]
+    /// The VM has a virtual TPM (`VirtualTPM` device): its secrets (BitLocker keys, …) stay
+    /// on the ESXi host and do not move with the disks.
+    public var hasVirtualTPM: Bool = false
     /// Snapshot names, depth first.
     public var snapshots: [String]
     /// Bytes the VM's files take on its datastores, and what its thin disks could still grow by.
@@ -57,7 +63,7 @@ public struct VSphereVM: Sendable, Equatable, Codable {
     }
 
     /// Reads one `ObjectContent` of `RetrievePropertiesEx` (`<obj>` and `<propSet>`s).
-    init(_ object: XMLTree.Element, subject: String) throws {
+    public init(_ object: XMLTree.Element, subject: String) throws {
         guard let id = object.child("obj")?.value, !id.isEmpty else {
             throw ESXiError(.protocolViolation, subject, "a VM without a managed object id in the property reply")
         }
@@ -82,6 +88,7 @@ public struct VSphereVM: Sendable, Equatable, Codable {
         committedBytes = values["summary.storage.committed"].flatMap { UInt64($0.value) }
         uncommittedBytes = values["summary.storage.uncommitted"].flatMap { UInt64($0.value) }
         disks = Self.disks(values["config.hardware.device"])
+        hasVirtualTPM = values["config.hardware.device"]?.children.contains { $0.attribute("type").map { XMLTree.local($0) == "VirtualTPM" } ?? false } ?? false
         snapshots = []
         if let tree = values["snapshot"] {
             func walk(_ list: [XMLTree.Element], depth: Int) {
@@ -115,11 +122,13 @@ public struct VSphereVM: Sendable, Equatable, Codable {
             }
             let bytes = device.child("capacityInBytes").flatMap { UInt64($0.value) }
                 ?? device.child("capacityInKB").flatMap { UInt64($0.value) }.map { $0 * 1024 } ?? 0
-            return Disk(
+            var disk = Disk(
                 label: device.path("deviceInfo", "label")?.value ?? "disk \(device.child("key")?.value ?? "?")",
                 fileName: file, parents: parents, capacity: bytes,
                 mode: backing.child("diskMode")?.value ?? "persistent",
                 controller: device.child("controllerKey").flatMap { controllers[$0.value] })
+            disk.encrypted = backing.child("keyId") != nil
+            return disk
         }
     }
 }

@@ -1,3 +1,4 @@
+import FerryBinary
 import FerryDisk
 import FerryESXi
 import FerryFormats
@@ -112,6 +113,40 @@ extension VSphereTests {
         #expect(bytes == (try ESXiReadTests.oracle(running ? base : child, dir)))
         #expect(bytes != (try ESXiReadTests.oracle(running ? child : base, dir)), "the two states differ, so the test can tell them apart")
         #expect(warnings.lines.contains { $0.contains("as its current snapshot left it") } == running, "\(warnings.lines)")
+    }
+}
+
+extension VSphereTests {
+    /// What the simulator cannot show: an encrypted disk (its backing has a keyId), a vTPM, a
+    /// snapshot chain, an independent disk, read from the XML a vSphere 7 host sends.
+    @Test func encryptionVTPMAndChainsAreReadFromTheDeviceList() throws {
+        let xml = """
+            <objects xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><obj type="VirtualMachine">vm-7</obj>
+            <propSet><name>name</name><val xsi:type="xsd:string">dc01</val></propSet>
+            <propSet><name>runtime.powerState</name><val xsi:type="VirtualMachinePowerState">poweredOff</val></propSet>
+            <propSet><name>config.hardware.device</name><val xsi:type="ArrayOfVirtualDevice">
+            <VirtualDevice xsi:type="VirtualLsiLogicSASController"><key>1000</key></VirtualDevice>
+            <VirtualDevice xsi:type="VirtualTPM"><key>11000</key></VirtualDevice>
+            <VirtualDevice xsi:type="VirtualDisk"><key>2000</key><deviceInfo><label>Hard disk 1</label></deviceInfo>
+            <backing xsi:type="VirtualDiskFlatVer2BackingInfo"><fileName>[ds1] dc01/dc01-000002.vmdk</fileName><diskMode>persistent</diskMode>
+            <parent xsi:type="VirtualDiskFlatVer2BackingInfo"><fileName>[ds1] dc01/dc01-000001.vmdk</fileName>
+            <parent xsi:type="VirtualDiskFlatVer2BackingInfo"><fileName>[ds1] dc01/dc01.vmdk</fileName></parent></parent>
+            <keyId><keyId>8f2c</keyId><providerId><id>kms1</id></providerId></keyId></backing>
+            <controllerKey>1000</controllerKey><capacityInKB>41943040</capacityInKB></VirtualDevice>
+            <VirtualDevice xsi:type="VirtualDisk"><key>2001</key><deviceInfo><label>Hard disk 2</label></deviceInfo>
+            <backing xsi:type="VirtualDiskFlatVer2BackingInfo"><fileName>[ds1] dc01/logs.vmdk</fileName><diskMode>independent_persistent</diskMode></backing>
+            <controllerKey>1000</controllerKey><capacityInBytes>1073741824</capacityInBytes></VirtualDevice>
+            </val></propSet></objects>
+            """
+        let vm = try VSphereVM(try XMLTree.parse(Array(xml.utf8)), subject: "test")
+        #expect(vm.name == "dc01" && vm.isPoweredOff && vm.hasVirtualTPM)
+        #expect(vm.disks.count == 2)
+        #expect(vm.disks[0].encrypted && !vm.disks[1].encrypted)
+        #expect(vm.disks[0].parents == ["[ds1] dc01/dc01-000001.vmdk", "[ds1] dc01/dc01.vmdk"])
+        #expect(vm.disks[0].capacity == 40 << 30 && vm.disks[1].capacity == 1 << 30)
+        #expect(vm.disks[0].controller == "VirtualLsiLogicSASController")
+        #expect(!vm.disks[0].isIndependent && vm.disks[1].isIndependent)
+        #expect(vm.provisionedBytes == 41 << 30)
     }
 }
 

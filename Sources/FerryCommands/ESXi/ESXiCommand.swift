@@ -160,6 +160,8 @@ public struct ESXiReportCommand: ParsableCommand {
         var firmware: String?
         var snapshots: [String]
         var independentDisks: [String]
+        var encryptedDisks: [String]
+        var virtualTPM: Bool
         var committedBytes: UInt64?
         var provisionedBytes: UInt64
         var disks: [DiskReport]
@@ -192,6 +194,13 @@ public struct ESXiReportCommand: ParsableCommand {
         if !vm.snapshots.isEmpty { notes.append("\(vm.snapshots.count) snapshot\(vm.snapshots.count == 1 ? "" : "s"): ferry copies the current state; consolidate them to free the datastore") }
         let independent = vm.disks.filter(\.isIndependent).map(\.fileName)
         if !independent.isEmpty { notes.append("independent disks are not in snapshots: copy them with the VM off") }
+        let encrypted = vm.disks.filter(\.encrypted).map(\.fileName)
+        if !encrypted.isEmpty {
+            notes.append("encrypted by vSphere (\(encrypted.joined(separator: ", "))): the datastore holds ciphertext; decrypt the VM on the host (remove its encryption policy) before the copy")
+        }
+        if vm.hasVirtualTPM {
+            notes.append("has a virtual TPM: its keys (BitLocker, Windows Hello) stay on this host; suspend BitLocker or record its recovery key before the move")
+        }
         var disks: [DiskReport] = []
         for (n, disk) in vm.disks.enumerated() {
             var entry = DiskReport(disk: n + 1, file: disk.fileName, capacity: disk.capacity, mode: disk.mode, verdicts: [])
@@ -219,7 +228,7 @@ public struct ESXiReportCommand: ParsableCommand {
         }
         return MachineReport(
             name: vm.name, powerState: vm.powerState, guest: vm.guestFullName ?? vm.guestId, firmware: vm.firmware, snapshots: vm.snapshots,
-            independentDisks: independent, committedBytes: vm.committedBytes, provisionedBytes: vm.provisionedBytes, disks: disks, notes: notes)
+            independentDisks: independent, encryptedDisks: encrypted, virtualTPM: vm.hasVirtualTPM, committedBytes: vm.committedBytes, provisionedBytes: vm.provisionedBytes, disks: disks, notes: notes)
     }
 
     static func text(_ reports: [MachineReport], host: String) -> String {
