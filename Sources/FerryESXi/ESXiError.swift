@@ -16,6 +16,9 @@ public struct ESXiError: Error, Sendable, Equatable, CustomStringConvertible {
         case badName
         /// The VM is running and its disk would change while ferry reads it.
         case inUse
+        /// The disk is encrypted by vSphere (VM encryption): its files hold ciphertext that only
+        /// the host's key provider can open.
+        case encrypted
         /// The network failed (connect, reset, timeout) after the retries allowed.
         case network
     }

@@ -84,7 +84,7 @@ public struct ESXiScheme: DiskScheme {
     /// The `[datastore] path` of the disk to read: the one disk (or `?disk=N`), as it is now for
     /// a VM that is off; for a running VM, as its current snapshot left it (the parent the VM no
     /// longer writes), as it is now with `allowRunning`, or refused.
-    static func diskToRead(_ machine: VSphereVM, _ location: ESXiLocation, allowRunning: Bool,
+    public static func diskToRead(_ machine: VSphereVM, _ location: ESXiLocation, allowRunning: Bool,
                            warn: @Sendable (String) -> Void) throws -> String {
         let disks = machine.disks
         guard !disks.isEmpty else { throw ESXiError(.notFound, location.display, "VM \(machine.name) has no virtual disk") }
@@ -99,6 +99,13 @@ public struct ESXiScheme: DiskScheme {
         } else {
             let listed = disks.enumerated().map { "disk=\($0.offset + 1): \($0.element.label), \($0.element.fileName)" }.joined(separator: "; ")
             throw ESXiError(.notFound, location.display, "VM \(machine.name) has \(disks.count) disks (\(listed)); add ?disk=N to the URI")
+        }
+        if disk.encrypted {
+            // The datastore holds what vSphere's key provider encrypted: read over /folder it is
+            // ciphertext that would copy "verified" and never boot. Refuse before a byte is read.
+            throw ESXiError(
+                .encrypted, location.display,
+                "\(disk.label) of VM \(machine.name) (\(disk.fileName)) is encrypted by vSphere: the datastore holds ciphertext. Decrypt the VM on the host first (VM Policies → Edit VM Storage Policies → Datastore Default, with the VM off), then run ferry again")
         }
         if machine.isPoweredOff { return disk.fileName }
         let state = machine.powerState == "suspended" ? "suspended" : "running"

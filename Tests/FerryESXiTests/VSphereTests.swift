@@ -147,6 +147,17 @@ extension VSphereTests {
         #expect(vm.disks[0].controller == "VirtualLsiLogicSASController")
         #expect(!vm.disks[0].isIndependent && vm.disks[1].isIndependent)
         #expect(vm.provisionedBytes == 41 << 30)
+
+        // Copying the encrypted disk is refused before a byte is read; the other disk is not.
+        var location = try ESXiLocation(parsing: "esxi://root@esx.example/dc01")
+        location.disk = 1
+        let first = location
+        let refused = #expect(throws: ESXiError.self) {
+            try ESXiScheme.diskToRead(vm, first, allowRunning: false, warn: { _ in })
+        }
+        #expect(refused?.code == .encrypted && refused?.detail.contains("Decrypt the VM") == true, "\(String(describing: refused))")
+        location.disk = 2
+        #expect(try ESXiScheme.diskToRead(vm, location, allowRunning: false, warn: { _ in }) == "[ds1] dc01/logs.vmdk")
     }
 }
 

@@ -204,6 +204,11 @@ public struct ESXiReportCommand: ParsableCommand {
         var disks: [DiskReport] = []
         for (n, disk) in vm.disks.enumerated() {
             var entry = DiskReport(disk: n + 1, file: disk.fileName, capacity: disk.capacity, mode: disk.mode, verdicts: [])
+            if disk.encrypted {
+                entry.error = "encrypted by vSphere: not read (ciphertext)"
+                disks.append(entry)
+                continue
+            }
             do {
                 let read = Mutex<String?>(nil)
                 let opened = try ESXiScheme.open(

@@ -140,6 +140,7 @@ public enum ErrorReporter {
         case .badName: return .usage
         case .network: return .network
         case .inUse: return .inUse
+        case .encrypted: return .badData
         }
     }
 
