@@ -74,6 +74,8 @@ extension ReceiverDisk {
         try delta.reserve(request.segment)
         let leaves = try targetLeaves(range)
         delta.begin(request.segment, range: range, leaves: leaves)
+        // The segment is compared block by block; what data or zeros then cover counts as changed.
+        counters.add(compared: UInt64(range.count), changed: 0)
         return BlockHashList(disk: description.index, offset: range.lowerBound, length: Int(range.count), leaves: leaves)
     }
 
@@ -170,9 +172,12 @@ final class DeltaBlocks: Sendable {
     }
 
     /// Data or zeros written over `range`: the pending segments it covers need fewer blocks.
-    func cover(_ range: Range<UInt64>) {
+    /// Returns the bytes of `range` that lay in such segments: blocks the sender found changed.
+    @discardableResult
+    func cover(_ range: Range<UInt64>) -> UInt64 {
         state.withLock { s in
-            guard !s.pending.isEmpty else { return }
+            guard !s.pending.isEmpty else { return 0 }
+            var changed: UInt64 = 0
             for (segment, p) in s.pending {
                 let end = p.start + UInt64(p.leaves.count / 32) * Self.block
                 let lo = max(p.start, range.lowerBound)
@@ -181,7 +186,9 @@ final class DeltaBlocks: Sendable {
                 var q = p
                 q.remaining -= Int((hi - lo + Self.block - 1) / Self.block)
                 s.pending[segment] = q.remaining > 0 ? q : nil
+                changed += hi - lo
             }
+            return changed
         }
     }
 }

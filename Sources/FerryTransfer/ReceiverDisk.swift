@@ -80,7 +80,9 @@ final class ReceiverDisk: Sendable {
                 tracker?.record(offset: extent.offset, leaves: hashes)
             }
         }
-        delta?.cover(extent.offset..<extent.offset + UInt64(extent.length))
+        if let changed = delta?.cover(extent.offset..<extent.offset + UInt64(extent.length)), changed > 0 {
+            counters.add(compared: 0, changed: changed)
+        }
         counters.wire.add(UInt64(wireBytes ?? extent.length), ordering: .relaxed)
         counters.add(data: UInt64(extent.length))
     }
@@ -117,7 +119,9 @@ final class ReceiverDisk: Sendable {
         }
         digest.addZeros(offset: extent.offset, length: extent.length)
         tracker?.recordZeros(offset: extent.offset, length: extent.length)
-        delta?.cover(extent.offset..<extent.offset + extent.length)
+        if let changed = delta?.cover(extent.offset..<extent.offset + extent.length), changed > 0 {
+            counters.add(compared: 0, changed: changed)
+        }
         counters.add(zero: extent.length)
     }
 
@@ -152,6 +156,8 @@ final class ReceiverDisk: Sendable {
         }
         durable.add(UInt64(segment.length), ordering: .relaxed)
         counters.add(data: UInt64(segment.length))
+        // A sync pass compared it by hash and found it unchanged (a resume's proof is not a comparison).
+        if delta != nil { counters.add(compared: UInt64(segment.length), changed: 0) }
     }
 
     /// Flushes the target and journals the segments completed since the last

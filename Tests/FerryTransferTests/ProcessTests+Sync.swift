@@ -3,8 +3,8 @@ import Foundation
 import Testing
 
 extension ProcessTests {
-    /// Issue 14: a sync pass's progress shows what was compared, what changed and what was
-    /// sent. The target is an older copy with 3 of its 64 KiB blocks changed: the last JSON
+    /// Issue 14: a sync pass's progress, on both ends, shows what was compared, what changed and
+    /// what was sent. The target is an older copy with 3 of its 64 KiB blocks changed: the last JSON
     /// sample has compared the whole disk, found exactly those blocks changed, and sent about
     /// that much.
     @Test func syncPassProgressShowsComparedChangedSent() async throws {
@@ -29,6 +29,11 @@ extension ProcessTests {
         #expect(sample["changedBytes"] as? Int == 3 * (64 << 10), "\(last)")
         let wire = sample["wireBytes"] as? Int ?? 0
         #expect(wire >= 3 * (64 << 10) && wire < 4 * (64 << 10), "\(last)")
+        // The receiver's progress says the same: it compared the whole disk, and wrote only what changed.
+        let theirs = try #require(receiverSaid.split(separator: "\n").last { $0.hasPrefix("{") }, "\(receiverSaid)")
+        let received = try #require(try JSONSerialization.jsonObject(with: Data(theirs.utf8)) as? [String: Any])
+        #expect(received["comparedBytes"] as? Int == size, "\(theirs)")
+        #expect(received["changedBytes"] as? Int == 3 * (64 << 10), "\(theirs)")
     }
 
     /// A plain (not sync) transfer's samples carry no compared/changed fields.
