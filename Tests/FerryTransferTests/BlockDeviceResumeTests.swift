@@ -64,7 +64,15 @@ extension InProcessNetwork {
             let (second, port2) = try await Loopback.startReceiver(config)
             var again = Loopback.sendConfig(port: port2, code: nil)
             again.compress = .none
-            let sent = try await TransferSender.run(sources: [try FileDevice.openForReading(dir + "/src.img")], again)
+            let sent: TransferSummary
+            do {
+                sent = try await TransferSender.run(sources: [try FileDevice.openForReading(dir + "/src.img")], again)
+            } catch {
+                // The sender only sees the connection close: say why the receiver closed it,
+                // which is what this known failure lacks.
+                do { _ = try await second.value } catch let why { print("resumed transfer: the receiver failed with: \(why)") }
+                throw error
+            }
             _ = try await second.value
             #expect((sent.disks.first?.dataBytes ?? 0) < UInt64(size) - (2 << 20), "the rerun did not resume")
             let device = try FileDevice.openForReading(loop)
