@@ -112,7 +112,9 @@ final class NBDClientHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if error is NIOSSLError || error is BoringSSLError || error is NIOSSLExtraError {
+        // Any failure while TLS comes up (a reset, too: a server refusing the client's
+        // certificate may drop the connection without an alert) is a TLS failure.
+        if error is NIOSSLError || error is BoringSSLError || error is NIOSSLExtraError || (tlsStarted && handshake != nil) {
             let hint = handshake != nil ? " (\(tls?.failureHint ?? ""))" : ""
             return fail(NBDError(.tls, name, "TLS failed: \(error)" + hint), context: context)
         }

@@ -20,9 +20,10 @@ public struct ServeCommand: ParsableCommand {
             SIGTERM, then closes the connections, removes its socket file and exits 0. With --socket-activation, ferry \
             serves on the socket systemd passes (LISTEN_FDS=1, fd 3) instead of --nbd.
 
-            With --tls-certificates DIR, clients must start TLS (NBD_OPT_STARTTLS) before any other \
-            option, as with qemu-nbd --tls-creds or nbdkit --tls=require; $uri is then an nbds:// \
-            URI with tls-certificates=DIR, for nbdinfo, nbdcopy and ferry.
+            With --tls-certificates DIR (or --tls-psk FILE), clients must start TLS (NBD_OPT_STARTTLS) \
+            before any other option, as with qemu-nbd --tls-creds or nbdkit --tls=require; $uri is \
+            then an nbds:// URI with tls-certificates=DIR (or tls-psk-file=FILE and its first user), \
+            for nbdinfo, nbdcopy and ferry.
 
             Examples:
               ferry serve old.vmdk --run 'nbdcopy "$uri" /dev/vg/new'

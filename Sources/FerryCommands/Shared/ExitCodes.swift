@@ -164,6 +164,8 @@ public enum ErrorReporter {
     /// Prints the error once and exits with its code. ArgumentParser's own errors
     /// (usage, --help, --version) are printed the way ArgumentParser prints them.
     public static func exit(with error: any Error) -> Never {
+        // A status passed on (serve --run's command): no message, even for 1.
+        if let status = error as? ExitCode { Foundation.exit(status.rawValue) }
         if let code = knownExitCode(for: error) {
             try? FileHandle.standardError.write(contentsOf: Data((line(for: error) + "\n").utf8))
             Foundation.exit(code.rawValue)
