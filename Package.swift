@@ -134,6 +134,9 @@ let package = Package(
                 "FerryBinary", "FerryDisk", "FerryFormats",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                // nbds:// and ferry serve --tls-certificates (NBD_OPT_STARTTLS).
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings),
 

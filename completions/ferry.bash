@@ -465,9 +465,9 @@ _ferry_explain() {
 
 _ferry_serve() {
     repeating_flags=()
-    non_repeating_flags=(--writable --socket-activation --esxi-insecure --force --version -h --help)
+    non_repeating_flags=(--writable --socket-activation --tls-verify-peer --esxi-insecure --force --version -h --help)
     repeating_options=(--allow-backing)
-    non_repeating_options=(--nbd --run --source-format --format --password-file --esxi-fingerprint)
+    non_repeating_options=(--nbd --run --tls-certificates --tls-psk --source-format --format --password-file --esxi-fingerprint)
     __ferry_offer_flags_options -1
 
     # Offer option value completions
@@ -476,6 +476,12 @@ _ferry_serve() {
         return
         ;;
     '--run')
+        return
+        ;;
+    '--tls-certificates')
+        return
+        ;;
+    '--tls-psk')
         return
         ;;
     '--source-format'|'--format')

@@ -41,7 +41,7 @@ function __ferry_parse_tokens -S
         case 'explain'
             __ferry_parse_subcommand -r 1 'list' 'json' 'version' 'h/help'
         case 'serve'
-            __ferry_parse_subcommand -r 1 'nbd=' 'writable' 'run=' 'socket-activation' 'source-format=' 'allow-backing=+' 'password-file=' 'esxi-fingerprint=' 'esxi-insecure' 'force' 'version' 'h/help'
+            __ferry_parse_subcommand -r 1 'nbd=' 'writable' 'run=' 'socket-activation' 'tls-certificates=' 'tls-verify-peer' 'tls-psk=' 'source-format=' 'allow-backing=+' 'password-file=' 'esxi-fingerprint=' 'esxi-insecure' 'force' 'version' 'h/help'
         case 'esxi'
             __ferry_parse_subcommand 0 'version' 'h/help'
             switch $unparsed_tokens[1]
@@ -225,6 +225,9 @@ complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "f
 complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry serve" writable' -l 'writable' -d 'Let clients write (raw files and block devices only).'
 complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry serve" run' -l 'run' -d 'Serve while this shell command runs, with $uri set; exit with its status.' -rfka ''
 complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry serve" socket-activation' -l 'socket-activation' -d 'Serve on the listening socket systemd passes (LISTEN_FDS, fd 3) instead of --nbd.'
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry serve" tls-certificates' -l 'tls-certificates' -d 'Require TLS, with DIR/server-cert.pem and DIR/server-key.pem (as qemu-nbd and nbdkit name them).' -rfka ''
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry serve" tls-verify-peer' -l 'tls-verify-peer' -d 'With --tls-certificates: accept only clients with a certificate signed by DIR/ca-cert.pem.'
+complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry serve" tls-psk' -l 'tls-psk' -d 'Require TLS-PSK with the USERNAME:HEXKEY lines of FILE (psktool\'s format) instead of certificates.' -rfka ''
 complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry serve" format source-format' -l 'source-format' -l 'format' -d 'Source format (raw, qcow2, vmdk, vhd, vhdx, ova) instead of detecting it. Regular files are detected by content; block devices are raw unless this says otherwise; raw is never probed.' -rfka 'raw qcow2 vmdk vhd vhdx ova'
 complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry serve"' -l 'allow-backing' -d 'Also allow backing files, parents and extents in DIR (repeatable). Without it an image may name only files in its own directory.' -rfka ''
 complete -c 'ferry' -n '__ferry_should_offer_completions_for_flags_or_options "ferry serve" password-file' -l 'password-file' -d 'esxi:// sources: the host\'s password is the first line of FILE (never on the command line; FERRY_ESXI_PASSWORD_FILE and FERRY_ESXI_PASSWORD also work, else a prompt).' -rfka ''

@@ -11,6 +11,10 @@ import NIOCore
 ///   checked by `NBDServerWork.check`; compact or, after `NBD_OPT_EXTENDED_HEADERS`, extended).
 /// - 2: the server's negotiation as the client sees it (`NBDClientHandshake`).
 ///
+/// Modes 1 and 2 with the high bit set (0x82, 0x83, 0x85, …) negotiate TLS (a TLS-required server, a
+/// client of `nbds://`): the next byte N splits the rest into N bytes before TLS is up and the
+/// bytes after it (what would come decrypted).
+///
 /// Any error but `NBDError` is a finding, and so is a reply that does not round-trip.
 public enum NBDFuzz {
     /// The requests "in flight" of mode 0, by cookie.
@@ -26,12 +30,23 @@ public enum NBDFuzz {
         guard let mode = bytes.first else { return }
         var buffer = ByteBuffer(bytes: bytes.dropFirst())
         do {
+            let tls = mode & 0x80 != 0
+            var afterTLS = ByteBuffer()
+            if tls, mode % 3 != 0, let split = buffer.readInteger(as: UInt8.self) {
+                let before = buffer.readSlice(length: min(Int(split), buffer.readableBytes)) ?? ByteBuffer()
+                afterTLS = buffer
+                buffer = before
+            }
             switch mode % 3 {
-            case 0: try replies(&buffer, extended: mode & 0x80 != 0)
-            case 1: server(&buffer)
+            case 0: try replies(&buffer, extended: tls)
+            case 1: server(&buffer, tls: tls, afterTLS: &afterTLS)
             default:
-                var client = NBDClientHandshake(exportName: "", peer: "fuzz")
+                var client = NBDClientHandshake(exportName: "", peer: "fuzz", tls: tls)
                 _ = try client.receive(&buffer)
+                if client.awaitsTLS {
+                    _ = client.tlsEstablished()
+                    _ = try client.receive(&afterTLS)
+                }
             }
         } catch is NBDError {
             return
@@ -53,10 +68,16 @@ public enum NBDFuzz {
         }
     }
 
-    static func server(_ buffer: inout ByteBuffer) {
+    static func server(_ input: inout ByteBuffer, tls: Bool, afterTLS: inout ByteBuffer) {
         let exports = [NBDExportSpec(name: "", size: exportSize, writable: true), NBDExportSpec(name: "ro", size: 512, writable: false)]
-        var machine = NBDServerHandshake(exports: exports)
-        let (_, outcome) = machine.receive(&buffer)
+        var machine = NBDServerHandshake(exports: exports, tls: tls)
+        var (_, outcome) = machine.receive(&input)
+        var buffer = input
+        if outcome == .startTLS {
+            machine.tlsEstablished()
+            buffer = afterTLS
+            (_, outcome) = machine.receive(&buffer)
+        }
         guard case .transmission(let agreement) = outcome else { return }
         for _ in 0..<1024 {
             guard let request = try? NBDRequest.decode(from: &buffer, extended: agreement.extendedHeaders) else { return }

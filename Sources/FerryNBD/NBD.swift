@@ -58,6 +58,8 @@ public enum NBD {
         public static let errUnsupported: UInt32 = errorBit | 1
         public static let errPolicy: UInt32 = errorBit | 2
         public static let errInvalid: UInt32 = errorBit | 3
+        /// The server will not go on until TLS is initiated (FORCEDTLS: every option before STARTTLS).
+        public static let errTLSRequired: UInt32 = errorBit | 5
         public static let errUnknown: UInt32 = errorBit | 6
         public static let errTooBig: UInt32 = errorBit | 9
         public static let errExtHeaderRequired: UInt32 = errorBit | 10

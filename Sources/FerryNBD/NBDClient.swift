@@ -7,7 +7,8 @@ import Synchronization
 /// negotiation (`NBDClientHandshake`), structured replies and `base:allocation` when the server
 /// agrees, and any number of requests in flight — every caller's request is sent at once and
 /// waited for on the caller's thread, and large reads are cut into pieces sent together.
-/// Thread-safe for concurrent calls, as `BlockDevice` asks.
+/// Thread-safe for concurrent calls, as `BlockDevice` asks. `nbds://` URIs start TLS first
+/// (`NBD_OPT_STARTTLS`, `NBDClientTLS`) and refuse a server that will not.
 public final class NBDClient: BlockDevice {
     public let name: String
     public let size: UInt64
@@ -28,10 +29,15 @@ public final class NBDClient: BlockDevice {
     public init(uri: NBDURI, writable: Bool = false) throws {
         let name = uri.description
         self.name = name
+        // nbds://: the certificates are read before connecting, so a missing file costs no connection.
+        var host: String?
+        if case .tcp(let h, _) = uri.endpoint { host = h }
+        let tls = try uri.tls.map { try $0.upgrade(tcpHost: host, peer: name) }
         let loop = MultiThreadedEventLoopGroup.singleton.next()
         let (handler, ready) = try loop.submit {
             let ready = loop.makePromise(of: NBDNegotiated.self)
-            return (NIOLoopBound(NBDClientHandler(exportName: uri.exportName, name: name, ready: ready), eventLoop: loop), ready.futureResult)
+            let handler = NBDClientHandler(exportName: uri.exportName, name: name, ready: ready, tls: tls)
+            return (NIOLoopBound(handler, eventLoop: loop), ready.futureResult)
         }.wait()
         let bootstrap = ClientBootstrap(group: loop)
             .connectTimeout(Self.handshakeTimeout)

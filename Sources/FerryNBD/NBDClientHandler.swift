@@ -1,5 +1,7 @@
 import FerryDisk
 import NIOCore
+import NIOSSL
+import NIOTLS
 
 /// The memory a READ's replies land in. The caller of `NBDClient.read` blocks until the
 /// request's promise completes, and the handler stops writing to it before completing the
@@ -61,11 +63,15 @@ final class NBDClientHandler: ChannelInboundHandler {
     private var nextCookie: UInt64 = 1
     private var broken: NBDError?
     private var context: ChannelHandlerContext?
+    /// What STARTTLS's ACK puts in front of this handler (nil: plaintext, `nbd://`).
+    private let tls: NBDTLSUpgrade?
+    private var tlsStarted = false
 
-    init(exportName: String, name: String, ready: EventLoopPromise<NBDNegotiated>) {
+    init(exportName: String, name: String, ready: EventLoopPromise<NBDNegotiated>, tls: NBDTLSUpgrade? = nil) {
         self.name = name
         self.ready = ready
-        handshake = NBDClientHandshake(exportName: exportName, peer: name)
+        self.tls = tls
+        handshake = NBDClientHandshake(exportName: exportName, peer: name, tls: tls != nil)
     }
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
@@ -79,6 +85,7 @@ final class NBDClientHandler: ChannelInboundHandler {
                 handshake = machine
                 for b in send { context.write(wrapOutboundOut(b), promise: nil) }
                 context.flush()
+                if machine.awaitsTLS, !tlsStarted { try startTLS(context: context) }
                 guard let agreed else { return }
                 handshake = nil
                 negotiated = agreed
@@ -95,11 +102,43 @@ final class NBDClientHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        // With TLS 1.3 a server checks the client's certificate after the client's handshake is
+        // done: a server that refuses it hangs up during the first options over TLS.
+        if tlsStarted, handshake != nil {
+            let why = "the server closed the connection during the TLS handshake or just after it"
+            return fail(NBDError(.tls, name, why + " (does it want a client certificate, client-cert.pem and client-key.pem in tls-certificates, or another key?)"), context: context)
+        }
         fail(NBDError(.connection, name, "the server closed the connection"), context: context)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // Any failure while TLS comes up (a reset, too: a server refusing the client's
+        // certificate may drop the connection without an alert) is a TLS failure.
+        if error is NIOSSLError || error is BoringSSLError || error is NIOSSLExtraError || (tlsStarted && handshake != nil) {
+            let hint = handshake != nil ? " (\(tls?.failureHint ?? ""))" : ""
+            return fail(NBDError(.tls, name, "TLS failed: \(error)" + hint), context: context)
+        }
         fail(NBDError(.connection, name, "\(error)"), context: context)
+    }
+
+    /// STARTTLS was acknowledged: TLS goes in front of this handler, and the negotiation goes on
+    /// once its handshake completes (`userInboundEventTriggered`).
+    private func startTLS(context: ChannelHandlerContext) throws {
+        guard let tls else { throw NBDError(.protocolViolation, name, "TLS started without a TLS configuration") }
+        tlsStarted = true
+        do {
+            try context.pipeline.syncOperations.addHandler(try tls.clientHandler(), position: .first)
+        } catch {
+            throw NBDError(.tls, name, "cannot start TLS: \(error)")
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard let tlsEvent = event as? TLSUserEvent, case .handshakeCompleted = tlsEvent, var machine = handshake, machine.awaitsTLS else {
+            return context.fireUserInboundEventTriggered(event)
+        }
+        context.writeAndFlush(wrapOutboundOut(machine.tlsEstablished()), promise: nil)
+        handshake = machine
     }
 
     /// Sends a request (with its WRITE payload) and returns the future of its outcome.

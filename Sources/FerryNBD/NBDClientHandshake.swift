@@ -20,13 +20,20 @@ public struct NBDNegotiated: Sendable, Equatable {
 /// newstyle negotiation"): bytes from the server in, bytes to send and finally the agreement out.
 /// The order is what nbdinfo, nbdcopy and qemu-img send: STRUCTURED_REPLY, SET_META_CONTEXT
 /// base:allocation, GO with INFO_BLOCK_SIZE; EXPORT_NAME only when GO is unsupported.
+///
+/// With `tls`, STARTTLS is the first option (proto.md "Client-side requirements": so that no
+/// option travels in plaintext); on its ACK the machine waits (`awaitsTLS`) until the channel
+/// says TLS is up (`tlsEstablished()`), then negotiates from the start over TLS. Any refusal of
+/// STARTTLS ends the connection: `nbds://` never falls back to plaintext.
 public struct NBDClientHandshake: Sendable {
     enum State: Sendable {
-        case greeting, extendedHeaders, structuredReply, metaContext, go, exportName, done
+        case greeting, startTLS, tlsHandshake, extendedHeaders, structuredReply, metaContext, go, exportName, done
     }
 
     public let exportName: String
     public let peer: String
+    /// TLS is required (the URI was `nbds`).
+    public let tls: Bool
     private(set) var state = State.greeting
     private var noZeroes = false
     private var structured = false
@@ -35,9 +42,24 @@ public struct NBDClientHandshake: Sendable {
     private var info = NBDExportInfo()
     private var replies = 0
 
-    public init(exportName: String, peer: String) {
+    public init(exportName: String, peer: String, tls: Bool = false) {
         self.exportName = exportName
         self.peer = peer
+        self.tls = tls
+    }
+
+    /// True between STARTTLS's ACK and `tlsEstablished()`: the channel must start TLS now.
+    public var awaitsTLS: Bool { state == .tlsHandshake }
+
+    /// TLS is up: the negotiation starts over (no state from before STARTTLS is kept, proto.md
+    /// `NBD_OPT_STARTTLS`). Returns the first option to send over TLS.
+    public mutating func tlsEstablished() -> ByteBuffer {
+        precondition(state == .tlsHandshake, "TLS established while not waiting for it")
+        replies = 0
+        state = .extendedHeaders
+        var b = ByteBuffer()
+        NBDOption(.extendedHeaders).write(to: &b)
+        return b
     }
 
     /// Consumes what it can of `buffer`; returns bytes to send and, once the transmission phase
@@ -61,9 +83,16 @@ public struct NBDClientHandshake: Sendable {
                 noZeroes = flags & NBD.HandshakeFlag.noZeroes != 0
                 var b = ByteBuffer()
                 b.writeInteger(NBD.ClientFlag.fixedNewstyle | (noZeroes ? NBD.ClientFlag.noZeroes : 0), endianness: .big)
-                NBDOption(.extendedHeaders).write(to: &b)
+                NBDOption(tls ? .startTLS : .extendedHeaders).write(to: &b)
                 out.append(b)
-                state = .extendedHeaders
+                state = tls ? .startTLS : .extendedHeaders
+            case .tlsHandshake:
+                // After the ACK only TLS records may come, and only once the channel speaks TLS:
+                // plaintext here would be read as if it were protected (an injection, CVE-2021-3716 style).
+                guard buffer.readableBytes == 0 else {
+                    throw fail(.protocolViolation, "\(buffer.readableBytes) plaintext bytes after STARTTLS was acknowledged")
+                }
+                return (out, nil)
             case .exportName:
                 let need = 10 + (noZeroes ? 0 : 124)
                 guard buffer.readableBytes >= need else { return (out, nil) }
@@ -73,7 +102,7 @@ public struct NBDClientHandshake: Sendable {
                 guard size <= UInt64(Int64.max) else { throw fail(.protocolViolation, "export size \(size) is over 2^63") }
                 state = .done
                 return (out, agreement(size: size, flags: flags))
-            case .extendedHeaders, .structuredReply, .metaContext, .go:
+            case .startTLS, .extendedHeaders, .structuredReply, .metaContext, .go:
                 guard let reply = try NBDOptionReply.decode(from: &buffer) else { return (out, nil) }
                 replies += 1
                 guard replies <= NBD.Limit.repliesPerOption else { throw fail(.protocolViolation, "more than \(NBD.Limit.repliesPerOption) option replies") }
@@ -83,12 +112,30 @@ public struct NBDClientHandshake: Sendable {
     }
 
     private mutating func take(_ reply: NBDOptionReply, _ out: inout [ByteBuffer]) throws -> NBDNegotiated? {
-        let expected: NBD.Option =
-            state == .extendedHeaders ? .extendedHeaders : state == .structuredReply ? .structuredReply : state == .metaContext ? .setMetaContext : .go
+        let expected: NBD.Option
+        switch state {
+        case .startTLS: expected = .startTLS
+        case .extendedHeaders: expected = .extendedHeaders
+        case .structuredReply: expected = .structuredReply
+        case .metaContext: expected = .setMetaContext
+        default: expected = .go
+        }
         guard reply.option == expected.rawValue else {
             throw fail(.protocolViolation, "a reply to option \(reply.option) while option \(expected.rawValue) was asked")
         }
+        if reply.type == NBD.Reply.errTLSRequired {
+            // FORCEDTLS (qemu-nbd --tls-creds, nbdkit --tls=require) answers every option so.
+            throw fail(.tls, tls ? "the server still demands TLS after STARTTLS" : "the server requires TLS: use nbds:// (or nbds+unix://) with tls-certificates=DIR")
+        }
         switch (state, reply.type) {
+        case (.startTLS, NBD.Reply.ack):
+            replies = 0
+            state = .tlsHandshake
+        case (.startTLS, _) where reply.isError:
+            let text = String(decoding: reply.data, as: UTF8.self)
+            throw fail(
+                .tls,
+                "the server refused STARTTLS (\(Self.errorName(reply.type))\(text.isEmpty ? "" : ": " + text)); nbds:// never falls back to plaintext (nbd:// connects without TLS)")
         case (.extendedHeaders, NBD.Reply.ack):
             // Extended headers imply structured replies: on to the meta context.
             extended = true
@@ -160,4 +207,13 @@ public struct NBDClientHandshake: Sendable {
     }
 
     private func fail(_ code: NBDError.Code, _ detail: String) -> NBDError { NBDError(code, peer, detail) }
+
+    static func errorName(_ type: UInt32) -> String {
+        switch type {
+        case NBD.Reply.errUnsupported: return "NBD_REP_ERR_UNSUP"
+        case NBD.Reply.errPolicy: return "NBD_REP_ERR_POLICY"
+        case NBD.Reply.errInvalid: return "NBD_REP_ERR_INVALID"
+        default: return "error 0x\(String(type, radix: 16))"
+        }
+    }
 }

@@ -8,8 +8,11 @@ public struct NBDError: Error, Sendable, Equatable, CustomStringConvertible {
         case refused
         /// The connection could not be made or broke.
         case connection
-        /// A URI ferry cannot use (bad syntax, TLS, an unknown parameter).
+        /// A URI ferry cannot use (bad syntax, an unknown parameter).
         case badURI
+        /// TLS could not be had: the server refused STARTTLS or demands it, the certificates
+        /// are missing or unreadable, or the TLS handshake failed (a certificate not trusted).
+        case tls
     }
 
     public var code: Code
@@ -29,6 +32,7 @@ public struct NBDError: Error, Sendable, Equatable, CustomStringConvertible {
         case .refused: return "\(peer): the NBD server refused: \(detail)"
         case .connection: return "\(peer): NBD connection failed: \(detail)"
         case .badURI: return "\(peer): bad NBD URI: \(detail)"
+        case .tls: return "\(peer): NBD TLS: \(detail)"
         }
     }
 }

@@ -25,11 +25,19 @@ public final class NBDServer: Sendable {
     private let children = ChildChannels()
     private let removeSocket: String?
 
+    /// TLS when configured: every client must STARTTLS first (FORCEDTLS).
+    public let tls: NBDServerTLS?
+
     /// Serves `exports` on `listen`; `memoryBudget` bytes of READ/WRITE data may be held for all
-    /// clients together (`NBDMemoryBudget`: a larger request runs alone).
-    public init(exports: [NBDServedExport], listen: NBDListenAddress, memoryBudget: Int = NBDMemoryBudget.defaultCapacity) throws {
+    /// clients together (`NBDMemoryBudget`: a larger request runs alone); with `tls`, only over TLS
+    /// (the certificates are read here: a missing file fails before anything listens).
+    public init(
+        exports: [NBDServedExport], listen: NBDListenAddress, memoryBudget: Int = NBDMemoryBudget.defaultCapacity, tls: NBDServerTLS? = nil
+    ) throws {
         precondition(!exports.isEmpty, "an NBD server needs an export")
         self.exports = exports
+        self.tls = tls
+        let upgrade = try tls?.upgrade()
         let budget = NBDMemoryBudget(capacity: memoryBudget)
         self.memoryBudget = budget
         let children = self.children
@@ -43,7 +51,7 @@ public final class NBDServer: Sendable {
                 children.table.withLock { $0[id] = child }
                 child.closeFuture.whenComplete { _ in _ = children.table.withLock { $0.removeValue(forKey: id) } }
                 return child.eventLoop.makeCompletedFuture {
-                    try child.pipeline.syncOperations.addHandler(NBDServerHandler(exports: exports, pool: pool, budget: budget))
+                    try child.pipeline.syncOperations.addHandler(NBDServerHandler(exports: exports, pool: pool, budget: budget, tls: upgrade))
                 }
             }
         do {
@@ -69,9 +77,17 @@ public final class NBDServer: Sendable {
     /// The NBD URI of export `index` (for `--run`'s `$uri`), nil for an inherited socket.
     public func uri(export index: Int = 0) -> String? {
         let name = exports[index].spec.name
+        // nbds with the server's directory: its ca-cert.pem (and, for --tls-verify-peer, a
+        // client-cert.pem and client-key.pem put beside it) are what libnbd's clients read.
+        // With PSK: the file, as its first user.
+        let clientTLS = tls.map { tls in
+            NBDClientTLS(
+                certificates: tls.certificates, pskFile: tls.pskFile,
+                username: tls.pskFile.flatMap { try? NBDPSK.keys($0, peer: $0).keys.sorted().first })
+        }
         switch listening {
-        case .unix(let path): return NBDURI(endpoint: .unix(path: path), exportName: name).description
-        case .tcp(let host, let port): return NBDURI(endpoint: .tcp(host: host, port: port), exportName: name).description
+        case .unix(let path): return NBDURI(endpoint: .unix(path: path), exportName: name, tls: clientTLS).description
+        case .tcp(let host, let port): return NBDURI(endpoint: .tcp(host: host, port: port), exportName: name, tls: clientTLS).description
         case .socket: return nil
         }
     }

@@ -1,6 +1,8 @@
 import FerryDisk
 import NIOCore
 import NIOPosix
+import NIOSSL
+import NIOTLS
 
 /// One client connection of `NBDServer`: the handshake (`NBDServerHandshake`), then requests,
 /// each run on the thread pool (`NBDServerWork`) with its reply written when it is done, in
@@ -33,11 +35,15 @@ final class NBDServerHandler: ChannelDuplexHandler {
     private var readPending = false
     private var disconnecting = false
 
-    init(exports: [NBDServedExport], pool: NIOThreadPool, budget: NBDMemoryBudget) {
+    /// What STARTTLS's ACK puts in front of this handler (nil: no TLS, STARTTLS is refused).
+    private let tls: NBDTLSUpgrade?
+
+    init(exports: [NBDServedExport], pool: NIOThreadPool, budget: NBDMemoryBudget, tls: NBDTLSUpgrade? = nil) {
         self.exports = exports
         self.pool = pool
         self.budget = budget
-        handshake = NBDServerHandshake(exports: exports.map(\.spec))
+        self.tls = tls
+        handshake = NBDServerHandshake(exports: exports.map(\.spec), tls: tls != nil)
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -96,6 +102,16 @@ final class NBDServerHandler: ChannelDuplexHandler {
         context.close(promise: nil)
     }
 
+    /// TLS is up after STARTTLS: the negotiation starts over, over TLS.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard let tlsEvent = event as? TLSUserEvent, case .handshakeCompleted = tlsEvent, var machine = handshake else {
+            return context.fireUserInboundEventTriggered(event)
+        }
+        machine.tlsEstablished()
+        handshake = machine
+        process(context: context)
+    }
+
     private var isFull: Bool { bytesInFlight >= Self.maxBytesInFlight || requestsInFlight >= Self.maxRequestsInFlight }
 
     private func process(context: ChannelHandlerContext) {
@@ -105,6 +121,15 @@ final class NBDServerHandler: ChannelDuplexHandler {
             if send.readableBytes > 0 { context.writeAndFlush(wrapOutboundOut(send), promise: nil) }
             switch outcome {
             case .negotiating: return
+            case .startTLS:
+                // The ACK is on its way below; TLS goes in front for everything after it.
+                guard let tls else { return context.close(promise: nil) }
+                do {
+                    try context.pipeline.syncOperations.addHandler(tls.serverHandler(), position: .first)
+                } catch {
+                    context.close(promise: nil)
+                }
+                return
             case .close:
                 handshake = nil
                 context.close(promise: nil)

@@ -45,6 +45,12 @@ public struct NBDSessionAgreement: Sendable, Equatable {
 /// The server side of fixed newstyle negotiation as a pure state machine: the greeting, the
 /// client's flags, then options answered one by one until GO or EXPORT_NAME picks an export.
 /// Anything a hostile client could use to hold resources is bounded (`NBD.Limit`).
+///
+/// With `tls` the server is TLS-required (proto.md "FORCEDTLS mode"): before STARTTLS every
+/// option but STARTTLS and ABORT is answered `NBD_REP_ERR_TLS_REQD` (EXPORT_NAME, which cannot
+/// be refused, drops the client); STARTTLS is acknowledged and the machine waits (`.startTLS`)
+/// until the channel says TLS is up (`tlsEstablished()`); then the haggling starts over, and a
+/// second STARTTLS is `NBD_REP_ERR_INVALID`. Without `tls`, STARTTLS is `NBD_REP_ERR_POLICY`.
 public struct NBDServerHandshake: Sendable {
     /// The id of `base:allocation` in META_CONTEXT replies (any value is valid; nbdkit uses 1 too).
     public static let baseAllocationID: UInt32 = 1
@@ -56,11 +62,17 @@ public struct NBDServerHandshake: Sendable {
         case transmission(NBDSessionAgreement)
         /// Close the connection (ABORT, a client the spec says to drop, a protocol violation).
         case close(reason: String)
+        /// STARTTLS was acknowledged (in `send`): start TLS now, then call `tlsEstablished()`.
+        case startTLS
     }
 
-    enum State: Sendable { case clientFlags, options, finished }
+    enum State: Sendable { case clientFlags, options, tlsHandshake, finished }
 
     public let exports: [NBDExportSpec]
+    /// TLS is configured: the server requires it.
+    public let tls: Bool
+    /// True once TLS is up on this connection.
+    public private(set) var tlsActive = false
     private var state = State.clientFlags
     private var noZeroes = false
     private var structured = false
@@ -68,7 +80,20 @@ public struct NBDServerHandshake: Sendable {
     private var selected = false
     private var options = 0
 
-    public init(exports: [NBDExportSpec]) { self.exports = exports }
+    public init(exports: [NBDExportSpec], tls: Bool = false) {
+        self.exports = exports
+        self.tls = tls
+    }
+
+    /// TLS is up: nothing negotiated before STARTTLS is kept (proto.md `NBD_OPT_STARTTLS`).
+    public mutating func tlsEstablished() {
+        precondition(state == .tlsHandshake, "TLS established while not waiting for it")
+        tlsActive = true
+        structured = false
+        extended = false
+        selected = false
+        state = .options
+    }
 
     /// The server's first bytes: NBDMAGIC, IHAVEOPT, FIXED_NEWSTYLE|NO_ZEROES.
     public static var greeting: ByteBuffer {
@@ -90,6 +115,14 @@ public struct NBDServerHandshake: Sendable {
         while true {
             switch state {
             case .finished:
+                return (out, .negotiating)
+            case .tlsHandshake:
+                // Options the client sent behind STARTTLS, in plaintext, must not be taken as if
+                // TLS protected them (nbdkit's CVE-2021-3716): drop the client.
+                guard buffer.readableBytes == 0 else {
+                    state = .finished
+                    return (out, .close(reason: "plaintext after STARTTLS"))
+                }
                 return (out, .negotiating)
             case .clientFlags:
                 guard let flags = buffer.readInteger(endianness: .big, as: UInt32.self) else { return (out, .negotiating) }
@@ -114,6 +147,11 @@ public struct NBDServerHandshake: Sendable {
                     return (out, .close(reason: "more than \(NBD.Limit.optionsPerConnection) options"))
                 }
                 let outcome = answer(option, &out)
+                if outcome == .startTLS {
+                    state = .tlsHandshake
+                    guard buffer.readableBytes == 0 else { continue }  // refused by .tlsHandshake above
+                    return (out, .startTLS)
+                }
                 if outcome != .negotiating {
                     state = .finished
                     return (out, outcome)
@@ -125,6 +163,7 @@ public struct NBDServerHandshake: Sendable {
     private mutating func answer(_ option: NBDOption, _ out: inout ByteBuffer) -> Outcome {
         func reply(_ type: UInt32, _ data: [UInt8] = []) { NBDOptionReply(option: option.code, type: type, data: data).write(to: &out) }
         func error(_ type: UInt32, _ text: String) { reply(type, Array(text.utf8)) }
+        if tls, !tlsActive { return beforeTLS(option, &out) }
         switch NBD.Option(rawValue: option.code) {
         case .exportName:
             // The spec forbids EXPORT_NAME after extended headers: it has no way to refuse.
@@ -217,10 +256,36 @@ public struct NBDServerHandshake: Sendable {
                 return .transmission(NBDSessionAgreement(export: index, structuredReplies: structured, baseAllocation: selected, extendedHeaders: extended))
             }
         case .startTLS:
-            error(NBD.Reply.errPolicy, "ferry's NBD server does not speak TLS")
+            if tls {
+                error(NBD.Reply.errInvalid, "TLS is on already")
+            } else {
+                error(NBD.Reply.errPolicy, "this NBD server is not configured for TLS (ferry serve --tls-certificates DIR)")
+            }
         case nil:
             error(NBD.Reply.errUnsupported, "option \(option.code) is not supported")
         }
         return .negotiating
+    }
+
+    /// FORCEDTLS before STARTTLS: only STARTTLS and ABORT are taken.
+    private mutating func beforeTLS(_ option: NBDOption, _ out: inout ByteBuffer) -> Outcome {
+        func reply(_ type: UInt32, _ text: String = "") { NBDOptionReply(option: option.code, type: type, data: Array(text.utf8)).write(to: &out) }
+        switch NBD.Option(rawValue: option.code) {
+        case .startTLS:
+            guard option.data.isEmpty else {
+                reply(NBD.Reply.errInvalid, "STARTTLS takes no data")
+                return .negotiating
+            }
+            reply(NBD.Reply.ack)
+            return .startTLS
+        case .abort:
+            reply(NBD.Reply.ack)
+            return .close(reason: "the client aborted")
+        case .exportName:
+            return .close(reason: "EXPORT_NAME before STARTTLS: this server requires TLS")  // it cannot be refused
+        default:
+            reply(NBD.Reply.errTLSRequired, "this server requires TLS: send NBD_OPT_STARTTLS first (nbds:// URIs do)")
+            return .negotiating
+        }
     }
 }

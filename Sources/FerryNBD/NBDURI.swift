@@ -1,5 +1,6 @@
 /// An NBD URI (the NBD URI spec, NetworkBlockDevice/nbd `doc/uri.md`): `nbd://HOST[:PORT]/EXPORT`
-/// or `nbd+unix:///EXPORT?socket=PATH`. TLS schemes (`nbds`, `nbds+unix`) are recognised and refused.
+/// or `nbd+unix:///EXPORT?socket=PATH`, and their TLS forms `nbds://` and `nbds+unix://` with
+/// `tls-certificates=DIR`, `tls-verify-peer=0|1`, `tls-hostname=NAME` (`NBDClientTLS`).
 public struct NBDURI: Sendable, Equatable, CustomStringConvertible {
     public enum Endpoint: Sendable, Equatable {
         case tcp(host: String, port: Int)
@@ -8,13 +9,16 @@ public struct NBDURI: Sendable, Equatable, CustomStringConvertible {
 
     public var endpoint: Endpoint
     public var exportName: String
+    /// TLS, required (`nbds`): a server that will not start it is refused, never used in plaintext.
+    public var tls: NBDClientTLS?
 
-    public init(endpoint: Endpoint, exportName: String) {
+    public init(endpoint: Endpoint, exportName: String, tls: NBDClientTLS? = nil) {
         self.endpoint = endpoint
         self.exportName = exportName
+        self.tls = tls
     }
 
-    /// The schemes ferry registers (the TLS ones only to refuse them clearly).
+    /// The schemes ferry registers.
     public static let schemes = ["nbd", "nbd+unix", "nbds", "nbds+unix"]
 
     public init(parsing text: String) throws {
@@ -22,8 +26,8 @@ public struct NBDURI: Sendable, Equatable, CustomStringConvertible {
         guard let range = text.range(of: "://") else { throw bad("no scheme") }
         let scheme = text[..<range.lowerBound].lowercased()
         var rest = Substring(text[range.upperBound...])
-        if scheme.hasPrefix("nbds") { throw bad("TLS (\(scheme)://) is not supported yet; use nbd:// or nbd+unix://") }
-        guard scheme == "nbd" || scheme == "nbd+unix" else { throw bad("the scheme must be nbd or nbd+unix") }
+        guard Self.schemes.contains(scheme) else { throw bad("the scheme must be nbd, nbd+unix, nbds or nbds+unix") }
+        let isUnix = scheme.hasSuffix("+unix")
         var query: [String: String] = [:]
         if let q = rest.firstIndex(of: "?") {
             for pair in rest[rest.index(after: q)...].split(separator: "&") {
@@ -33,7 +37,7 @@ public struct NBDURI: Sendable, Equatable, CustomStringConvertible {
             }
             rest = rest[..<q]
         }
-        let authority: Substring
+        var authority: Substring
         if let slash = rest.firstIndex(of: "/") {
             authority = rest[..<slash]
             exportName = try Self.decode(String(rest[rest.index(after: slash)...]), text)
@@ -41,10 +45,20 @@ public struct NBDURI: Sendable, Equatable, CustomStringConvertible {
             authority = rest
             exportName = ""
         }
-        if authority.contains("@") { throw bad("user names are only for TLS, which ferry does not speak yet") }
-        if scheme == "nbd+unix" {
-            guard authority.isEmpty else { throw bad("nbd+unix:// takes no host (write nbd+unix:///EXPORT?socket=PATH)") }
-            guard let socket = query.removeValue(forKey: "socket"), !socket.isEmpty else { throw bad("nbd+unix:// needs ?socket=PATH") }
+        var username: String?
+        if let at = authority.lastIndex(of: "@") {
+            guard scheme.hasPrefix("nbds") else { throw bad("a user name is for TLS-PSK: write nbds:// or nbds+unix://") }
+            username = try Self.decode(String(authority[..<at]), text)
+            authority = authority[authority.index(after: at)...]
+        }
+        tls = scheme.hasPrefix("nbds") ? try Self.tls(taking: &query, text) : nil
+        tls?.username = username
+        if tls == nil, let key = query.keys.sorted().first(where: { $0.hasPrefix("tls-") }) {
+            throw bad("\(key) needs TLS: write nbds:// or nbds+unix://")
+        }
+        if isUnix {
+            guard authority.isEmpty else { throw bad("\(scheme):// takes no host (write \(scheme):///EXPORT?socket=PATH)") }
+            guard let socket = query.removeValue(forKey: "socket"), !socket.isEmpty else { throw bad("\(scheme):// needs ?socket=PATH") }
             endpoint = .unix(path: socket)
         } else {
             var host = String(authority)
@@ -62,6 +76,25 @@ public struct NBDURI: Sendable, Equatable, CustomStringConvertible {
             endpoint = .tcp(host: host, port: port)
         }
         if let unknown = query.keys.sorted().first { throw bad("unsupported parameter \"\(unknown)\"") }
+    }
+
+    /// The TLS parameters of an `nbds` URI, taken out of `query`.
+    private static func tls(taking query: inout [String: String], _ text: String) throws -> NBDClientTLS {
+        var tls = NBDClientTLS(certificates: query.removeValue(forKey: "tls-certificates"), hostname: query.removeValue(forKey: "tls-hostname"))
+        if let verify = query.removeValue(forKey: "tls-verify-peer") {
+            // libnbd's booleans.
+            switch verify.lowercased() {
+            case "1", "true", "on", "yes": tls.verifyPeer = true
+            case "0", "false", "off", "no": tls.verifyPeer = false
+            default: throw NBDError(.badURI, text, "tls-verify-peer=\(verify) is not a boolean (0 or 1)")
+            }
+        }
+        tls.pskFile = query.removeValue(forKey: "tls-psk-file")
+        if tls.pskFile != nil, tls.certificates != nil { throw NBDError(.badURI, text, "tls-psk-file and tls-certificates exclude each other") }
+        if let type = query.removeValue(forKey: "tls-type")?.lowercased(), type != (tls.pskFile == nil ? "x509" : "psk") {
+            throw NBDError(.badURI, text, "tls-type=\(type): ferry speaks X.509 (tls-certificates) and PSK (tls-psk-file), not anonymous TLS")
+        }
+        return tls
     }
 
     private static func port(_ s: String, _ text: String) throws -> Int {
@@ -97,12 +130,24 @@ public struct NBDURI: Sendable, Equatable, CustomStringConvertible {
     }
 
     public var description: String {
+        let s = tls == nil ? "" : "s"
+        var query: [String] = []
+        let text: String
+        let user = tls?.username.map { Self.encode($0) + "@" } ?? ""
         switch endpoint {
         case .tcp(let host, let port):
             let h = host.contains(":") ? "[\(host)]" : host
-            return "nbd://\(h)\(port == NBD.defaultPort ? "" : ":\(port)")/\(Self.encode(exportName))"
+            text = "nbd\(s)://\(user)\(h)\(port == NBD.defaultPort ? "" : ":\(port)")/\(Self.encode(exportName))"
         case .unix(let path):
-            return "nbd+unix:///\(Self.encode(exportName))?socket=\(Self.encode(path))"
+            text = "nbd\(s)+unix://\(user)/\(Self.encode(exportName))"
+            query.append("socket=" + Self.encode(path))
         }
+        if let tls {
+            if let dir = tls.certificates { query.append("tls-certificates=" + Self.encode(dir)) }
+            if let file = tls.pskFile { query.append("tls-psk-file=" + Self.encode(file)) }
+            if let name = tls.hostname { query.append("tls-hostname=" + Self.encode(name)) }
+            if !tls.verifyPeer { query.append("tls-verify-peer=false") }
+        }
+        return query.isEmpty ? text : text + "?" + query.joined(separator: "&")
     }
 }

@@ -123,7 +123,7 @@ import Testing
         #expect(try NBDURI(parsing: "nbd://h:99") == NBDURI(endpoint: .tcp(host: "h", port: 99), exportName: ""))
         #expect(try NBDURI(parsing: "nbd+unix:///x?socket=/tmp/a%20b.sock") == NBDURI(endpoint: .unix(path: "/tmp/a b.sock"), exportName: "x"))
         #expect(try NBDURI(parsing: "nbd+unix:///x?socket=/tmp/s").description == "nbd+unix:///x?socket=/tmp/s")
-        for bad in ["nbd+unix:///x", "nbd://h:0/", "nbd://h:99999/", "nbds://h/", "nbd:///x", "nbd://h/?tls=on", "nbd+unix://host/?socket=s"] {
+        for bad in ["nbd+unix:///x", "nbd://h:0/", "nbd://h:99999/", "nbds://h/?tls-type=anon", "nbd://h/?tls-certificates=/d", "nbd://alice@h/", "nbd:///x", "nbd://h/?tls=on", "nbd+unix://host/?socket=s"] {
             #expect(throws: NBDError.self, "\(bad)") { try NBDURI(parsing: bad) }
         }
     }

@@ -45,14 +45,39 @@ import Testing
         NBDRequest(flags: NBD.CommandFlag.payloadLength, type: NBD.Command.flush.rawValue, cookie: 4, offset: 0, length: 2).write(to: &extended, extended: true)
         extended.writeBytes([0, 0])
         var server = NBDServerHandshake.greeting
+        negotiation(acking: .structuredReply, to: &server)
+        return [("replies", [0] + replies.readableBytesView), ("replies-extended", [0x81] + extendedReplies.readableBytesView), ("client", [1] + client.readableBytesView), ("client-extended", [1] + extended.readableBytesView), ("server", [2] + server.readableBytesView)] + tlsSeeds()
+    }
+
+    /// A server's replies from `first`'s ACK to GO's: base:allocation as context 1, a 1 MiB export.
+    static func negotiation(acking first: NBD.Option, to buffer: inout ByteBuffer) {
         for reply in [
-            NBDOptionReply(option: NBD.Option.structuredReply.rawValue, type: NBD.Reply.ack),
+            NBDOptionReply(option: first.rawValue, type: NBD.Reply.ack),
             NBDOptionReply(option: NBD.Option.setMetaContext.rawValue, type: NBD.Reply.metaContext, data: [0, 0, 0, 1] + Array(NBD.baseAllocation.utf8)),
             NBDOptionReply(option: NBD.Option.setMetaContext.rawValue, type: NBD.Reply.ack),
             NBDOptionReply(option: NBD.Option.go.rawValue, type: NBD.Reply.info, data: NBDExportInfo(size: 1 << 20, transmissionFlags: 3).exportItem),
             NBDOptionReply(option: NBD.Option.go.rawValue, type: NBD.Reply.ack),
-        ] { reply.write(to: &server) }
-        return [("replies", [0] + replies.readableBytesView), ("replies-extended", [0x81] + extendedReplies.readableBytesView), ("client", [1] + client.readableBytesView), ("client-extended", [1] + extended.readableBytesView), ("server", [2] + server.readableBytesView)]
+        ] { reply.write(to: &buffer) }
+    }
+
+    /// The TLS modes (0x82: a TLS-required server, 0x83: an nbds:// client): a length byte, the
+    /// plaintext up to STARTTLS's ACK, then what comes over TLS.
+    static func tlsSeeds() -> [(name: String, bytes: [UInt8])] {
+        var before = ByteBuffer()
+        before.writeInteger(NBD.ClientFlag.fixedNewstyle | NBD.ClientFlag.noZeroes, endianness: .big)
+        NBDOption(.startTLS).write(to: &before)
+        var after = ByteBuffer()
+        NBDOption(.structuredReply).write(to: &after)
+        NBDOption(.go, data: NBDGoRequest(exportName: "").bytes).write(to: &after)
+        NBDRequest(.read, cookie: 1, offset: 0, length: 4096).write(to: &after)
+        var greeting = NBDServerHandshake.greeting
+        NBDOptionReply(option: NBD.Option.startTLS.rawValue, type: NBD.Reply.ack).write(to: &greeting)
+        var overTLS = ByteBuffer()
+        negotiation(acking: .extendedHeaders, to: &overTLS)
+        return [
+            ("client-tls", [0x82, UInt8(before.readableBytes)] + before.readableBytesView + after.readableBytesView),
+            ("server-tls", [0x83, UInt8(greeting.readableBytes)] + greeting.readableBytesView + overTLS.readableBytesView),
+        ]
     }
 
     @Test func seedsAndCommittedInputs() throws {

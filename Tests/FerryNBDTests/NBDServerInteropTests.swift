@@ -89,6 +89,8 @@ import Testing
         #expect(Array(try Data(contentsOf: URL(fileURLWithPath: dir.file("new.raw")))) == raw)
         // The command's status is ferry's; a bad address is a usage error; a missing source 66.
         #expect(try FerryExecutable.run(["serve", dir.file("old.vmdk"), "--run", "exit 7"]).status == 7)
+        let one = try FerryExecutable.run(["serve", dir.file("old.vmdk"), "--run", "exit 1"])
+        #expect(one.status == 1 && !one.stderr.contains("error"), "\(one.stderr)")  // the command's status, not a ferry failure
         #expect(try FerryExecutable.run(["serve", dir.file("old.vmdk"), "--nbd", "carrier-pigeon"]).status == 64)
         let missing = try FerryExecutable.run(["serve", dir.file("absent.vmdk"), "--run", "true"])
         #expect(missing.status == 66, "\(missing.stderr)")

@@ -2,7 +2,7 @@ public import ArgumentParser
 import FerryNBD
 import Foundation
 
-/// `ferry serve SRC… --nbd unix:PATH | tcp:HOST:PORT [--writable] [--run CMD]`
+/// `ferry serve SRC… --nbd unix:PATH | tcp:HOST:PORT [--writable] [--run CMD] [--tls-certificates DIR]`
 public struct ServeCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "serve",
@@ -20,9 +20,15 @@ public struct ServeCommand: ParsableCommand {
             SIGTERM, then closes the connections, removes its socket file and exits 0. With --socket-activation, ferry \
             serves on the socket systemd passes (LISTEN_FDS=1, fd 3) instead of --nbd.
 
+            With --tls-certificates DIR (or --tls-psk FILE), clients must start TLS (NBD_OPT_STARTTLS) \
+            before any other option, as with qemu-nbd --tls-creds or nbdkit --tls=require; $uri is \
+            then an nbds:// URI with tls-certificates=DIR (or tls-psk-file=FILE and its first user), \
+            for nbdinfo, nbdcopy and ferry.
+
             Examples:
               ferry serve old.vmdk --run 'nbdcopy "$uri" /dev/vg/new'
               ferry serve disk.qcow2 --nbd tcp:0.0.0.0:10809
+              ferry serve disk.qcow2 --nbd tcp:0.0.0.0:10809 --tls-certificates /etc/pki/ferry
             """ + "\n\n" + FerryExit.helpLine)
 
     @Argument(help: "Files, block devices, images or nbd:// URIs to export.")
@@ -42,6 +48,17 @@ public struct ServeCommand: ParsableCommand {
     @Flag(help: "Serve on the listening socket systemd passes (LISTEN_FDS, fd 3) instead of --nbd.")
     var socketActivation = false
 
+    @Option(
+        help: ArgumentHelp(
+            "Require TLS, with DIR/server-cert.pem and DIR/server-key.pem (as qemu-nbd and nbdkit name them).", valueName: "DIR"))
+    var tlsCertificates: String?
+
+    @Flag(help: "With --tls-certificates: accept only clients with a certificate signed by DIR/ca-cert.pem.")
+    var tlsVerifyPeer = false
+
+    @Option(help: ArgumentHelp("Require TLS-PSK with the USERNAME:HEXKEY lines of FILE (psktool's format) instead of certificates.", valueName: "FILE"))
+    var tlsPsk: String?
+
     @OptionGroup var sourceOptions: SourceOptions
 
     public init() {}
@@ -52,12 +69,15 @@ public struct ServeCommand: ParsableCommand {
         }
         if socketActivation, command != nil { throw ValidationError("--run needs an address ferry makes, not --socket-activation") }
         if let nbd { _ = try ServeFrontEnd.parseAddress(nbd) }
+        if tlsVerifyPeer, tlsCertificates == nil { throw ValidationError("--tls-verify-peer needs --tls-certificates DIR") }
+        if tlsPsk != nil, tlsCertificates != nil { throw ValidationError("--tls-psk and --tls-certificates exclude each other") }
     }
 
     public func run() throws {
         let config = ServeFrontEnd.Configuration(
             sources: sources, address: try nbd.map(ServeFrontEnd.parseAddress), socketActivation: socketActivation,
-            writable: writable, run: command, policy: sourceOptions.policy)
+            writable: writable, run: command, policy: sourceOptions.policy,
+            tls: tlsCertificates != nil || tlsPsk != nil ? NBDServerTLS(certificates: tlsCertificates, verifyPeer: tlsVerifyPeer, pskFile: tlsPsk) : nil)
         let status = try ServeFrontEnd.serve(config)
         if status != 0 { throw ExitCode(status) }
     }

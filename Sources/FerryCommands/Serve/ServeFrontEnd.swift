@@ -17,6 +17,8 @@ enum ServeFrontEnd {
         var writable: Bool
         var run: String?
         var policy: SourcePolicy
+        /// TLS required (`--tls-certificates`); nil: plaintext, STARTTLS refused.
+        var tls: NBDServerTLS?
     }
 
     /// `unix:PATH`, `tcp:HOST:PORT`, `tcp:[V6]:PORT`.
@@ -90,10 +92,10 @@ enum ServeFrontEnd {
         guard let listen else { throw ValidationError("no address to listen on") }
         let exports = try exports(config)
         defer { for export in exports { try? export.device.close() } }
-        let server = try NBDServer(exports: exports, listen: listen)
+        let server = try NBDServer(exports: exports, listen: listen, tls: config.tls)
         defer { server.close() }
         let uri = server.uri() ?? "(the socket systemd passed)"
-        try? FileHandle.standardError.write(contentsOf: Data("ferry: serving \(exports.count) export\(exports.count == 1 ? "" : "s") at \(uri)\n".utf8))
+        try? FileHandle.standardError.write(contentsOf: Data("ferry: serving \(exports.count) export\(exports.count == 1 ? "" : "s")\(config.tls == nil ? "" : " over TLS") at \(uri)\n".utf8))
         guard let command = config.run else {
             while !signals.wait(milliseconds: -1).contains(where: { ServeSignals.stopSignals.contains($0.number) }) {}
             ServeSignals.restoreStopDefaults()

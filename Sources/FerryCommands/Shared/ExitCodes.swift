@@ -39,7 +39,8 @@ public enum FerryExit: Int32, CaseIterable, Sendable {
     /// The peer broke the wire protocol or the two sides disagree.
     case protocolError = 76
     /// Authentication failed: wrong pairing code, an ESXi host refused the password, or its
-    /// certificate does not match the pin (or is not trusted and no pin was given).
+    /// certificate does not match the pin (or is not trusted and no pin was given); NBD TLS
+    /// could not be had (refused, required, or a certificate or key that does not verify).
     case authentication = 77
     /// The guest cannot be changed safely as it is (ferry fix: dirty or hibernated volume,
     /// dirty hive, no Windows, a step that cannot be done); nothing was written.
@@ -61,7 +62,7 @@ public enum FerryExit: Int32, CaseIterable, Sendable {
         case .ioError: return "I/O error"
         case .inUse: return "source in use (a running VM)"
         case .protocolError: return "protocol error"
-        case .authentication: return "authentication failed (pairing code, ESXi login or certificate pin)"
+        case .authentication: return "authentication failed (pairing code, ESXi login, certificate pin, NBD TLS)"
         case .refused: return "guest not changed (unsafe or nothing to fix)"
         case .interrupted: return "interrupted"
         }
@@ -97,6 +98,7 @@ public enum ErrorReporter {
             case .protocolViolation: return .protocolError
             case .refused, .badURI: return .noInput
             case .connection: return .network
+            case .tls: return .authentication
             }
         case let e as HiveEditError:
             // A hive ferry must not write (dirty, not a primary hive) is the guest's state; the rest is bad input.
@@ -163,6 +165,8 @@ public enum ErrorReporter {
     /// Prints the error once and exits with its code. ArgumentParser's own errors
     /// (usage, --help, --version) are printed the way ArgumentParser prints them.
     public static func exit(with error: any Error) -> Never {
+        // A status passed on (serve --run's command): no message, even for 1.
+        if let status = error as? ExitCode { Foundation.exit(status.rawValue) }
         if let code = knownExitCode(for: error) {
             try? FileHandle.standardError.write(contentsOf: Data((line(for: error) + "\n").utf8))
             Foundation.exit(code.rawValue)
