@@ -10,6 +10,8 @@ public struct NBDError: Error, Sendable, Equatable, CustomStringConvertible {
         case connection
         /// A URI ferry cannot use (bad syntax, TLS, an unknown parameter).
         case badURI
+        /// A setting ferry cannot use (`FERRY_NBD_CONNECTIONS` out of range).
+        case badSetting
     }
 
     public var code: Code
@@ -29,6 +31,7 @@ public struct NBDError: Error, Sendable, Equatable, CustomStringConvertible {
         case .refused: return "\(peer): the NBD server refused: \(detail)"
         case .connection: return "\(peer): NBD connection failed: \(detail)"
         case .badURI: return "\(peer): bad NBD URI: \(detail)"
+        case .badSetting: return "\(peer): bad NBD setting: \(detail)"
         }
     }
 }
