@@ -9,7 +9,10 @@
 # (a) server: nbdcopy from `ferry serve` vs from `qemu-nbd` of the same qcow2, to null: (the
 #     server's cost only) and to a raw file;
 # (b) client: from that same qemu-nbd, `ferry copy nbd+unix://…` vs `nbdcopy nbd+unix://…` to a
-#     raw file;
+#     raw file (ferry always fsyncs the target at the end, so `nbdcopy --flush` is the like-for-like
+#     anchor; plain nbdcopy is shown too), and `ferry checksum nbd+unix://…` (read and hash only)
+#     vs `nbdcopy … null:`; peak RSS of that ferry copy (GNU time's maximum resident set size).
+#     FERRY_NBD_CONNECTIONS (ferry's client; default 4, as nbdcopy's) is passed through;
 # (c) peak RSS of `ferry serve` (VmHWM in /proc/PID/status) with 1 nbdcopy and with 8 in parallel,
 #     each a fresh server. nbdcopy opens 4 connections per client (multi-conn).
 # Best of 3, warm page cache, unix sockets. Every server is stopped when the script exits.
@@ -18,7 +21,7 @@ cd "$(dirname "$0")/.."
 dir=${BENCH_DIR:-/var/tmp/ferry-bench}
 size=${SIZE:-4G}
 mkdir -p "$dir"
-for t in qemu-img qemu-nbd nbdcopy nbdinfo python3; do
+for t in qemu-img qemu-nbd nbdcopy nbdinfo python3 /usr/bin/time; do
   command -v "$t" >/dev/null || { echo "needs $t (apt-get install qemu-utils nbdkit libnbd-bin)"; exit 1; }
 done
 if [ -z "${FERRY:-}" ]; then
@@ -26,6 +29,10 @@ if [ -z "${FERRY:-}" ]; then
   FERRY=$(swift build -c release --show-bin-path)/ferry
 fi
 ferry=$FERRY
+case "$ferry" in  # label the figures: a debug build's are no release's
+  */debug/*) build="DEBUG build $ferry" ;;
+  *) build="release build $ferry" ;;
+esac
 
 servers=()
 cleanup() {
@@ -102,14 +109,21 @@ qemu_uri="nbd+unix:///?socket=$dir/nbd-qemu.sock"
 wait_for "$qemu_uri"
 start_ferry
 
-echo "== $size virtual qcow2, half allocated ($(du -h "$src" | cut -f1) on disk)"
+echo "== $size virtual qcow2, half allocated ($(du -h "$src" | cut -f1) on disk); ferry: $build"
+echo "   ferry's NBD client: FERRY_NBD_CONNECTIONS=${FERRY_NBD_CONNECTIONS:-4 (default)}"
 echo "-- (a) server: nbdcopy from ferry serve vs from qemu-nbd"
 row "nbdcopy → null:" "$(best nbdcopy "$ferry_uri" null:)" qemu-nbd "$(best nbdcopy "$qemu_uri" null:)"
 row "nbdcopy → raw file" "$(best nbdcopy "$ferry_uri" "$dir/out.raw")" qemu-nbd "$(best nbdcopy "$qemu_uri" "$dir/out.raw")"
 stop_ferry
 
 echo "-- (b) client: from qemu-nbd, ferry copy vs nbdcopy"
-row "NBD → raw file" "$(best "$ferry" copy "$qemu_uri" "$dir/out.raw" --progress none)" nbdcopy "$(best nbdcopy "$qemu_uri" "$dir/out.raw")"
+copy=$(best "$ferry" copy "$qemu_uri" "$dir/out.raw" --progress none)
+row "NBD → raw file (fsync)" "$copy" "nbdcopy --flush" "$(best nbdcopy --flush "$qemu_uri" "$dir/out.raw")"
+row "NBD → raw file" "$copy" nbdcopy "$(best nbdcopy "$qemu_uri" "$dir/out.raw")"
+row "NBD → checksum / null:" "$(best "$ferry" checksum "$qemu_uri" --progress none)" nbdcopy "$(best nbdcopy "$qemu_uri" null:)"
+rm -f "$dir/out.raw"
+rss=$(/usr/bin/time -f %M "$ferry" copy "$qemu_uri" "$dir/out.raw" --progress none 2>&1 >/dev/null | tail -1)
+printf "peak RSS of ferry copy nbd+unix://… → raw file: %d MiB\n" $((rss / 1024))
 
 echo "-- (c) peak RSS of ferry serve (VmHWM)"
 for clients in 1 8; do
