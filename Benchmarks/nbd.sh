@@ -13,6 +13,9 @@
 #     anchor; plain nbdcopy is shown too), and `ferry checksum nbd+unix://…` (read and hash only)
 #     vs `nbdcopy … null:`; peak RSS of that ferry copy (GNU time's maximum resident set size).
 #     FERRY_NBD_CONNECTIONS (ferry's client; default 4, as nbdcopy's) is passed through;
+# (d) latency-bound reads: `nbdkit --filter=delay rdelay=10ms file` of 512 MiB of random data,
+#     `ferry copy` vs `nbdcopy --flush` (what the copy engine's read-ahead is for: a remote
+#     export, where each read mostly waits), when nbdkit is installed;
 # (c) peak RSS of `ferry serve` (VmHWM in /proc/PID/status) with 1 nbdcopy and with 8 in parallel,
 #     each a fresh server. nbdcopy opens 4 connections per client (multi-conn).
 # Best of 3, warm page cache, unix sockets. Every server is stopped when the script exits.
@@ -139,3 +142,17 @@ for clients in 1 8; do
     "$([ "$clients" -eq 1 ] && echo " " || echo s)" $((hwm / 1024)) $((idle / 1024)) "$(awk "BEGIN{print $e-$s}")" "$clients" "$size"
   stop_ferry
 done
+
+if command -v nbdkit >/dev/null; then
+  echo "-- (d) latency-bound: nbdkit file with the delay filter (10 ms a read), 512 MiB of data"
+  head -c 512M /dev/urandom >"$dir/nbd-lat.raw"
+  rm -f "$dir/nbd-lat.sock"
+  nbdkit -f -r -U "$dir/nbd-lat.sock" --filter=delay file "$dir/nbd-lat.raw" rdelay=10ms &
+  servers+=("$!")
+  lat_uri="nbd+unix:///?socket=$dir/nbd-lat.sock"
+  wait_for "$lat_uri"
+  bytes=$((512 << 20))
+  row "delayed NBD → raw file" "$(best "$ferry" copy "$lat_uri" "$dir/out.raw" --progress none)" "nbdcopy --flush" \
+    "$(best nbdcopy --flush "$lat_uri" "$dir/out.raw")"
+  rm -f "$dir/nbd-lat.raw"
+fi
