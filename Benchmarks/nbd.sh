@@ -9,7 +9,13 @@
 # (a) server: nbdcopy from `ferry serve` vs from `qemu-nbd` of the same qcow2, to null: (the
 #     server's cost only) and to a raw file;
 # (b) client: from that same qemu-nbd, `ferry copy nbd+unix://…` vs `nbdcopy nbd+unix://…` to a
-#     raw file;
+#     raw file (ferry always fsyncs the target at the end, so `nbdcopy --flush` is the like-for-like
+#     anchor; plain nbdcopy is shown too), and `ferry checksum nbd+unix://…` (read and hash only)
+#     vs `nbdcopy … null:`; peak RSS of that ferry copy (GNU time's maximum resident set size).
+#     FERRY_NBD_CONNECTIONS (ferry's client; default 4, as nbdcopy's) is passed through;
+# (d) latency-bound reads: `nbdkit --filter=delay rdelay=10ms file` of 512 MiB of random data,
+#     `ferry copy` vs `nbdcopy --flush` (what the copy engine's read-ahead is for: a remote
+#     export, where each read mostly waits), when nbdkit is installed;
 # (c) peak RSS of `ferry serve` (VmHWM in /proc/PID/status) with 1 nbdcopy and with 8 in parallel,
 #     each a fresh server. nbdcopy opens 4 connections per client (multi-conn).
 # Best of 3, warm page cache, unix sockets. Every server is stopped when the script exits.
@@ -18,7 +24,7 @@ cd "$(dirname "$0")/.."
 dir=${BENCH_DIR:-/var/tmp/ferry-bench}
 size=${SIZE:-4G}
 mkdir -p "$dir"
-for t in qemu-img qemu-nbd nbdcopy nbdinfo python3; do
+for t in qemu-img qemu-nbd nbdcopy nbdinfo python3 /usr/bin/time; do
   command -v "$t" >/dev/null || { echo "needs $t (apt-get install qemu-utils nbdkit libnbd-bin)"; exit 1; }
 done
 if [ -z "${FERRY:-}" ]; then
@@ -26,6 +32,10 @@ if [ -z "${FERRY:-}" ]; then
   FERRY=$(swift build -c release --show-bin-path)/ferry
 fi
 ferry=$FERRY
+case "$ferry" in  # label the figures: a debug build's are no release's
+  */debug/*) build="DEBUG build $ferry" ;;
+  *) build="release build $ferry" ;;
+esac
 
 servers=()
 cleanup() {
@@ -102,14 +112,21 @@ qemu_uri="nbd+unix:///?socket=$dir/nbd-qemu.sock"
 wait_for "$qemu_uri"
 start_ferry
 
-echo "== $size virtual qcow2, half allocated ($(du -h "$src" | cut -f1) on disk)"
+echo "== $size virtual qcow2, half allocated ($(du -h "$src" | cut -f1) on disk); ferry: $build"
+echo "   ferry's NBD client: FERRY_NBD_CONNECTIONS=${FERRY_NBD_CONNECTIONS:-4 (default)}"
 echo "-- (a) server: nbdcopy from ferry serve vs from qemu-nbd"
 row "nbdcopy → null:" "$(best nbdcopy "$ferry_uri" null:)" qemu-nbd "$(best nbdcopy "$qemu_uri" null:)"
 row "nbdcopy → raw file" "$(best nbdcopy "$ferry_uri" "$dir/out.raw")" qemu-nbd "$(best nbdcopy "$qemu_uri" "$dir/out.raw")"
 stop_ferry
 
 echo "-- (b) client: from qemu-nbd, ferry copy vs nbdcopy"
-row "NBD → raw file" "$(best "$ferry" copy "$qemu_uri" "$dir/out.raw" --progress none)" nbdcopy "$(best nbdcopy "$qemu_uri" "$dir/out.raw")"
+copy=$(best "$ferry" copy "$qemu_uri" "$dir/out.raw" --progress none)
+row "NBD → raw file (fsync)" "$copy" "nbdcopy --flush" "$(best nbdcopy --flush "$qemu_uri" "$dir/out.raw")"
+row "NBD → raw file" "$copy" nbdcopy "$(best nbdcopy "$qemu_uri" "$dir/out.raw")"
+row "NBD → checksum / null:" "$(best "$ferry" checksum "$qemu_uri" --progress none)" nbdcopy "$(best nbdcopy "$qemu_uri" null:)"
+rm -f "$dir/out.raw"
+rss=$(/usr/bin/time -f %M "$ferry" copy "$qemu_uri" "$dir/out.raw" --progress none 2>&1 >/dev/null | tail -1)
+printf "peak RSS of ferry copy nbd+unix://… → raw file: %d MiB\n" $((rss / 1024))
 
 echo "-- (c) peak RSS of ferry serve (VmHWM)"
 for clients in 1 8; do
@@ -125,3 +142,17 @@ for clients in 1 8; do
     "$([ "$clients" -eq 1 ] && echo " " || echo s)" $((hwm / 1024)) $((idle / 1024)) "$(awk "BEGIN{print $e-$s}")" "$clients" "$size"
   stop_ferry
 done
+
+if command -v nbdkit >/dev/null; then
+  echo "-- (d) latency-bound: nbdkit file with the delay filter (10 ms a read), 512 MiB of data"
+  head -c 512M /dev/urandom >"$dir/nbd-lat.raw"
+  rm -f "$dir/nbd-lat.sock"
+  nbdkit -f -r -U "$dir/nbd-lat.sock" --filter=delay file "$dir/nbd-lat.raw" rdelay=10ms &
+  servers+=("$!")
+  lat_uri="nbd+unix:///?socket=$dir/nbd-lat.sock"
+  wait_for "$lat_uri"
+  bytes=$((512 << 20))
+  row "delayed NBD → raw file" "$(best "$ferry" copy "$lat_uri" "$dir/out.raw" --progress none)" "nbdcopy --flush" \
+    "$(best nbdcopy --flush "$lat_uri" "$dir/out.raw")"
+  rm -f "$dir/nbd-lat.raw"
+fi

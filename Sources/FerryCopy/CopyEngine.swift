@@ -19,6 +19,12 @@ public struct CopyOptions: Sendable {
     public var leaf = LeafHash.sha256
     /// Consult the source's extents to skip holes without reading them.
     public var useExtents = true
+    /// Reads kept in flight ahead of the workers (`CopyReadAhead`), for a random-access copy;
+    /// nil: `remoteReadAhead` when the source is `.remote` (its reads mostly wait), else none.
+    public var readAhead: Int?
+    /// The read-ahead for a remote source: enough reads in flight to keep a server's threads
+    /// busy while the workers hash and write (16 MiB of buffers with 2 MiB requests).
+    public static let remoteReadAhead = 8
 
     public init() {}
 }
@@ -41,7 +47,8 @@ public struct CopyResult: Sendable {
 /// them out of order: read, find zero blocks (64 KiB, vectorised compare), hash
 /// each block for the digest, write data runs with positional writes and turn zero
 /// runs into efficient zeroing — or nothing, when the target is known to be zero.
-/// Memory is bounded by `workers × requestSize`, whatever the disk size.
+/// Memory is bounded by `workers × requestSize`, whatever the disk size; with a read-ahead
+/// (a remote source), by `(readAhead + workers) × requestSize`.
 public enum CopyEngine {
     /// Copies `source` to `target` (or only reads and hashes it when `target` is nil),
     /// then flushes the target. Throws the first error any worker met.
@@ -63,15 +70,24 @@ public enum CopyEngine {
             cancellation: cancellation, targetIsZero: options.targetIsZero, requestSize: Int(planner.requestSize))
 
         let workerCount = sequential ? 1 : max(1, options.workers)
+        // Stream ends need requests in disk order, which reads finishing out of order would break.
+        let readAhead = sequential ? 0 : max(0, options.readAhead ?? (source.capabilities.contains(.remote) ? CopyOptions.remoteReadAhead : 0))
         let group = DispatchGroup()
-        for _ in 0..<workerCount {
+        func start(_ body: @escaping @Sendable () -> Void) {
             group.enter()
             let thread = Thread {
-                job.work()
+                body()
                 group.leave()
             }
             thread.stackSize = 1 << 20
             thread.start()
+        }
+        if readAhead > 0 {
+            let ahead = CopyReadAhead(job: job, readers: readAhead, workers: workerCount)
+            for _ in 0..<readAhead { start { ahead.read() } }
+            for _ in 0..<workerCount { start { ahead.work() } }
+        } else {
+            for _ in 0..<workerCount { start { job.work() } }
         }
         group.wait()
 
@@ -90,7 +106,7 @@ public enum CopyEngine {
 }
 
 /// The state the workers of one copy share.
-private final class CopyJob: Sendable {
+final class CopyJob: Sendable {
     let source: any BlockDevice
     let target: (any BlockDevice)?
     let planner: CopyPlanner
@@ -117,7 +133,10 @@ private final class CopyJob: Sendable {
 
     var firstError: (any Error)? { failure.withLock { $0 } }
 
-    private func fail(_ error: any Error) {
+    /// True once a worker failed or the copy was cancelled: the others stop taking requests.
+    var stopping: Bool { firstError != nil || cancellation.isCancelled }
+
+    func fail(_ error: any Error) {
         failure.withLock { if $0 == nil { $0 = error } }
     }
 
@@ -125,10 +144,13 @@ private final class CopyJob: Sendable {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: requestSize, alignment: 4096)
         defer { buffer.deallocate() }
         do {
-            while firstError == nil, !cancellation.isCancelled, let request = try planner.next() {
+            while !stopping, let request = try planner.next() {
                 switch request.kind {
                 case .zero: try zero(request)
-                case .data: try copy(request, buffer: buffer)
+                case .data:
+                    let data = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<Int(request.length)])
+                    try read(request, into: data)
+                    try store(request, data)
                 }
             }
         } catch {
@@ -136,7 +158,7 @@ private final class CopyJob: Sendable {
         }
     }
 
-    private func zero(_ request: CopyRequest) throws {
+    func zero(_ request: CopyRequest) throws {
         if let target, !targetIsZero {
             try counters.stages.measure(.targetWrite) {
                 try target.writeZeros(at: request.offset, length: request.length, mayDiscard: true)
@@ -146,10 +168,14 @@ private final class CopyJob: Sendable {
         counters.add(zero: request.length)
     }
 
-    private func copy(_ request: CopyRequest, buffer: UnsafeMutableRawBufferPointer) throws {
-        let length = Int(request.length)
-        let data = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<length])
+    /// Reads a data request into `data` (its length).
+    func read(_ request: CopyRequest, into data: UnsafeMutableRawBufferPointer) throws {
         try counters.stages.measure(.sourceRead) { try source.read(into: data, at: request.offset) }
+    }
+
+    /// Finds the zero blocks of a data request read into `data`, hashes it, writes it.
+    func store(_ request: CopyRequest, _ data: UnsafeMutableRawBufferPointer) throws {
+        let length = data.count
         let started = DispatchTime.now().uptimeNanoseconds
         var writing = 0.0
 

@@ -14,6 +14,9 @@ public struct DiskCapabilities: OptionSet, Sendable, Hashable {
     // the endpoint can, so nothing would consult such flags (capabilities nobody reads lie).
     /// The endpoint accepts writes.
     public static let writable = DiskCapabilities(rawValue: 1 << 5)
+    /// Reads wait on a peer (an NBD export): most of a read's time is latency, not CPU, so the
+    /// copy engine keeps several reads in flight ahead of its workers (`CopyOptions.readAhead`).
+    public static let remote = DiskCapabilities(rawValue: 1 << 6)
 }
 
 /// How a range of a disk reads.

@@ -13,6 +13,8 @@ public struct NBDError: Error, Sendable, Equatable, CustomStringConvertible {
         /// TLS could not be had: the server refused STARTTLS or demands it, the certificates
         /// are missing or unreadable, or the TLS handshake failed (a certificate not trusted).
         case tls
+        /// A setting ferry cannot use (`FERRY_NBD_CONNECTIONS` out of range).
+        case badSetting
     }
 
     public var code: Code
@@ -33,6 +35,7 @@ public struct NBDError: Error, Sendable, Equatable, CustomStringConvertible {
         case .connection: return "\(peer): NBD connection failed: \(detail)"
         case .badURI: return "\(peer): bad NBD URI: \(detail)"
         case .tls: return "\(peer): NBD TLS: \(detail)"
+        case .badSetting: return "\(peer): bad NBD setting: \(detail)"
         }
     }
 }

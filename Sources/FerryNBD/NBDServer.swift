@@ -92,6 +92,9 @@ public final class NBDServer: Sendable {
         }
     }
 
+    /// The client connections open now (each connection of a multi-conn client counts).
+    public var connectedClients: Int { children.table.withLock { $0.count } }
+
     /// Completes when the listening socket is closed.
     public var closeFuture: EventLoopFuture<Void> { channel.closeFuture }
 

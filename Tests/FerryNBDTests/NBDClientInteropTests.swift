@@ -10,7 +10,7 @@ import Testing
 /// (extents), qemu-img compare (writes).
 @Suite(.serialized, .timeLimit(.minutes(5))) struct NBDClientInteropTests {
     /// Reads the whole export through ferry, 1 MiB at a time from 4 threads at once.
-    static func readAll(_ client: NBDClient) throws -> [UInt8] {
+    static func readAll(_ client: any BlockDevice) throws -> [UInt8] {
         var bytes = [UInt8](repeating: 0xEE, count: Int(client.size))
         let piece = 1 << 20
         let count = (bytes.count + piece - 1) / piece

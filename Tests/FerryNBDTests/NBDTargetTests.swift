@@ -57,7 +57,14 @@ import Testing
     }
 
     /// The requests the log filter recorded (their opening lines), as "Write 0x0 0x10000".
+    /// ferry flushes every connection of a multi-conn client (`NBDConnectionPool`), one after
+    /// another with nothing else in flight: those consecutive FLUSHes are one barrier, one "Flush".
     static func requests(_ log: String) throws -> [String] {
+        let all = try loggedRequests(log)
+        return all.indices.compactMap { i in all[i] == "Flush" && i > 0 && all[i - 1] == "Flush" ? nil : all[i] }
+    }
+
+    static func loggedRequests(_ log: String) throws -> [String] {
         try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").compactMap { line in
             let fields = line.split(separator: " ")
             guard let i = fields.firstIndex(where: { ["Write", "Zero", "Trim", "Flush"].contains($0) }),

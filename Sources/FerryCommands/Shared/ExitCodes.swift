@@ -99,6 +99,7 @@ public enum ErrorReporter {
             case .refused, .badURI: return .noInput
             case .connection: return .network
             case .tls: return .authentication
+            case .badSetting: return .usage
             }
         case let e as HiveEditError:
             // A hive ferry must not write (dirty, not a primary hive) is the guest's state; the rest is bad input.
