@@ -11,7 +11,9 @@ final class NBDDaemon: @unchecked Sendable {
     func uri(export: String) -> String { "nbd+unix:///\(export)?socket=" + socket }
 
     /// Starts `tool arguments…`, which must listen on `socket`, and waits (at most 30 s, a hang
-    /// guard) until the socket exists.
+    /// guard) until it listens there. The file alone is not enough: bind() makes it before
+    /// listen(), and a client in between is refused (seen under load with nbdkit). A probe
+    /// connection would not do either: qemu-nbd without --persistent exits after its first client.
     init(_ tool: String, _ arguments: [String], socket: String) throws {
         self.socket = socket
         process.executableURL = URL(fileURLWithPath: Tools.find(tool) ?? tool)
@@ -19,13 +21,34 @@ final class NBDDaemon: @unchecked Sendable {
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = FileHandle.nullDevice
         try process.run()
+        var seen = 0
         for _ in 0..<3000 {
-            if FileManager.default.fileExists(atPath: socket) { return }
+            if Self.isListening(socket) { return }
+            // The path as the tool bound it may be spelled otherwise in the table: then the
+            // file, seen for a second, is taken as before.
+            if FileManager.default.fileExists(atPath: socket) {
+                seen += 1
+                if seen > 100 { return }
+            }
             guard process.isRunning else { break }
             usleep(10_000)
         }
         process.terminate()
         throw NBDTestError("\(tool) did not listen on \(socket)")
+    }
+
+    /// Whether a socket bound at `path` is listening: its line in /proc/net/unix has the
+    /// __SO_ACCEPTCON flag (0x10000), which listen() sets.
+    static func isListening(_ path: String) -> Bool {
+        guard FileManager.default.fileExists(atPath: path),
+            let table = try? String(contentsOfFile: "/proc/net/unix", encoding: .utf8)
+        else { return false }
+        // "Num RefCount Protocol Flags Type St Inode Path"
+        return table.split(separator: "\n").contains { line in
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard fields.count >= 8, fields[7] == path, let flags = UInt32(fields[3], radix: 16) else { return false }
+            return flags & 0x10000 != 0
+        }
     }
 
     /// SIGTERM, then SIGKILL after 5 s: qemu-nbd waits for its clients to leave on SIGTERM.
