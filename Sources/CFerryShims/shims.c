@@ -109,13 +109,22 @@ typedef struct {
     uint64_t high64;
 } ferry_xxh128_t;
 typedef ferry_xxh128_t (*ferry_xxh3_128_fn)(const void *, size_t);
+typedef ferry_xxh128_t (*ferry_xxh3_128_secret_fn)(const void *, size_t, const void *, size_t);
 
 static pthread_once_t xxh3_once = PTHREAD_ONCE_INIT;
 static ferry_xxh3_128_fn xxh3_128;
+static ferry_xxh3_128_secret_fn xxh3_128_secret;
 
 static void xxh3_resolve(void) {
     void *handle = dlopen("libxxhash.so.0", RTLD_NOW | RTLD_LOCAL);
-    if (handle != NULL) xxh3_128 = (ferry_xxh3_128_fn)dlsym(handle, "XXH3_128bits");
+    if (handle == NULL) return;
+    /* Both or neither: a library without the keyed entry point (older than 0.8) counts as absent. */
+    ferry_xxh3_128_fn plain = (ferry_xxh3_128_fn)dlsym(handle, "XXH3_128bits");
+    ferry_xxh3_128_secret_fn keyed = (ferry_xxh3_128_secret_fn)dlsym(handle, "XXH3_128bits_withSecret");
+    if (plain != NULL && keyed != NULL) {
+        xxh3_128 = plain;
+        xxh3_128_secret = keyed;
+    }
 }
 
 int ferry_xxh3_load(void) {
@@ -123,7 +132,14 @@ int ferry_xxh3_load(void) {
     return xxh3_128 != NULL;
 }
 
-void ferry_xxh3_128(const void *data, size_t length, uint8_t out[16]) {
+static void xxh3_canonical(ferry_xxh128_t h, uint8_t out[16]) {
+    for (int i = 0; i < 8; i++) {
+        out[i] = (uint8_t)(h.high64 >> (56 - 8 * i));
+        out[8 + i] = (uint8_t)(h.low64 >> (56 - 8 * i));
+    }
+}
+
+static void xxh3_require(void) {
     /* Callers check ferry_xxh3_load() first (LeafHash.loaded()); a path that did not must
      * still never jump through a null pointer, nor hash wrongly: resolve here, and stop with
      * a message if the library is absent. pthread_once costs a load and a compare once done. */
@@ -131,9 +147,14 @@ void ferry_xxh3_128(const void *data, size_t length, uint8_t out[16]) {
         fputs("ferry: internal error: an xxh3 digest was computed without libxxhash.so.0\n", stderr);
         abort();
     }
-    ferry_xxh128_t h = xxh3_128(data, length);
-    for (int i = 0; i < 8; i++) {
-        out[i] = (uint8_t)(h.high64 >> (56 - 8 * i));
-        out[8 + i] = (uint8_t)(h.low64 >> (56 - 8 * i));
-    }
+}
+
+void ferry_xxh3_128_secret(const void *data, size_t length, const void *secret, size_t secret_length, uint8_t out[16]) {
+    xxh3_require();
+    xxh3_canonical(xxh3_128_secret(data, length, secret, secret_length), out);
+}
+
+void ferry_xxh3_128(const void *data, size_t length, uint8_t out[16]) {
+    xxh3_require();
+    xxh3_canonical(xxh3_128(data, length), out);
 }

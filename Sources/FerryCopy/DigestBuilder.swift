@@ -135,10 +135,20 @@ private final class ZeroLeafBatch: Sendable {
     static let leaves = 4096
     private let buffer: [UInt8]
 
+    /// The batch of the last keyed leaf asked for (a session has one key per disk).
+    private static let keyed = Mutex<(key: LeafKey, batch: ZeroLeafBatch)?>(nil)
+
     static func of(_ leaf: LeafHash) -> ZeroLeafBatch {
         switch leaf {
-        case .sha256: sha256
-        case .xxh3: xxh3
+        case .sha256: return sha256
+        case .xxh3: return xxh3
+        case .xxh3Keyed(let key):
+            return keyed.withLock { cached in
+                if let cached, cached.key == key { return cached.batch }
+                let batch = ZeroLeafBatch(leaf)
+                cached = (key, batch)
+                return batch
+            }
         }
     }
 

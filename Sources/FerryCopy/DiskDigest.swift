@@ -39,7 +39,7 @@ public struct DiskDigest: Sendable, Hashable, CustomStringConvertible {
         var hex = Substring(text)
         var leaf = LeafHash.sha256
         if let colon = hex.firstIndex(of: ":") {
-            guard let named = LeafHash(rawValue: String(hex[..<colon])) else { return nil }
+            guard let named = LeafHash(named: String(hex[..<colon])) else { return nil }
             leaf = named
             hex = hex[hex.index(after: colon)...]
         }

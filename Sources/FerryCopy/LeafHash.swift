@@ -14,17 +14,61 @@ import Crypto
 ///   not against an attacker who chooses the data: over the network the TLS channel
 ///   authenticates every byte, so `ferry send` uses it by default to keep the hash off
 ///   the critical path; `ferry checksum --digest xxh3` recomputes the same value.
-public enum LeafHash: String, Sendable, CaseIterable, CustomStringConvertible {
+/// * `xxh3Keyed` — XXH3-128 keyed by a secret drawn for one delta-sync session
+///   (`LeafKey`), in the same 32-byte slot. Delta sync trusts leaf equality to leave a
+///   block unsent, so its leaf must resist a guest that chooses its own data; the guest
+///   never sees the key (it is drawn by the receiver and travels inside TLS), so it
+///   cannot aim a collision. Its digests compare only within the session.
+public enum LeafHash: Sendable, Hashable, CaseIterable, CustomStringConvertible {
     case sha256
     case xxh3
+    case xxh3Keyed(LeafKey)
 
-    public var description: String { rawValue }
+    /// The kinds a user can name (`--digest`): a keyed leaf comes only from a session.
+    public static let allCases: [LeafHash] = [.sha256, .xxh3]
+
+    /// The name a user types and a digest is labelled with.
+    public var name: String {
+        switch self {
+        case .sha256: "sha256"
+        case .xxh3: "xxh3"
+        case .xxh3Keyed: "xxh3-keyed"
+        }
+    }
+
+    /// The kind named `name` (sha256 or xxh3), as `--digest` and a labelled digest spell it.
+    public init?(named name: String) {
+        switch name {
+        case "sha256": self = .sha256
+        case "xxh3": self = .xxh3
+        default: return nil
+        }
+    }
+
+    public var description: String { name }
+
+    /// Whether this is a session's keyed leaf.
+    public var isKeyed: Bool { key != nil }
+
+    /// The key of a keyed leaf.
+    public var key: LeafKey? {
+        if case .xxh3Keyed(let key) = self { key } else { nil }
+    }
+
+    /// Whether equal leaves prove equal blocks even when a guest chose the data (SHA-256,
+    /// or XXH3 under a key the guest does not know): what delta sync needs.
+    public var resistsChosenData: Bool {
+        switch self {
+        case .sha256, .xxh3Keyed: true
+        case .xxh3: false
+        }
+    }
 
     /// Whether this host can compute it (xxh3 needs libxxhash.so.0).
     public var isAvailable: Bool {
         switch self {
         case .sha256: true
-        case .xxh3: ferry_xxh3_load() == 1
+        case .xxh3, .xxh3Keyed: ferry_xxh3_load() == 1
         }
     }
 
@@ -48,6 +92,16 @@ public enum LeafHash: String, Sendable, CaseIterable, CustomStringConvertible {
                 ferry_xxh3_128(block.baseAddress, block.count, raw.baseAddress?.assumingMemoryBound(to: UInt8.self))
             }
             return BlockHash(words: words)
+        case .xxh3Keyed(let key):
+            var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+            withUnsafeMutableBytes(of: &words) { raw in
+                key.secret.withUnsafeBytes { secret in
+                    ferry_xxh3_128_secret(
+                        block.baseAddress, block.count, secret.baseAddress, secret.count,
+                        raw.baseAddress?.assumingMemoryBound(to: UInt8.self))
+                }
+            }
+            return BlockHash(words: words)
         }
     }
 
@@ -56,6 +110,7 @@ public enum LeafHash: String, Sendable, CaseIterable, CustomStringConvertible {
         switch self {
         case .sha256: Self.sha256Zero
         case .xxh3: Self.xxh3Zero
+        case .xxh3Keyed(let key): key.zeroBlock
         }
     }
 
@@ -67,7 +122,7 @@ public enum LeafHash: String, Sendable, CaseIterable, CustomStringConvertible {
     private static let sha256Zero = zeroLeaf(.sha256)
     private static let xxh3Zero = zeroLeaf(.xxh3)
 
-    private static func zeroLeaf(_ leaf: LeafHash) -> BlockHash {
+    static func zeroLeaf(_ leaf: LeafHash) -> BlockHash {
         guard leaf.isAvailable else { return BlockHash(words: (0, 0, 0, 0)) }
         return [UInt8](repeating: 0, count: DiskDigest.blockSize).withUnsafeBytes { leaf.hash($0) }
     }

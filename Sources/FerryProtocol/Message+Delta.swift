@@ -15,6 +15,10 @@ extension DiskReady {
     /// The target already holds a copy of this disk (a warm pass, or an older copy): a
     /// `SegmentList` of the target's segment digests follows, and the fine pass may be used.
     public static let delta: UInt32 = 1 << 2
+    /// This disk's block hashes are XXH3-128 keyed by the 32 bytes that follow the flags
+    /// (`leafKey`), drawn by the receiver; only when both hellos carry `keyedXXH3`.
+    public static let keyedLeaves: UInt32 = 1 << 3
+    public static let leafKeySize = 32
 }
 
 /// Sender → receiver (0x52): send the block hashes of segment `segment` of your target.

@@ -59,23 +59,33 @@ public struct DiskDescription: Sendable, Equatable {
 public struct DiskReady: Sendable, Equatable {
     public var index: UInt32
     public var flags: UInt32
+    /// With the `keyedLeaves` flag: the 32-byte key of this disk's keyed XXH3 leaves.
+    public var leafKey: [UInt8]?
 
     public static let targetIsZero: UInt32 = 1 << 0
     /// A `SegmentList` follows: the receiver holds journaled segments of this disk.
     public static let resume: UInt32 = 1 << 1
 
-    public init(index: UInt32, flags: UInt32 = 0) {
+    public init(index: UInt32, flags: UInt32 = 0, leafKey: [UInt8]? = nil) {
         self.index = index
-        self.flags = flags
+        self.flags = leafKey == nil ? flags & ~Self.keyedLeaves : flags | Self.keyedLeaves
+        self.leafKey = leafKey
     }
 
     init(parsing buffer: inout ByteBuffer) throws(ProtocolError) {
         index = try buffer.read(UInt32.self, "index")
         flags = try buffer.read(UInt32.self, "flags")
+        if flags & Self.keyedLeaves != 0 {
+            guard let key = buffer.readBytes(length: Self.leafKeySize) else {
+                throw ProtocolError(.protocolViolation, "message ends inside field 'leaf key'")
+            }
+            leafKey = key
+        }
     }
 
     func write(to buffer: inout ByteBuffer) {
         buffer.writeInteger(index, endianness: .big)
         buffer.writeInteger(flags, endianness: .big)
+        if let leafKey { buffer.writeBytes(leafKey) }
     }
 }

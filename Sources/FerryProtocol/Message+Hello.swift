@@ -63,4 +63,8 @@ public struct Capabilities: OptionSet, Sendable, Hashable {
     /// Block hashes (the 32-byte leaves of extents, segments and digests) are XXH3-128
     /// instead of SHA-256. Used only when both hellos carry it.
     public static let xxh3 = Capabilities(rawValue: 1 << 5)
+    /// Delta sync may hash blocks with XXH3-128 keyed per disk by the receiver (`ready`'s
+    /// `keyedLeaves` flag) instead of SHA-256. Used only with `hashExchange`, when both
+    /// hellos carry both.
+    public static let keyedXXH3 = Capabilities(rawValue: 1 << 6)
 }

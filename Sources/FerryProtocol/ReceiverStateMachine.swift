@@ -82,6 +82,11 @@ public struct ReceiverStateMachine: Sendable {
         capabilities.contains(.hashExchange) && peerCapabilities.contains(.hashExchange)
     }
 
+    /// True when delta sync may use keyed XXH3 leaves: both hellos offered it with the hash exchange.
+    public var keyedLeaves: Bool {
+        hashExchange && capabilities.contains(.keyedXXH3) && peerCapabilities.contains(.keyedXXH3)
+    }
+
     public var isDone: Bool {
         if case .done = phase { return true }
         return false
@@ -176,13 +181,17 @@ public struct ReceiverStateMachine: Sendable {
     }
 
     /// The handler opened the target of disk `index`.
-    public mutating func diskOpened(_ index: UInt32, flags: UInt32) -> Action {
+    public mutating func diskOpened(_ index: UInt32, flags: UInt32, leafKey: [UInt8]? = nil) -> Action {
         guard case .opening(let disk) = disks[index] else {
             phase = .failed
             return .fail(ProtocolError(.protocolViolation, "internal: disk \(index) opened while \(name(of: index))"))
         }
         disks[index] = .receiving(disk, Coverage())
-        return .reply(.ready(DiskReady(index: index, flags: flags)))
+        if leafKey != nil, !keyedLeaves {
+            phase = .failed
+            return .fail(ProtocolError(.protocolViolation, "internal: disk \(index) keyed, but keyed block hashes were not agreed"))
+        }
+        return .reply(.ready(DiskReady(index: index, flags: flags, leafKey: leafKey)))
     }
 
     /// The handler finished disk `index` (result sent).

@@ -6,7 +6,7 @@ import FerryBinary
 ///
 /// ```
 ///  header (version 3, big-endian):
-///   0 magic "FRRYJRNL" | 8 version u16 | 10 segment size u32 | 14 leaf hash u8 (0 sha256, 1 xxh3)
+///   0 magic "FRRYJRNL" | 8 version u16 | 10 segment size u32 | 14 leaf hash u8 (0 sha256, 1 xxh3, 2 keyed xxh3)
 ///   | 15 disk index u32 | 19 disk count u32 | 23 disk size u64 | 31 sector size u32
 ///   | 35 target kind u8 (0 regular file, 1 block device)
 ///   | 36 target device u64 (st_dev of a file, st_rdev of a block device) | 44 inode u64 (0 for a device)
@@ -16,6 +16,7 @@ import FerryBinary
 ///   void:    index < segment count | 32 zero bytes   (the segment is being rewritten)
 ///   commit:  2^64 − 1              | disk digest      (the disk was verified and committed)
 ///   closed:  2^64 − 2              | target mtime: seconds i64, nanoseconds u32, 20 zero bytes
+///   key:     2^64 − 3              | the leaf key (leaf hash 2, keyed xxh3: the first record)
 /// ```
 /// The last record of a segment wins. A `closed` record says what the target's mtime was
 /// when a run stopped cleanly; any later record cancels it (a run that died by kill -9
@@ -31,6 +32,8 @@ public enum ResumeJournalFormat {
     public static let commitIndex = UInt64.max
     /// The record index of a clean stop, with the target's mtime.
     public static let closedIndex = UInt64.max - 1
+    /// The record index of the leaf key of a keyed-xxh3 journal (written once, first).
+    public static let keyIndex = UInt64.max - 2
     public static let voidDigest = [UInt8](repeating: 0, count: 32)
 
     /// What a journal is bound to: the disk as the sender described it, the session's
@@ -100,6 +103,9 @@ public enum ResumeJournalFormat {
     public enum LeafHashCode: UInt8, Sendable, Equatable {
         case sha256 = 0
         case xxh3 = 1
+        /// XXH3 under a delta-sync session's key (the key is not journaled: a later
+        /// session draws its own, so such a journal proves nothing to it).
+        case xxh3Keyed = 2
     }
 
     /// Which file or device a journal describes. A regular file is its (st_dev, st_ino) and
@@ -154,6 +160,8 @@ public enum ResumeJournalFormat {
         public var committed: [UInt8]?
         /// The target's mtime at the last clean stop, if no record followed it.
         public var closedAt: Timestamp?
+        /// The leaf key of a keyed-xxh3 journal (its first `key` record).
+        public var leafKey: [UInt8]?
         /// Bytes up to the end of the last whole record (a torn tail is cut here).
         public var validLength: Int
     }
@@ -212,6 +220,9 @@ public enum ResumeJournalFormat {
             case commitIndex:
                 contents.committed = payload
                 contents.closedAt = nil
+            case keyIndex:
+                // Only the first counts: a journal's key never changes.
+                if header.leaf == .xxh3Keyed, contents.leafKey == nil { contents.leafKey = payload }
             case closedIndex:
                 var p = ByteReader(payload, structure: "closed record")
                 let seconds = try p.readBigEndian(Int64.self, "seconds")

@@ -60,6 +60,8 @@ public struct SenderStateMachine: Sendable {
     public let diskSizes: [UInt64]
     /// Disks whose receiver holds an earlier copy (`ready` with the delta flag).
     public private(set) var deltaDisks: Set<UInt32> = []
+    /// Disks whose block hashes are keyed XXH3 (`ready`'s `keyedLeaves` flag): their keys.
+    public private(set) var leafKeys: [UInt32: [UInt8]] = [:]
     /// Segments of delta disks whose block hashes were asked for and not yet received:
     /// the exact range the answer must describe.
     private(set) var requested: [UInt32: [UInt64: Range<UInt64>]] = [:]
@@ -78,6 +80,11 @@ public struct SenderStateMachine: Sendable {
     /// True when both hellos offered the hash exchange (delta sync).
     public var hashExchange: Bool {
         capabilities.contains(.hashExchange) && peerCapabilities.contains(.hashExchange)
+    }
+
+    /// True when delta sync may use keyed XXH3 leaves: both hellos offered it with the hash exchange.
+    public var keyedLeaves: Bool {
+        hashExchange && capabilities.contains(.keyedXXH3) && peerCapabilities.contains(.keyedXXH3)
     }
 
     public mutating func start() -> Action {
@@ -108,6 +115,12 @@ public struct SenderStateMachine: Sendable {
                     return fail(.protocolViolation, "disk \(ready.index): delta offered, but the hash exchange was not agreed")
                 }
                 deltaDisks.insert(ready.index)
+            }
+            if let key = ready.leafKey {
+                guard keyedLeaves else {
+                    return fail(.protocolViolation, "disk \(ready.index): a leaf key sent, but keyed block hashes were not agreed")
+                }
+                leafKeys[ready.index] = key
             }
             if ready.flags & (DiskReady.resume | DiskReady.delta) != 0 {
                 disks[i] = .collectingSegments

@@ -8,6 +8,12 @@ extension LeafHash {
         preferred == .xxh3 && LeafHash.xxh3.isAvailable ? .xxh3 : []
     }
 
+    /// What a `--sync` peer offers: the hash exchange, and keyed XXH3 when it can compute it
+    /// and `preferred` is not sha256 (`--digest sha256` keeps a delta pass on SHA-256).
+    static func offerForSync(_ preferred: LeafHash) -> Capabilities {
+        preferred != .sha256 && LeafHash.xxh3.isAvailable ? [.hashExchange, .keyedXXH3] : .hashExchange
+    }
+
     /// The block hash of a session: xxh3 when both hellos offer it, else SHA-256.
     static func agreed(_ ours: Capabilities, _ theirs: Capabilities) -> LeafHash {
         ours.contains(.xxh3) && theirs.contains(.xxh3) ? .xxh3 : .sha256

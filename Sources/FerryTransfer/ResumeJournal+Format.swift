@@ -17,6 +17,7 @@ extension ResumeJournal {
     static var maxNameBytes: Int { ResumeJournalFormat.maxNameBytes }
     static var commitIndex: UInt64 { ResumeJournalFormat.commitIndex }
     static var closedIndex: UInt64 { ResumeJournalFormat.closedIndex }
+    static var keyIndex: UInt64 { ResumeJournalFormat.keyIndex }
     static var voidDigest: [UInt8] { ResumeJournalFormat.voidDigest }
 
     static func parse(_ bytes: [UInt8]) throws -> Contents { try ResumeJournalFormat.parse(bytes) }
@@ -30,5 +31,11 @@ extension ResumeJournal {
 }
 
 extension ResumeJournalFormat.LeafHashCode {
-    init(_ leaf: LeafHash) { self = leaf == .sha256 ? .sha256 : .xxh3 }
+    init(_ leaf: LeafHash) {
+        switch leaf {
+        case .sha256: self = .sha256
+        case .xxh3: self = .xxh3
+        case .xxh3Keyed: self = .xxh3Keyed
+        }
+    }
 }

@@ -39,20 +39,25 @@ final class ResumeJournal: Sendable {
     let recovered: [UInt64: [UInt8]]
     /// The disk digest of an earlier commit of this disk, if the journal records one.
     let committed: [UInt8]?
+    /// The leaf key of a keyed-xxh3 journal: a rerun hashes with it, so what this journal
+    /// records can still be proven (the file is the owner's alone, 0600).
+    let leafKey: LeafKey?
     private let descriptor: Mutex<FileDescriptor?>
     /// Recovered segments voided in this session because new data is written into them.
     private let voided = Mutex<Set<UInt64>>([])
 
-    private init(path: String, header: Header, contents: Contents?, descriptor: FileDescriptor) {
+    private init(path: String, header: Header, contents: Contents?, descriptor: FileDescriptor, key: LeafKey? = nil) {
         self.path = path
         self.header = header
         recovered = contents?.recovered ?? [:]
         committed = contents?.committed
+        leafKey = key ?? contents?.leafKey.flatMap { LeafKey(bytes: $0) }
         self.descriptor = Mutex(descriptor)
     }
 
     /// Creates a new journal (the path must not exist: O_CREAT | O_EXCL | O_NOFOLLOW).
-    static func create(at path: String, header: Header) throws -> ResumeJournal {
+    /// `key`: the leaf key of a keyed-xxh3 session, recorded first.
+    static func create(at path: String, header: Header, key: LeafKey? = nil) throws -> ResumeJournal {
         let fd: FileDescriptor
         do {
             fd = try FileDescriptor.open(
@@ -61,8 +66,8 @@ final class ResumeJournal: Sendable {
         } catch {
             throw DiskError.system(errnoValue(error), path, operation: "create journal")
         }
-        let journal = ResumeJournal(path: path, header: header, contents: nil, descriptor: fd)
-        try journal.write(header.bytes)
+        let journal = ResumeJournal(path: path, header: header, contents: nil, descriptor: fd, key: key)
+        try journal.write(header.bytes + (key.map { Self.record(Self.keyIndex, $0.bytes) } ?? []))
         return journal
     }
 

@@ -76,7 +76,9 @@ extension ReceiverSession {
         if let found = try ResumeJournal.existing(at: journalPath) {
             // Why the journal is not used (nil: it holds nothing worth a word).
             var reason: String? = "it describes another disk or another session"
-            if let contents = try? ResumeJournal.parse(found.bytes), contents.header.session == session.session {
+            if let contents = try? ResumeJournal.parse(found.bytes), contents.header.session == session.session,
+                !leaf.isKeyed || contents.leafKey.flatMap(LeafKey.init(bytes:)) != nil
+            {
                 reason = nil
                 if !contents.recovered.isEmpty {
                     let candidate: LocalTarget?
@@ -130,10 +132,13 @@ extension ReceiverSession {
             }
             var header = session
             header.target = identity
-            usable = try ResumeJournal.create(at: journalPath, header: header)
+            usable = try ResumeJournal.create(at: journalPath, header: header, key: leaf.key)
         }
+        // A keyed session continuing a journal hashes with the journal's key, so that what
+        // it records can be proven (the receiver sends that key in `ready`).
+        let hashing = usable.leafKey.map { LeafHash.xxh3Keyed($0) } ?? leaf
         return try ReceiverDisk(
-            description: description, target: opened, counters: counters, journal: usable, leaf: leaf, delta: deltaHere)
+            description: description, target: opened, counters: counters, journal: usable, leaf: hashing, delta: deltaHere)
     }
 
     /// Delta sync, after `ready`: lists the segments a journal proved, then hashes the rest

@@ -79,7 +79,9 @@ final class ReceiverSession: Sendable {
             try await connection.executeThenClose { inbound, outbound in
                 var machine = ReceiverStateMachine(
                     diskCount: config.targets.count,
-                    capabilities: codecs.values.reduce(into: LeafHash.offer(.xxh3).union(config.sync ? .hashExchange : [])) {
+                    capabilities: codecs.values.reduce(
+                        into: LeafHash.offer(.xxh3).union(config.sync ? LeafHash.offerForSync(.xxh3) : [])
+                    ) {
                         $0.insert(Codec.capability($1.kind))
                     })
                 try await withThrowingTaskGroup(of: Void.self) { group in
@@ -91,9 +93,12 @@ final class ReceiverSession: Sendable {
                         case .openDisk(let description):
                             let disk: ReceiverDisk
                             do {
-                                let leaf = LeafHash.agreed(machine.capabilities, machine.peerCapabilities)
+                                // Keyed XXH3 when agreed: a key of our own for each disk, sent in `ready`.
+                                let leaf = machine.keyedLeaves
+                                    ? LeafHash.xxh3Keyed(LeafKey.random())
+                                    : LeafHash.agreed(machine.capabilities, machine.peerCapabilities)
                                 disk = try await open(
-                                    description, leaf: leaf, delta: machine.hashExchange && leaf == .sha256)
+                                    description, leaf: leaf, delta: machine.hashExchange && leaf.resistsChosenData)
                             } catch let error as DiskError {
                                 // The sender hears an I/O failure; here the error keeps its code
                                 // (a device too small for the disk is 73, as in `ferry copy`).
@@ -109,7 +114,8 @@ final class ReceiverSession: Sendable {
                             } else if !recovered.isEmpty {
                                 flags |= DiskReady.resume
                             }
-                            let done = try await perform(machine.diskOpened(description.index, flags: flags))
+                            let done = try await perform(
+                                machine.diskOpened(description.index, flags: flags, leafKey: disk.digest.leaf.key?.bytes))
                             if delta {
                                 // Hashed while the sender compares: its `same` and requests come in meanwhile.
                                 group.addTask {

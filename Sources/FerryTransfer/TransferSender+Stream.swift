@@ -17,7 +17,11 @@ extension SenderSession {
         let policy = try compressionPolicy()
         let journaled = resume.withLock { $0[index] }
         var skip: SegmentSkip?
-        let leaf = machine.withLock { LeafHash.agreed($0.capabilities, $0.peerCapabilities) }
+        // A delta disk's receiver may have keyed its block hashes (`ready` carried the key).
+        let leaf = machine.withLock { m -> LeafHash in
+            if let bytes = m.leafKeys[index], let key = LeafKey(bytes: bytes) { return .xxh3Keyed(key) }
+            return LeafHash.agreed(m.capabilities, m.peerCapabilities)
+        }
         let leaves = DigestBuilder(size: source.size, leaf: leaf)
         let isDelta = machine.withLock { $0.deltaDisks.contains(index) }
         let checker = SourceStreamer(

@@ -127,8 +127,9 @@ final class SenderSession: Sendable {
         permits = RequestPermits(config.workers)
         limiter = config.limit.map { RateLimiter(bytesPerSecond: $0) }
         delta = DeltaSender(disks: sources.count)
-        // Delta sync compares SHA-256 leaves (a guest can forge XXH3 equality), so --sync offers no xxh3.
-        let offer = config.sync ? Capabilities.hashExchange : LeafHash.offer(config.digest)
+        // Delta sync trusts leaf equality, which a guest could forge for plain XXH3: --sync
+        // offers no unkeyed xxh3, but keyed XXH3 (the receiver's key) unless sha256 was asked for.
+        let offer = config.sync ? LeafHash.offerForSync(config.digest) : LeafHash.offer(config.digest)
         machine = Mutex(SenderStateMachine(
             diskCount: sources.count, capabilities: offer, diskSizes: sources.map(\.size)))
     }

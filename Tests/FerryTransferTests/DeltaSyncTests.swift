@@ -53,9 +53,14 @@ extension InProcessNetwork {
         return changed
     }
 
-    static func expectIdentical(_ dir: String, _ bytes: [UInt8], _ sent: TransferSummary) throws {
+    /// The target equals the source byte for byte, and the session's digest is what the local
+    /// copy engine computes over the target with the session's leaf: keyed XXH3 (the key the
+    /// receiver drew) when both ends have libxxhash, else SHA-256.
+    static func expectIdentical(_ dir: String, _ bytes: [UInt8], _ sent: TransferSummary, keyed: Bool = LeafHash.xxh3.isAvailable) throws {
         #expect(Loopback.read(dir + "/dst.img") == bytes)
-        #expect(sent.disks.first?.digest == (try Loopback.digest(of: dir + "/dst.img", leaf: .sha256)))
+        let leaf = try #require(sent.disks.first?.digest.leaf)
+        #expect(leaf.isKeyed == keyed, "session leaf \(leaf)")
+        #expect(sent.disks.first?.digest == (try Loopback.digest(of: dir + "/dst.img", leaf: leaf)))
     }
 
     @Test func unchangedTargetCostsHashesNotData() async throws {
@@ -106,12 +111,50 @@ extension InProcessNetwork {
         #expect(data + zero == UInt64(Self.size))
     }
 
+    /// Each session draws its own key: two passes over the same disks hash differently, so a
+    /// guest that saw one pass's leaves (it cannot) still could not aim at the next.
+    @Test func eachPassHashesWithAKeyOfItsOwn() async throws {
+        try #require(LeafHash.xxh3.isAvailable, "libxxhash.so.0 (libxxhash0) is needed for keyed leaves")
+        let dir = try Loopback.temporaryDirectory()
+        let bytes = try Loopback.makeRandomDisk(at: dir + "/src.img", size: Self.size, seed: 151)
+        try FileManager.default.copyItem(atPath: dir + "/src.img", toPath: dir + "/dst.img")
+        let first = try await pass(dir).sent
+        let second = try await pass(dir).sent
+        try Self.expectIdentical(dir, bytes, first)
+        try Self.expectIdentical(dir, bytes, second)
+        let a = try #require(first.disks.first?.digest), b = try #require(second.disks.first?.digest)
+        #expect(a.leaf.key != nil && b.leaf.key != nil && a.leaf.key != b.leaf.key)
+        #expect(a.bytes != b.bytes)
+        // Neither equals the unkeyed digest `ferry checksum --digest xxh3` prints.
+        #expect(a.bytes != (try Loopback.digest(of: dir + "/src.img", leaf: .xxh3))?.bytes)
+    }
+
+    /// `--digest sha256` with `--sync` keeps the pass on SHA-256 leaves (no key offered).
+    @Test func sha256IsKeptWhenAskedFor() async throws {
+        let dir = try Loopback.temporaryDirectory()
+        var bytes = try Loopback.makeRandomDisk(at: dir + "/src.img", size: Self.size, seed: 152)
+        try FileManager.default.copyItem(atPath: dir + "/src.img", toPath: dir + "/dst.img")
+        let changed = Self.change(&bytes, blocks: 3, seed: 153)
+        _ = FileManager.default.createFile(atPath: dir + "/src.img", contents: Data(bytes))
+        let (receiver, port) = try await Loopback.startReceiver(receiver(dir))
+        var sc = Loopback.sendConfig(port: port, code: nil)
+        sc.compress = .none
+        sc.sync = true
+        sc.digest = .sha256
+        let sent = try await TransferSender.run(sources: [try FileDevice.openForReading(dir + "/src.img")], sc)
+        let received = try await receiver.value
+        #expect(received.disks.first?.digest == sent.disks.first?.digest)
+        try Self.expectIdentical(dir, bytes, sent, keyed: false)
+        #expect(sent.disks.first?.digest.leaf == .sha256)
+        #expect(sent.disks.first?.dataBytes == UInt64(changed.count * Self.block))
+    }
+
     @Test func aReceiverWithoutSyncGetsTodaysFullCopy() async throws {
         let dir = try Loopback.temporaryDirectory()
         let bytes = try Loopback.makeRandomDisk(at: dir + "/src.img", size: Self.size, seed: 148)
         try FileManager.default.copyItem(atPath: dir + "/src.img", toPath: dir + "/dst.img")
         let (sent, toReceiver, _) = try await pass(dir, receiverSync: false)
-        try Self.expectIdentical(dir, bytes, sent)
+        try Self.expectIdentical(dir, bytes, sent, keyed: false)
         #expect(sent.disks.first?.dataBytes == UInt64(Self.size))
         #expect(toReceiver > Self.size)
     }
@@ -178,6 +221,47 @@ extension InProcessNetwork {
         _ = m.start()
         _ = m.received(.hello(Hello(capabilities: [], role: .receiver)))
         #expect(fails(m.received(.ready(DiskReady(index: 0, flags: DiskReady.delta)))))
+    }
+
+    /// A leaf key in `ready` is refused unless both hellos offered keyed XXH3 with the
+    /// exchange (a receiver cannot switch the hash on a sender that did not ask).
+    @Test func leafKeyWithoutTheAgreementIsRefused() {
+        let key = [UInt8](repeating: 7, count: DiskReady.leafKeySize)
+        var m = SenderStateMachine(diskCount: 1, capabilities: .hashExchange, diskSizes: [Self.size])
+        _ = m.start()
+        _ = m.received(.hello(Hello(capabilities: [.hashExchange, .keyedXXH3], role: .receiver)))
+        #expect(fails(m.received(.ready(DiskReady(index: 0, flags: DiskReady.delta, leafKey: key)))))
+
+        var agreed = SenderStateMachine(diskCount: 1, capabilities: [.hashExchange, .keyedXXH3], diskSizes: [Self.size])
+        _ = agreed.start()
+        _ = agreed.received(.hello(Hello(capabilities: [.hashExchange, .keyedXXH3], role: .receiver)))
+        #expect(!fails(agreed.received(.ready(DiskReady(index: 0, flags: DiskReady.delta, leafKey: key)))))
+        #expect(agreed.leafKeys[0] == key)
+    }
+
+    @Test func receiverSendsNoKeyUnlessAgreed() {
+        var r = ReceiverStateMachine(diskCount: 1, capabilities: [.hashExchange, .keyedXXH3])
+        _ = r.received(.hello(Hello(capabilities: .hashExchange, role: .sender)))
+        _ = r.received(.disk(disk0))
+        let key = [UInt8](repeating: 7, count: DiskReady.leafKeySize)
+        if case .fail = r.diskOpened(0, flags: DiskReady.delta, leafKey: key) {} else {
+            Issue.record("a key was sent to a sender that did not offer keyed XXH3")
+        }
+    }
+
+    /// The key rides after the flags; a `ready` that claims one and is cut short does not decode.
+    @Test func readyWithAKeyRoundTripsAndATruncatedOneDoesNot() throws {
+        let key = (0..<DiskReady.leafKeySize).map { UInt8($0) }
+        let ready = Message.ready(DiskReady(index: 3, flags: DiskReady.delta, leafKey: key))
+        var frame = ByteBuffer()
+        ready.write(to: &frame)
+        #expect(try MessageDecoder.next(from: &frame) == ready)
+        // index 3, flags delta | keyed, and a key one byte short.
+        var cut = ByteBuffer()
+        cut.writeInteger(UInt32(3))
+        cut.writeInteger(DiskReady.delta | DiskReady.keyedLeaves)
+        cut.writeBytes(key.dropLast())
+        #expect(throws: ProtocolError.self) { _ = try Message(kind: 0x03, payload: &cut) }
     }
 
     @Test func segmentPastTheEndIsRefused() {

@@ -86,6 +86,28 @@ import Testing
         #expect(parsed.target != header(inode: 8).target)
     }
 
+    /// A keyed-xxh3 journal keeps its session's leaf key (first record), so a rerun hashes
+    /// with it; a second key record does not replace it, and an unkeyed journal has none.
+    @Test func keyedJournalKeepsItsLeafKey() throws {
+        let key = try #require(LeafKey(bytes: (0..<32).map { UInt8($0) }))
+        let path = try Loopback.temporaryDirectory() + "/j"
+        let journal = try ResumeJournal.create(at: path, header: header(leaf: .xxh3Keyed(key)), key: key)
+        try journal.append([(1, a)])
+        try journal.append([(ResumeJournal.keyIndex, b)])
+        journal.closeKeeping()
+        let (found, contents) = try reopen(path)
+        #expect(contents.header.leaf == .xxh3Keyed)
+        #expect(contents.leafKey == key.bytes)
+        #expect(contents.recovered == [1: a])
+        #expect(try found.resume(contents).leafKey == key)
+
+        let plain = try Loopback.temporaryDirectory() + "/j"
+        let unkeyed = try ResumeJournal.create(at: plain, header: header(leaf: .xxh3))
+        try unkeyed.append([(ResumeJournal.keyIndex, b)])
+        unkeyed.closeKeeping()
+        #expect(try reopen(plain).1.leafKey == nil)
+    }
+
     @Test func hostileBytesAreRefusedWithoutTrapping() throws {
         let good = header().bytes + ResumeJournal.record(0, a)
         #expect(throws: FormatError.self) { try ResumeJournal.parse(Array("NOTAJRNL".utf8) + good.dropFirst(8)) }

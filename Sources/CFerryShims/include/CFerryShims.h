@@ -67,6 +67,9 @@ const char *ferry_dlerror(void);
 /// (big-endian high 64 bits, then low 64 bits) to `out`.
 int ferry_xxh3_load(void);
 void ferry_xxh3_128(const void *data, size_t length, uint8_t out[16]);
+/// XXH3-128 keyed by a custom secret (`XXH3_128bits_withSecret`; `secret_length` at least
+/// 136 bytes, high-entropy), canonical form as above.
+void ferry_xxh3_128_secret(const void *data, size_t length, const void *secret, size_t secret_length, uint8_t out[16]);
 
 /// Installs a handler for each of `signals` (SA_RESTART) that writes two bytes to a
 /// non-blocking, close-on-exec pipe: the signal number, and 1 when the kernel sent it (a

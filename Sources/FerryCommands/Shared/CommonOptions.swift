@@ -6,7 +6,11 @@ import Foundation
 
 extension ProgressMode: ExpressibleByArgument {}
 extension ImageFormat: ExpressibleByArgument {}
-extension LeafHash: ExpressibleByArgument {}
+extension LeafHash: ExpressibleByArgument {
+    public init?(argument: String) { self.init(named: argument) }
+    public static var allValueStrings: [String] { allCases.map(\.name) }
+    public var defaultValueDescription: String { name }
+}
 
 /// `--progress` for every long-running command.
 public struct ProgressOptions: ParsableArguments {
