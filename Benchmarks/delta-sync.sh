@@ -15,7 +15,7 @@
 # Usage: Benchmarks/delta-sync.sh [FERRY_BINARY] [WORK_DIR]
 #   default binary .build/release/ferry (swift build -c release --product ferry)
 #   SIZE=bytes (default 4 GiB), SEED=n (default 14), RATE=tbf rate (default 1gbit).
-# Needs root, iproute2 (ip, tc), rsync, python3, bc, 3 × SIZE free in WORK_DIR.
+# Needs root, iproute2 (ip, tc), rsync, python3, bc, 4 × SIZE free in WORK_DIR.
 set -euo pipefail
 
 FERRY=$(realpath "${1:-.build/release/ferry}")
@@ -38,9 +38,9 @@ mkdir -p "$WORK"
 WORK=$(realpath "$WORK")
 BENCH=$(cd "$(dirname "$0")" && pwd)
 cd "$WORK"
-need=$((3 * SIZE + (256 << 20)))
+need=$((4 * SIZE + (256 << 20)))
 have=$(df --output=avail -B1 . | tail -1)
-for f in src.img old.img ferry.img rsync.img; do [ -f "$f" ] && have=$((have + $(stat -c %s "$f"))); done
+for f in src.img old.img ferry.img ferry256.img rsync.img; do [ -f "$f" ] && have=$((have + $(stat -c %s "$f"))); done
 if [ "$have" -lt "$need" ]; then
     echo "SKIP: $WORK needs $((need >> 20)) MiB free, has $((have >> 20)) MiB"
     exit 0
@@ -94,19 +94,23 @@ now() { date +%s.%N; }
 
 wait_listen() { netns_wait_listen "$NS_RECV" "$1"; }
 
-# ferry_pass LABEL: one `ferry send --sync` of src.img into ferry.img.
+# ferry_pass LABEL [TOOL TARGET SEND-ARGS...]: one `ferry send --sync` of src.img into TARGET
+# (default ferry.img, keyed XXH3 leaves); "ferry-sha256 ferry256.img --digest sha256" is the
+# same pass with SHA-256 leaves, the hash delta sync used before keyed XXH3.
 ferry_pass() {
-    $R "$FERRY" receive "$WORK/ferry.img" --sync --listen 10.232.0.2:$PORT --code $CODE --progress none 2>ferry-recv.err &
+    local label=$1 tool=${2:-ferry} target=${3:-ferry.img}
+    shift $(( $# < 3 ? $# : 3 ))
+    $R "$FERRY" receive "$WORK/$target" --sync --listen 10.232.0.2:$PORT --code $CODE --progress none 2>ferry-recv.err &
     local rpid=$!
     wait_listen $PORT
     local w0 t0 t1 w1
     w0=$(wire); t0=$(now)
-    $S "$FERRY" send src.img 10.232.0.2:$PORT --code $CODE --sync --progress none 2>ferry-send.err
+    $S "$FERRY" send src.img 10.232.0.2:$PORT --code $CODE --sync --progress none "$@" 2>ferry-send.err
     wait "$rpid"
     t1=$(now); w1=$(wire)
-    cmp -s src.img ferry.img || echo "!! $1: ferry's target differs from the source" >&2
-    echo "$1 ferry $(echo "$t1 - $t0" | bc -l) $((w1 - w0))" >> results.txt
-    grep -h "delta pass" ferry-send.err | sed "s/^/  $1: /" || true
+    cmp -s src.img "$target" || echo "!! $label: $tool's target differs from the source" >&2
+    echo "$label $tool $(echo "$t1 - $t0" | bc -l) $((w1 - w0))" >> results.txt
+    grep -h "delta pass" ferry-send.err | sed "s/^/  $label $tool: /" || true
 }
 
 # rsync_pass LABEL: rsync's delta algorithm, src.img into rsync.img, through the daemon.
@@ -121,16 +125,21 @@ rsync_pass() {
 
 rm -f results.txt
 cp old.img ferry.img
+cp old.img ferry256.img
 cp old.img rsync.img
 $R rsync --daemon --config="$WORK/rsyncd.conf" --port=$RSYNC_PORT --address=10.232.0.2
 wait_listen $RSYNC_PORT
 sync; echo 3 > /proc/sys/vm/drop_caches
 ferry_pass changed1pct
 sync; echo 3 > /proc/sys/vm/drop_caches
+ferry_pass changed1pct ferry-sha256 ferry256.img --digest sha256
+sync; echo 3 > /proc/sys/vm/drop_caches
 rsync_pass changed1pct
 # Case 2: both targets now equal the source.
 sync; echo 3 > /proc/sys/vm/drop_caches
 ferry_pass unchanged
+sync; echo 3 > /proc/sys/vm/drop_caches
+ferry_pass unchanged ferry-sha256 ferry256.img --digest sha256
 sync; echo 3 > /proc/sys/vm/drop_caches
 rsync_pass unchanged
 sync; echo 3 > /proc/sys/vm/drop_caches
@@ -145,8 +154,8 @@ awk -v size="$SIZE" -v changed="$changed" '
         printf "%-12s %-10s %9s %14s\n", "case", "tool", "seconds", "wire bytes"
         for (k in t) { split(k, p, " "); printf "%-12s %-10s %9.2f %14d\n", p[1], p[2], t[k], w[k] }
         f = "changed1pct ferry"; r = "changed1pct rsync"
-        printf "1 %%: ferry wire %.3f x (changed + 0.2 %% of disk) [target <= 1.05]; time %.2f x rsync [target <= 0.5]\n",
-            w[f] / (changed + 0.002 * size), t[f] / t[r]
+        printf "1 %%: ferry wire %.3f x (changed + 0.2 %% of disk) [target <= 1.05]; time %.2f x rsync [target <= 0.5]; ferry-sha256 %.2f x rsync\n",
+            w[f] / (changed + 0.002 * size), t[f] / t[r], t["changed1pct ferry-sha256"] / t[r]
         u = "unchanged ferry"; l = "unchanged localread"
         printf "unchanged: ferry wire %.4f %% of the disk [target <= 0.1 %%]; speed %.2f x reading both disks locally [target >= 0.8]; rsync %.2f s\n",
             100 * w[u] / size, t[l] / t[u], t["unchanged rsync"]

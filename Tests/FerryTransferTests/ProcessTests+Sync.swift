@@ -1,3 +1,4 @@
+import FerryCopy
 import FerryTestSupport
 import Foundation
 import Testing
@@ -34,6 +35,13 @@ extension ProcessTests {
         let received = try #require(try JSONSerialization.jsonObject(with: Data(theirs.utf8)) as? [String: Any])
         #expect(received["comparedBytes"] as? Int == size, "\(theirs)")
         #expect(received["changedBytes"] as? Int == 3 * (64 << 10), "\(theirs)")
+        // `ferry send --sync` hashes with keyed XXH3 when both ends have libxxhash (it used to
+        // force SHA-256 whatever --digest said), and both ends print the same keyed digest.
+        let keyed = #/digest (xxh3-keyed:[0-9a-f]{64})/#
+        if LeafHash.xxh3.isAvailable {
+            let ours = try #require(said.firstMatch(of: keyed)?.1, "\(said)")
+            #expect(receiverSaid.firstMatch(of: keyed)?.1 == ours, "\(receiverSaid)")
+        }
     }
 
     /// A plain (not sync) transfer's samples carry no compared/changed fields.

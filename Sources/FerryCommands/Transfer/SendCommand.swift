@@ -37,7 +37,7 @@ public struct SendCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Block hash: xxh3 (fast; used when the receiver has it too) or sha256 (the digest blksum and `ferry checksum` print).")
     var digest: LeafHash = .xxh3
 
-    @Flag(name: .long, help: "Delta sync (warm migration): a receiver run with --sync that holds an earlier copy is sent only the blocks that differ (SHA-256 block hashes). Repeat while the guest runs; only the pass after shutdown is the migration.")
+    @Flag(name: .long, help: "Delta sync (warm migration): a receiver run with --sync that holds an earlier copy is sent only the blocks that differ (block hashes keyed XXH3-128 with a key the receiver draws per pass, or SHA-256 with --digest sha256). Repeat while the guest runs; only the pass after shutdown is the migration.")
     var sync = false
 
     @Flag(name: .long, help: "Send a plain byte stream (no protocol, no encryption) to a plain `nc -l PORT > disk.img`.")
@@ -71,7 +71,7 @@ public struct SendCommand: AsyncParsableCommand {
             }
             config.compress = mode
             config.requestSize = requestSize
-            config.digest = sync ? .sha256 : digest
+            config.digest = digest
             config.sync = sync
             if sync && (raw || toStdout) {
                 throw TransferError(.usage, "--sync needs the receiver's answers: it cannot be used with --raw or a one-way stream (-)")
