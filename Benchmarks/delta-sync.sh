@@ -15,7 +15,7 @@
 # Usage: Benchmarks/delta-sync.sh [FERRY_BINARY] [WORK_DIR]
 #   default binary .build/release/ferry (swift build -c release --product ferry)
 #   SIZE=bytes (default 4 GiB), SEED=n (default 14), RATE=tbf rate (default 1gbit).
-# Needs root, iproute2 (ip, tc), rsync, python3, bc, 4 × SIZE free in WORK_DIR.
+# Needs root, iproute2 (ip, tc), rsync, python3, bc, 5 × SIZE free in WORK_DIR (old, src and three targets).
 set -euo pipefail
 
 FERRY=$(realpath "${1:-.build/release/ferry}")
@@ -38,7 +38,7 @@ mkdir -p "$WORK"
 WORK=$(realpath "$WORK")
 BENCH=$(cd "$(dirname "$0")" && pwd)
 cd "$WORK"
-need=$((4 * SIZE + (256 << 20)))
+need=$((5 * SIZE + (256 << 20)))
 have=$(df --output=avail -B1 . | tail -1)
 for f in src.img old.img ferry.img ferry256.img rsync.img; do [ -f "$f" ] && have=$((have + $(stat -c %s "$f"))); done
 if [ "$have" -lt "$need" ]; then
