@@ -6,14 +6,15 @@ import Crypto
 /// The tree above the leaves is the same for both (32 SHA-256 streams and a SHA-256
 /// root over 32-byte leaves); only the leaf function differs:
 /// * `sha256` — blkhash's default: the digest equals `blksum`'s and `nbdcopy --blkhash`'s.
-///   What `ferry copy` and `ferry checksum` use unless told otherwise.
+///   What every command falls back to on a host without libxxhash (`preferred`).
 /// * `xxh3` — XXH3-128 (libxxhash, loaded at run time), its 16-byte canonical value
 ///   followed by 16 zero bytes so a leaf keeps its 32-byte slot everywhere (tree, wire,
 ///   journal). About ten times faster than SHA-256 with SHA-NI on this class of CPU
 ///   (docs/digest.md has the figures). It guards against bugs, bad disks and bad links,
 ///   not against an attacker who chooses the data: over the network the TLS channel
-///   authenticates every byte, so `ferry send` uses it by default to keep the hash off
-///   the critical path; `ferry checksum --digest xxh3` recomputes the same value.
+///   authenticates every byte. `ferry copy`, `ferry checksum` and `ferry send` use it by
+///   default (`preferred`) to keep the hash off the critical path, so a copy's printed
+///   digest and a later `ferry checksum` agree.
 /// * `xxh3Keyed` — XXH3-128 keyed by a secret drawn for one delta-sync session
 ///   (`LeafKey`), in the same 32-byte slot. Delta sync trusts leaf equality to leave a
 ///   block unsent, so its leaf must resist a guest that chooses its own data; the guest
@@ -62,6 +63,17 @@ public enum LeafHash: Sendable, Hashable, CaseIterable, CustomStringConvertible 
         case .sha256, .xxh3Keyed: true
         case .xxh3: false
         }
+    }
+
+    /// The leaf a command uses when not told which: xxh3 where libxxhash.so.0 loads,
+    /// sha256 otherwise. The one place that decides the default.
+    public static var preferred: LeafHash { xxh3.isAvailable ? .xxh3 : .sha256 }
+
+    /// The leaf for a `--digest` the user may have given: `preferred` when none was, else
+    /// the one asked for, and an error (not a silent fallback) for an xxh3 this host lacks.
+    public static func chosen(_ asked: LeafHash?) throws(DigestError) -> LeafHash {
+        guard let asked else { return preferred }
+        return try asked.loaded()
     }
 
     /// Whether this host can compute it (xxh3 needs libxxhash.so.0).

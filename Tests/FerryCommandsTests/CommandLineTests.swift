@@ -27,9 +27,55 @@ enum LocalTargetName {
         #expect(copy.stdout.contains("verified"))
         let sum = try FerryExecutable.run(["checksum", source, dir.file("copy.raw")])
         #expect(sum.status == 0)
-        let digests = sum.stdout.split(separator: "\n").map { $0.split(separator: " ")[0] }
-        #expect(digests.count == 2 && digests[0] == digests[1] && digests[0].count == 64)
+        let digests = sum.stdout.split(separator: "\n").map { String($0.split(separator: " ")[0]) }
+        #expect(digests.count == 2 && digests[0] == digests[1])
+        // By default the copy's printed digest is the one a later `ferry checksum` prints.
+        #expect(digests.first.map { copy.stdout.contains("digest \($0)\n") } == true, "\(copy.stdout)")
         #expect(try Data(contentsOf: URL(fileURLWithPath: source)) == Data(contentsOf: URL(fileURLWithPath: dir.file("copy.raw"))))
+    }
+
+    /// The digest word of `ferry checksum ARGS` (its first line's first field).
+    func checksum(_ arguments: [String]) throws -> String {
+        let result = try FerryExecutable.run(["checksum"] + arguments)
+        #expect(result.status == 0, "\(result.stderr)")
+        return String(result.stdout.split(separator: " ").first ?? "")
+    }
+
+    /// The digest `ferry copy ARGS` prints after `digest `.
+    func copyDigest(_ arguments: [String]) throws -> String {
+        let result = try FerryExecutable.run(["copy"] + arguments + ["--progress", "none"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let line = result.stdout.split(separator: "\n").first { $0.hasPrefix("digest ") }
+        return String(line?.dropFirst("digest ".count) ?? "")
+    }
+
+    @Test(.enabled(if: LeafHash.xxh3.isAvailable, "the default is xxh3 only where libxxhash.so.0 loads"))
+    func copyAndChecksumDefaultToXXH3() throws {
+        let dir = try TemporaryDirectory()
+        let source = try sample(dir, seed: 3)
+        let copied = try copyDigest([source, dir.file("copy.raw"), "--verify"])
+        let summed = try checksum([dir.file("copy.raw")])
+        let xxh3 = try checksum(["--digest", "xxh3", source])
+        let sha256 = try checksum(["--digest", "sha256", source])
+        #expect(copied.hasPrefix("xxh3:") && copied.count == 5 + 64, "\(copied)")
+        #expect(copied == summed && summed == xxh3)
+        // SHA-256 is printed as bare hex, like sha256sum, and is another value.
+        #expect(sha256.count == 64 && sha256.allSatisfy(\.isHexDigit), "\(sha256)")
+        #expect(!xxh3.hasSuffix(sha256))
+        #expect(try copyDigest([source, dir.file("sha.raw"), "--digest", "sha256"]) == sha256)
+    }
+
+    @Test func digestSHA256IsBlkhash() throws {
+        // blkhash's vector for one 64 KiB block of 0x41 (DigestVectorTests.oneDataBlock).
+        let dir = try TemporaryDirectory()
+        let path = dir.file("a.raw")
+        try Data(repeating: 0x41, count: 64 * 1024).write(to: URL(fileURLWithPath: path))
+        let blkhash = "3fe9a19c59cc0320c1bb605e3cbf3ecd35a295a1f7a2b4e5ebc1efdd1f5ebb8c"
+        #expect(try checksum(["--digest", "sha256", path]) == blkhash)
+        #expect(try copyDigest([path, dir.file("b.raw"), "--digest", "sha256", "--verify"]) == blkhash)
+        // The sha256sum-shaped line: the hex, two spaces, the name.
+        let line = try FerryExecutable.run(["checksum", "--digest", "sha256", path])
+        #expect(line.stdout == "\(blkhash)  \(path)\n")
     }
 
     @Test func pipesInAndOut() throws {

@@ -89,6 +89,9 @@ import Testing
         #expect(both.first?.contains("libxxhash.so.0 is not installed: blocks are hashed with SHA-256") == true)
         #expect(both.last?.contains("libzstd.so.1 is not installed") == true)
         #expect(CodecNotice.lines(digest: .xxh3, compress: .auto, xxh3Available: true, zstdAvailable: true).isEmpty)
+        // The default (no --digest) is xxh3 where it loads: a send without it says so too.
+        #expect(CodecNotice.lines(digest: nil, compress: .none, xxh3Available: false, zstdAvailable: true).count == 1)
+        #expect(CodecNotice.lines(digest: nil, compress: .none, xxh3Available: true, zstdAvailable: true).isEmpty)
         // Nothing to say when the user chose what needs no library.
         #expect(CodecNotice.lines(digest: .sha256, compress: .none, xxh3Available: false, zstdAvailable: false).isEmpty)
     }

@@ -26,6 +26,19 @@ import Testing
         return Tools.require("xxhsum", why: "the independent XXH3 oracle, package xxhash")
     }
 
+    /// The one default of copy, checksum and send: xxh3 where it loads, sha256 otherwise;
+    /// an explicit choice is kept, and an explicit xxh3 this host lacks is an error.
+    @Test func preferredAndChosen() throws {
+        #expect(LeafHash.preferred == (LeafHash.xxh3.isAvailable ? .xxh3 : .sha256))
+        #expect(try LeafHash.chosen(nil) == LeafHash.preferred)
+        #expect(try LeafHash.chosen(.sha256) == .sha256)
+        if LeafHash.xxh3.isAvailable {
+            #expect(try LeafHash.chosen(.xxh3) == .xxh3)
+        } else {
+            #expect(throws: DigestError.self) { try LeafHash.chosen(.xxh3) }
+        }
+    }
+
     @Test func xxh3LeafIsXXH3128PaddedTo32Bytes() throws {
         guard oracleAvailable() else { return }
         var rng = SeededRandom(seed: 0x7878_6833)

@@ -32,8 +32,8 @@ extension InProcessNetwork {
         #expect(sentData < UInt64(size))
     }
 
-    /// `--digest sha256` gives the blkhash digest `ferry checksum` prints; the default
-    /// (xxh3 when both ends have libxxhash) gives `ferry checksum --digest xxh3`'s.
+    /// `--digest sha256` gives the blkhash digest `ferry checksum --digest sha256` prints;
+    /// xxh3 (the default when both ends have libxxhash) gives `ferry checksum`'s.
     @Test(arguments: [LeafHash.sha256, .xxh3])
     func digestKindIsNegotiatedAndMatchesChecksum(asked: LeafHash) async throws {
         let dir = try Loopback.temporaryDirectory()

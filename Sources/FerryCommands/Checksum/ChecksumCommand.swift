@@ -10,11 +10,13 @@ public struct ChecksumCommand: ParsableCommand {
         commandName: "checksum",
         abstract: "Print the disk digest of each path, like sha256sum.",
         discussion: """
-            The digest is the blkhash construction (SHA-256 over 64 KiB blocks, 32 streams; \
-            see docs/digest.md). It depends only on the disk's content: a raw file, its sparse \
+            The digest is the blkhash construction over 64 KiB blocks, 32 streams (see \
+            docs/digest.md). It depends only on the disk's content: a raw file, its sparse \
             copy and an image of the same disk in any format give the same value, and holes are \
-            hashed without being read. `--digest xxh3` hashes blocks with XXH3-128 instead: about \
-            ten times faster, the value `ferry send` reports by default, printed as xxh3:HEX.
+            hashed without being read. Blocks are hashed with XXH3-128 by default, printed as \
+            xxh3:HEX: the value `ferry copy` and `ferry send` print (SHA-256 on a host without \
+            libxxhash). `--digest sha256` prints blkhash's SHA-256 digest as bare hex, the value \
+            of blksum and `nbdcopy --blkhash`.
 
             Example: prove that a VMDK and the disk it was written to hold the same bytes \
             (the two digests are equal):
@@ -29,8 +31,8 @@ public struct ChecksumCommand: ParsableCommand {
     @Option(help: "Size of standard input, when a path is -.")
     var size: ByteSize?
 
-    @Option(help: "Block hash: sha256 (blkhash/blksum-compatible) or xxh3 (faster; what `ferry send` uses).")
-    var digest: LeafHash = .sha256
+    @Option(help: "Block hash: xxh3 (the default where libxxhash.so.0 is installed, else sha256; what `ferry copy` and `ferry send` print) or sha256 (blkhash/blksum-compatible, bare hex).")
+    var digest: LeafHash?
 
     @OptionGroup var progressOptions: ProgressOptions
 
@@ -38,6 +40,7 @@ public struct ChecksumCommand: ParsableCommand {
 
     public func run() throws {
         Cancellation.installSignalHandlers()
+        let leaf = try LeafHash.chosen(digest)
         var failure: (any Error)? = nil
         for path in paths {
             for warning in DiskChecksum.warnings(for: path) {
@@ -46,7 +49,7 @@ public struct ChecksumCommand: ParsableCommand {
             do {
                 let progress = progressOptions.progress
                 let value = try DiskChecksum.digest(
-                    of: path, format: sourceOptions.sourceFormat, streamSize: size?.bytes, progress: progress, leaf: digest,
+                    of: path, format: sourceOptions.sourceFormat, streamSize: size?.bytes, progress: progress, leaf: leaf,
                     allowBacking: sourceOptions.allowBacking, announceSource: { chain in
                         // Like sha256sum, a plain file gets only its digest line; an image, a
                         // chain or a device is named on stderr.

@@ -15,6 +15,11 @@ public struct CopyCommand: ParsableCommand {
             and renamed when complete; a block device's or an NBD export's first block is written last. \
             SRC may be "-" (standard input, needs --size); DST may be "-" (standard output) or "null:".
 
+            The digest is computed on the fly with XXH3-128 block hashes (printed as xxh3:HEX; \
+            SHA-256 on a host without libxxhash), so hashing stays off the copy's critical path; \
+            `ferry checksum` gives the same value later. `--digest sha256` gives the blkhash \
+            digest that blksum and `nbdcopy --blkhash` print (see docs/digest.md).
+
             Example: convert a VMware disk to qcow2, then re-read the target and compare digests:
               ferry copy win2003.vmdk win2003.qcow2 --verify
             """ + "\n\n" + FerryExit.helpLine)
@@ -47,8 +52,8 @@ public struct CopyCommand: ParsableCommand {
     @Flag(help: "After the copy, read the target back (as --verify) and apply ferry fix's default steps to it (a raw or qcow2 file, or a block device).")
     var fix = false
 
-    @Option(help: "Block hash of the digest: sha256 (blkhash/blksum-compatible) or xxh3 (faster).")
-    var digest: LeafHash = .sha256
+    @Option(help: "Block hash of the digest: xxh3 (the default where libxxhash.so.0 is installed, else sha256; printed as xxh3:HEX, the value `ferry checksum` prints) or sha256 (blkhash/blksum/`nbdcopy --blkhash`-compatible).")
+    var digest: LeafHash?
 
     @Option(help: "Requests in flight (default: one per core, at least 2).")
     var workers: Int?
@@ -78,7 +83,7 @@ public struct CopyCommand: ParsableCommand {
         config.verify = verify || fix
         config.progress = progressOptions.progress
         if let workers { config.options.workers = max(1, workers) }
-        config.options.leaf = try digest.loaded()
+        config.options.leaf = try LeafHash.chosen(digest)
         let report = try DiskCopy.run(config)
         let r = report.result
         var line = "copied \(ByteCount.format(r.size)) from \(report.sourceName) to \(report.targetName)"

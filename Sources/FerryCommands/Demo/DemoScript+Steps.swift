@@ -41,6 +41,8 @@ extension DemoScript {
         var config = CopyConfiguration(source: files.descriptor, target: files.qcow2)
         config.progress = .none
         config.verify = true
+        // The digest `ferry copy` and `ferry checksum` print by default.
+        config.options.leaf = .preferred
         let report = try DiskCopy.run(config, cancellation: Cancellation())
         let r = report.result
         say("Converted in \(String(format: "%.2f", r.seconds)) s: \(ByteCount.format(r.dataBytes)) of data written,")
@@ -50,8 +52,8 @@ extension DemoScript {
             throw DigestError("the converted image did not verify")
         }
         say("$ ferry checksum \(files.descriptor) \(files.qcow2)")
-        say("\(digest.hex)  \(files.descriptor)")
-        say("\(try DiskChecksum.digest(of: files.qcow2, cancellation: Cancellation()).hex)  \(files.qcow2)")
+        say("\(digest.labelled)  \(files.descriptor)")
+        say("\(try DiskChecksum.digest(of: files.qcow2, leaf: digest.leaf, cancellation: Cancellation()).labelled)  \(files.qcow2)")
         say("The same digest for both: it depends on the disk's content, not on the format it is stored in.")
         return digest
     }
@@ -111,7 +113,7 @@ extension DemoScript {
         say("  \(ByteCount.format(disk.dataBytes)) of data crossed the wire, \(ByteCount.format(disk.zeroBytes)) of zeros as a few bytes of description.")
         say("  Every 64 KiB block was checked against its hash before it was written; both ends computed")
         say("  digest \(disk.digest.labelled)")
-        say("  (\(leaf == .xxh3 ? "XXH3-128 block hashes inside the authenticated channel; `ferry checksum --digest xxh3` gives the same" : "SHA-256 block hashes")),")
+        say("  (\(leaf == .xxh3 ? "XXH3-128 block hashes inside the authenticated channel; `ferry checksum` gives the same" : "SHA-256 block hashes")),")
         say("  and the receiver flushed the disk to stable storage before either side reported success.")
     }
 
@@ -123,15 +125,15 @@ extension DemoScript {
         let original = try damage.readBytes(at: offset, count: 1)
         try [original[0] ^ 0xFF].withUnsafeBytes { try damage.write($0, at: offset) }
         try damage.flush()
-        let damaged = try DiskChecksum.digest(of: files.received, cancellation: Cancellation())
+        let damaged = try DiskChecksum.digest(of: files.received, leaf: expected.leaf, cancellation: Cancellation())
         say("Flipped one byte at offset \(offset) of \(files.received) (the boot code); its digest is now")
-        say("\(damaged.hex)")
+        say("\(damaged.labelled)")
         guard damaged != expected else {
             throw VerificationError(expected: expected, actual: damaged, what: "the damaged copy (should differ)")
         }
         try original.withUnsafeBytes { try damage.write($0, at: offset) }
         try damage.flush()
-        guard try DiskChecksum.digest(of: files.received, cancellation: Cancellation()) == expected else {
+        guard try DiskChecksum.digest(of: files.received, leaf: expected.leaf, cancellation: Cancellation()) == expected else {
             throw DigestError("the repaired copy does not match the source again")
         }
         say("A single changed byte changes the digest: `ferry copy --verify` would have failed with exit code 3.")

@@ -6,10 +6,12 @@ import Foundation
 /// system may lack libxxhash0 or libzstd1). The transfer still runs and is still verified;
 /// only slower, and the user should know why.
 enum CodecNotice {
-    /// The notices for a send hashing with `digest` and compressing with `compress`.
-    static func lines(digest: LeafHash, compress: CompressionMode, xxh3Available: Bool, zstdAvailable: Bool) -> [String] {
+    /// The notices for a send hashing with `digest` (nil: the default, `LeafHash.preferred`)
+    /// and compressing with `compress`. Unlike `ferry copy`, a send says when the default
+    /// falls back to SHA-256: it is the long, bottlenecked path where the user wants to know.
+    static func lines(digest: LeafHash?, compress: CompressionMode, xxh3Available: Bool, zstdAvailable: Bool) -> [String] {
         var lines: [String] = []
-        if digest == .xxh3 && !xxh3Available {
+        if digest != .sha256 && !xxh3Available {
             lines.append(
                 "ferry send: libxxhash.so.0 is not installed: blocks are hashed with SHA-256 instead of xxh3 (slower; apt install libxxhash0)")
         }
@@ -20,7 +22,7 @@ enum CodecNotice {
     }
 
     /// Prints the notices that apply on this host to standard error.
-    static func announce(digest: LeafHash, compress: CompressionMode) {
+    static func announce(digest: LeafHash?, compress: CompressionMode) {
         let zstd = Codec.available().contains { $0.kind == .zstd }
         for line in lines(digest: digest, compress: compress, xxh3Available: LeafHash.xxh3.isAvailable, zstdAvailable: zstd) {
             try? FileHandle.standardError.write(contentsOf: Data((line + "\n").utf8))

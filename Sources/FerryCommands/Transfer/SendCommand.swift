@@ -34,8 +34,8 @@ public struct SendCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Per-chunk compression: auto (by compressibility and bottleneck), none, zstd, lz4, gzip.")
     var compress = "auto"
 
-    @Option(name: .long, help: "Block hash: xxh3 (fast; used when the receiver has it too) or sha256 (the digest blksum and `ferry checksum` print).")
-    var digest: LeafHash = .xxh3
+    @Option(name: .long, help: "Block hash: xxh3 (fast; the default, used when the receiver has it too) or sha256 (the digest blksum and `ferry checksum --digest sha256` print).")
+    var digest: LeafHash?
 
     @Flag(name: .long, help: "Delta sync (warm migration): a receiver run with --sync that holds an earlier copy is sent only the blocks that differ (block hashes keyed XXH3-128 with a key the receiver draws per pass, or SHA-256 with --digest sha256). Repeat while the guest runs; only the pass after shutdown is the migration.")
     var sync = false
@@ -71,12 +71,12 @@ public struct SendCommand: AsyncParsableCommand {
             }
             config.compress = mode
             config.requestSize = requestSize
-            config.digest = digest
+            config.digest = digest ?? .preferred
             config.sync = sync
             if sync && (raw || toStdout) {
                 throw TransferError(.usage, "--sync needs the receiver's answers: it cannot be used with --raw or a one-way stream (-)")
             }
-            CodecNotice.announce(digest: config.digest, compress: mode)
+            CodecNotice.announce(digest: sync ? .sha256 : digest, compress: mode)
             if !toStdout { transfer.warnIfInsecure() }
             var sources: [any BlockDevice] = []
             for path in operands.dropLast() {
