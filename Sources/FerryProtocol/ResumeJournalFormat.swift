@@ -103,8 +103,8 @@ public enum ResumeJournalFormat {
     public enum LeafHashCode: UInt8, Sendable, Equatable {
         case sha256 = 0
         case xxh3 = 1
-        /// XXH3 under a delta-sync session's key (the key is not journaled: a later
-        /// session draws its own, so such a journal proves nothing to it).
+        /// XXH3 under a delta-sync session's key, which the journal's first `key` record
+        /// holds: a rerun hashes with it, so what the journal records can still be proven.
         case xxh3Keyed = 2
     }
 
