@@ -105,15 +105,7 @@ public enum LeafHash: Sendable, Hashable, CaseIterable, CustomStringConvertible 
             }
             return BlockHash(words: words)
         case .xxh3Keyed(let key):
-            var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
-            withUnsafeMutableBytes(of: &words) { raw in
-                key.secret.withUnsafeBytes { secret in
-                    ferry_xxh3_128_secret(
-                        block.baseAddress, block.count, secret.baseAddress, secret.count,
-                        raw.baseAddress?.assumingMemoryBound(to: UInt8.self))
-                }
-            }
-            return BlockHash(words: words)
+            return LeafKey.hash(block, secret: key.secret)
         }
     }
 
@@ -134,7 +126,7 @@ public enum LeafHash: Sendable, Hashable, CaseIterable, CustomStringConvertible 
     private static let sha256Zero = zeroLeaf(.sha256)
     private static let xxh3Zero = zeroLeaf(.xxh3)
 
-    static func zeroLeaf(_ leaf: LeafHash) -> BlockHash {
+    private static func zeroLeaf(_ leaf: LeafHash) -> BlockHash {
         guard leaf.isAvailable else { return BlockHash(words: (0, 0, 0, 0)) }
         return [UInt8](repeating: 0, count: DiskDigest.blockSize).withUnsafeBytes { leaf.hash($0) }
     }

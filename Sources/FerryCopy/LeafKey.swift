@@ -30,21 +30,24 @@ public struct LeafKey: Sendable, Hashable {
         let derived = HKDF<SHA256>.deriveKey(
             inputKeyMaterial: SymmetricKey(data: bytes), info: Array("ferry xxh3 leaf secret v1".utf8),
             outputByteCount: Self.secretSize)
-        secret = derived.withUnsafeBytes { Array($0) }
+        let secret = derived.withUnsafeBytes { Array($0) }
+        self.secret = secret
         // Computed once per key (a zero run is hashed as a count of these).
         zeroBlock = LeafHash.xxh3.isAvailable
-            ? [UInt8](repeating: 0, count: DiskDigest.blockSize).withUnsafeBytes { zeros in
-                var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
-                withUnsafeMutableBytes(of: &words) { raw in
-                    derived.withUnsafeBytes { s in
-                        ferry_xxh3_128_secret(
-                            zeros.baseAddress, zeros.count, s.baseAddress, s.count,
-                            raw.baseAddress?.assumingMemoryBound(to: UInt8.self))
-                    }
-                }
-                return BlockHash(words: words)
-            }
+            ? [UInt8](repeating: 0, count: DiskDigest.blockSize).withUnsafeBytes { Self.hash($0, secret: secret) }
             : BlockHash(words: (0, 0, 0, 0))
+    }
+
+    /// XXH3-128 of `block` under `secret`, as a 32-byte leaf (the xxh3 leaf's layout).
+    static func hash(_ block: UnsafeRawBufferPointer, secret: [UInt8]) -> BlockHash {
+        var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &words) { raw in
+            secret.withUnsafeBytes { s in
+                ferry_xxh3_128_secret(
+                    block.baseAddress, block.count, s.baseAddress, s.count, raw.baseAddress?.assumingMemoryBound(to: UInt8.self))
+            }
+        }
+        return BlockHash(words: words)
     }
 
     /// A fresh key from the system's random source.
