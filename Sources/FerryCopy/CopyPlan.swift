@@ -23,6 +23,8 @@ public final class CopyPlanner: Sendable {
     public let window: UInt64
     private let source: any BlockDevice
     private let useExtents: Bool
+    /// Data requests it found all zero are handed out as zero requests, unread.
+    public let scout: ZeroScout?
 
     private struct State {
         var cursor: UInt64 = 0
@@ -32,8 +34,11 @@ public final class CopyPlanner: Sendable {
     }
     private let state = Mutex(State())
 
-    public init(source: any BlockDevice, requestSize: Int, window: UInt64 = 1 << 30, useExtents: Bool = true) {
+    public init(
+        source: any BlockDevice, requestSize: Int, window: UInt64 = 1 << 30, useExtents: Bool = true, scout: ZeroScout? = nil
+    ) {
         self.source = source
+        self.scout = scout
         size = source.size
         let block = UInt64(DiskDigest.blockSize)
         self.requestSize = max(block, UInt64(requestSize) / block * block)
@@ -51,8 +56,27 @@ public final class CopyPlanner: Sendable {
                 state.queuedIndex = 0
                 state.cursor = end
             }
-            defer { state.queuedIndex += 1 }
-            return state.queued[state.queuedIndex]
+            let request = state.queued[state.queuedIndex]
+            state.queuedIndex += 1
+            guard let scout else { return request }
+            guard request.kind == .data, let zeroEnd = scout.zeroEnd(from: request.offset),
+                zeroEnd >= request.offset + request.length
+            else {
+                scout.copied(upTo: request.offset + request.length)
+                return request
+            }
+            // A scouted run of zeros: this request and the data requests after it that it covers.
+            var end = request.offset + request.length
+            while state.queuedIndex < state.queued.count {
+                let following = state.queued[state.queuedIndex]
+                guard following.kind == .data, following.offset == end, following.offset + following.length <= zeroEnd else {
+                    break
+                }
+                end += following.length
+                state.queuedIndex += 1
+            }
+            scout.copied(upTo: end, skipped: end - request.offset)
+            return CopyRequest(offset: request.offset, length: end - request.offset, kind: .zero)
         }
     }
 

@@ -22,14 +22,14 @@ struct SourceStreamer: Sendable {
 
     init(
         index: UInt32, source: any BlockDevice, requestSize: Int, counters: CopyCounters, policy: CompressionPolicy?,
-        digest: DigestBuilder? = nil, leaf: LeafHash = .sha256, skip: SegmentSkip? = nil
+        digest: DigestBuilder? = nil, leaf: LeafHash = .sha256, skip: SegmentSkip? = nil, scout: ZeroScout? = nil
     ) {
         self.policy = policy
         self.skip = skip
         self.index = index
         self.source = source
         let size = min(max(requestSize, DiskDigest.blockSize), WireLimits.maxExtentData)
-        planner = CopyPlanner(source: source, requestSize: size)
+        planner = CopyPlanner(source: source, requestSize: size, scout: scout)
         self.digest = digest ?? DigestBuilder(size: source.size, leaf: leaf)
         self.counters = counters
     }

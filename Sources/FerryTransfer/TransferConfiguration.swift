@@ -116,6 +116,9 @@ public struct TransferSummary: Sendable {
         /// The source's size or times changed while it was read (`SourceWatch`): the
         /// copy matches what was read, which is at best crash-consistent.
         public var sourceChanged: String? = nil
+        /// Bytes the zero scout found ahead of the copy and the copy then sent as zeros
+        /// without reading them again (`ZeroScout`; a source read whole, a busy link).
+        public var zeroScouted: UInt64 = 0
     }
 
     /// What this side can truthfully say about the copy.

@@ -36,15 +36,24 @@ extension SenderSession {
                 journaled.entries, segmentSize: journaled.segmentSize, checker, outbound, name: source.name, connection)
             skip = SegmentSkip(segmentSize: journaled.segmentSize, matched: matched)
         }
+        // A source read whole (a block device) is scouted ahead for zeros while the link is busy.
+        let scout = !isDelta && ZeroScout.worthwhile(for: source)
+            ? ZeroScout(source: source, grain: UInt64(config.requestSize)) : nil
         let streamer = SourceStreamer(
             index: index, source: source, requestSize: config.requestSize, counters: sent, policy: policy, digest: leaves,
-            skip: skip)
-        try await withThrowingTaskGroup(of: Void.self) { workers in
-            for _ in 0..<max(1, config.workers) {
-                workers.addTask { try await self.work(streamer, connection) }
+            skip: skip, scout: scout)
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { workers in
+                for _ in 0..<max(1, config.workers) {
+                    workers.addTask { try await self.work(streamer, connection) }
+                }
+                try await workers.waitForAll()
             }
-            try await workers.waitForAll()
+        } catch {
+            await scout?.stop()
+            throw error
         }
+        await scout?.stop()
         if machine.withLock({ $0.deltaDisks.contains(index) }) {
             DeltaNotice.say(delta.report(disk: index, name: source.name, sent: sent.data.load(ordering: .relaxed)))
         } else if config.sync {
@@ -53,8 +62,12 @@ extension SenderSession {
                 ? "the receiver holds no earlier copy of this disk: a full copy (the seed pass)"
                 : "the receiver does not do delta sync (run it with --sync; an older ferry cannot): a full copy"))
         }
-        if let policy, CompressionPolicy.tracing {
-            try? FileHandle.standardError.write(contentsOf: Data("ferry: \(source.name): \(policy.summary)\n".utf8))
+        if CompressionPolicy.tracing {
+            var lines = policy.map { ["ferry: \(source.name): \($0.summary)"] } ?? []
+            if let s = scout?.statistics {
+                lines.append("ferry: \(source.name): zero scout scanned \(s.scanned) bytes ahead, found \(s.found) zero, skipped \(s.skipped)")
+            }
+            try? FileHandle.standardError.write(contentsOf: Data(lines.map { $0 + "\n" }.joined().utf8))
         }
         // Before `finish`: a source whose size moved fails the disk, and the receiver discards it.
         let changed = try config.watch(Int(index))?.verdict()
@@ -67,7 +80,8 @@ extension SenderSession {
         summaries.withLock {
             $0[index] = TransferSummary.Disk(
                 name: source.name, size: source.size, dataBytes: sent.data.load(ordering: .relaxed),
-                zeroBytes: sent.zero.load(ordering: .relaxed), digest: digest, sourceChanged: changed)
+                zeroBytes: sent.zero.load(ordering: .relaxed), digest: digest, sourceChanged: changed,
+                zeroScouted: scout?.statistics.skipped ?? 0)
         }
         let action = machine.withLock { $0.allSent(disk: index, digest: digest.bytes) }
         if case .send(let message) = action {
@@ -106,6 +120,8 @@ extension SenderSession {
             let wire = messages.reduce(0) { $0 + $1.wireBytes }
             streamer.counters.wire.add(UInt64(wire), ordering: .relaxed)
             streamer.policy?.recordSent(wireBytes: wire, work: (prepared - started).seconds, wait: wait)
+            // Waiting on the link longer than preparing: the disk has time to look ahead.
+            if wait > (prepared - started).seconds { streamer.planner.scout?.kick() }
         }
     }
 
