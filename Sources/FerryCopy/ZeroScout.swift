@@ -11,9 +11,9 @@ import Synchronization
 /// only as far ahead as its request permits, so the disk sits idle while data crosses the
 /// link, and then the link sits idle while the never-written rest of the disk is read: on
 /// the seed link's 2 GiB disk (512 MiB of data) that tail was a fifth of the run. The scout
-/// uses the idle disk: each `kick` (the sender gives one when a worker waited on the socket
-/// longer than it took to prepare its request) scans a few grains further ahead of the
-/// copy, and remembers the all-zero ones. `CopyPlanner` hands a run of them out as one zero
+/// uses the idle disk: after each `kick` (the sender gives one when a worker waited on the
+/// socket longer than it took to prepare its request) it scans further ahead of the copy for
+/// `busyWindow` seconds, and remembers the all-zero grains. `CopyPlanner` hands a run of them out as one zero
 /// request, which is sent as a zero extent without being read again.
 ///
 /// It costs one extra read of the data it passes over (from the page cache when the copy
@@ -29,8 +29,11 @@ public final class ZeroScout: Sendable {
     public let grain: UInt64
     /// How far ahead of the copy a scan starts: the requests just ahead are the copy's own.
     public let lead: UInt64
-    /// Grains scanned per kick.
+    /// Grains scanned per `step`.
     public let stepGrains: Int
+    /// How long after a kick the scout goes on scanning: kicks come every few tens of
+    /// milliseconds while the link is the bottleneck, so the scout runs while they do.
+    public let busyWindow: Duration
     /// At most this many separate zero ranges are remembered ahead of the copy; the scout
     /// waits for the copy to consume some before it scans further.
     public let maxRuns: Int
@@ -48,6 +51,7 @@ public final class ZeroScout: Sendable {
         var head = 0
         var scheduled = false
         var stopped = false
+        var busyUntil = ContinuousClock.now
         var scanned: UInt64 = 0
         var found: UInt64 = 0
         var skipped: UInt64 = 0
@@ -71,8 +75,12 @@ public final class ZeroScout: Sendable {
         public var skipped: UInt64
     }
 
-    public init(source: any BlockDevice, grain: UInt64, lead: UInt64? = nil, stepGrains: Int = 8, maxRuns: Int = 1 << 16) {
+    public init(
+        source: any BlockDevice, grain: UInt64, lead: UInt64? = nil, stepGrains: Int = 8, maxRuns: Int = 1 << 16,
+        busyWindow: Duration = .milliseconds(100)
+    ) {
         self.source = source
+        self.busyWindow = busyWindow
         let block = UInt64(DiskDigest.blockSize)
         self.grain = max(block, grain / block * block)
         self.lead = lead ?? 16 * self.grain
@@ -89,23 +97,35 @@ public final class ZeroScout: Sendable {
             && source.size > 64 * UInt64(DiskDigest.blockSize)
     }
 
+    /// `FERRY_ZERO_SCOUT=off` turns scouting off, for benchmarks that measure what it gains.
+    public static let enabled = ProcessInfo.processInfo.environment["FERRY_ZERO_SCOUT"] != "off"
+
     public var statistics: Statistics {
         state.withLock { Statistics(scanned: $0.scanned, found: $0.found, skipped: $0.skipped) }
     }
 
-    /// Schedules one scan step unless one is pending, the scout stopped, or the disk is scanned.
+    /// The copy is waiting on something else: scan for the next `busyWindow` (unless the
+    /// scout stopped or the disk is scanned).
     public func kick() {
         let schedule = state.withLock { s -> Bool in
+            s.busyUntil = .now + busyWindow
             guard !s.scheduled, !s.stopped, s.frontier < source.size else { return false }
             s.scheduled = true
             return true
         }
-        if schedule { queue.async { self.step() } }
+        if schedule { queue.async { self.scanWhileBusy() } }
     }
 
-    /// Scans up to `stepGrains` grains ahead of the copy. Runs on the scout's queue; tests call it directly.
-    public func step() {
+    private func scanWhileBusy() {
         defer { state.withLock { $0.scheduled = false } }
+        while state.withLock({ ContinuousClock.now < $0.busyUntil }), step() {}
+    }
+
+    /// Scans up to `stepGrains` grains ahead of the copy; false when it can scan no further
+    /// for now (stopped, scanned to the end, or `maxRuns` ranges waiting). Runs on the
+    /// scout's queue; tests call it directly.
+    @discardableResult
+    public func step() -> Bool {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Int(grain), alignment: 4096)
         defer { buffer.deallocate() }
         for _ in 0..<stepGrains {
@@ -116,14 +136,14 @@ public final class ZeroScout: Sendable {
                 guard start < source.size else { return nil }
                 return start..<min(source.size, start + grain)
             }
-            guard let range = next else { return }
+            guard let range = next else { return false }
             let bytes = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<Int(range.count)])
             do {
                 try source.read(into: bytes, at: range.lowerBound)
             } catch {
                 // The copy reads this range itself and reports what is wrong with it.
                 state.withLock { $0.stopped = true }
-                return
+                return false
             }
             let zero = ferry_is_zero(UnsafeRawPointer(bytes.baseAddress), bytes.count) == 1
             state.withLock { s in
@@ -138,6 +158,7 @@ public final class ZeroScout: Sendable {
                 }
             }
         }
+        return true
     }
 
     /// The end of the known-zero range holding `offset`, or nil when none does.

@@ -37,7 +37,7 @@ extension SenderSession {
             skip = SegmentSkip(segmentSize: journaled.segmentSize, matched: matched)
         }
         // A source read whole (a block device) is scouted ahead for zeros while the link is busy.
-        let scout = !isDelta && ZeroScout.worthwhile(for: source)
+        let scout = !isDelta && ZeroScout.enabled && ZeroScout.worthwhile(for: source)
             ? ZeroScout(source: source, grain: UInt64(config.requestSize)) : nil
         let streamer = SourceStreamer(
             index: index, source: source, requestSize: config.requestSize, counters: sent, policy: policy, digest: leaves,
