@@ -94,6 +94,10 @@ public final class ProgressReporter: Sendable {
     private let bottleneck: BottleneckTracker
     private let interval: Double
     private let stopped = Atomic<Bool>(false)
+    /// Signalled by `stop()`: the reporter's wait between samples ends at once, so a
+    /// finished transfer does not sit out the rest of an interval (a second in JSON mode)
+    /// before it exits.
+    private let wake = DispatchSemaphore(value: 0)
     private let finished = DispatchSemaphore(value: 0)
     private let startDate = Date()
 
@@ -112,7 +116,7 @@ public final class ProgressReporter: Sendable {
             var history: [(Double, UInt64)] = []
             while !self.stopped.load(ordering: .relaxed) {
                 self.emit(&history, final: false)
-                Thread.sleep(forTimeInterval: self.interval)
+                _ = self.wake.wait(timeout: .now() + self.interval)
             }
             self.emit(&history, final: true)
             self.finished.signal()
@@ -124,6 +128,7 @@ public final class ProgressReporter: Sendable {
     public func stop() {
         guard mode != .none else { return }
         stopped.store(true, ordering: .relaxed)
+        wake.signal()
         finished.wait()
     }
 
