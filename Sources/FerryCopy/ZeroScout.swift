@@ -185,4 +185,10 @@ public final class ZeroScout: Sendable {
         state.withLock { $0.stopped = true }
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in queue.async { done.resume() } }
     }
+
+    /// `stop()` for a caller on its own thread (the pipe sender): blocks until a step in progress ends.
+    public func stopWaiting() {
+        state.withLock { $0.stopped = true }
+        queue.sync {}
+    }
 }

@@ -34,12 +34,23 @@ public enum PipeTransfer {
             let reporter = ProgressReporter(mode: config.progress, phase: "send \(source.name)", total: source.size, counters: counters)
             reporter.start()
             defer { reporter.stop() }
+            // As over TCP: a disk read whole is scouted for zeros while the pipe (ssh, nc) is full.
+            let scout = ZeroScout.enabled && ZeroScout.worthwhile(for: source)
+                ? ZeroScout(source: source, grain: UInt64(config.requestSize)) : nil
+            defer { scout?.stopWaiting() }
             let streamer = SourceStreamer(
-                index: index, source: source, requestSize: config.requestSize, counters: counters, policy: nil, leaf: leaf)
-            while let messages = try streamer.next() {
+                index: index, source: source, requestSize: config.requestSize, counters: counters, policy: nil, leaf: leaf,
+                scout: scout)
+            let clock = ContinuousClock()
+            while true {
+                let started = clock.now
+                guard let messages = try streamer.next() else { break }
+                let prepared = clock.now
                 for m in messages { m.write(to: &buffer) }
                 try out.write(&buffer)
+                if clock.now - prepared > prepared - started { scout?.kick() }
             }
+            scout?.stopWaiting()
             let changed: String?
             do {
                 changed = try config.watch(i)?.verdict()
@@ -54,7 +65,8 @@ public enum PipeTransfer {
             try out.write(&buffer)
             summaries.append(TransferSummary.Disk(
                 name: source.name, size: source.size, dataBytes: counters.data.load(ordering: .relaxed),
-                zeroBytes: counters.zero.load(ordering: .relaxed), digest: digest, sourceChanged: changed))
+                zeroBytes: counters.zero.load(ordering: .relaxed), digest: digest, sourceChanged: changed,
+                zeroScouted: scout?.statistics.skipped ?? 0))
         }
         return TransferSummary(disks: summaries, seconds: Date().timeIntervalSince(started), verification: .byReceiver)
     }
